@@ -1,0 +1,190 @@
+//! Command-line arguments: parsing and validation only. Each command turns these into library
+//! types in `cmd/`.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "cae", version, about = "Convolutional autoencoders: train, reconstruct, evaluate.", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train an autoencoder (or continue one with --resume RUN).
+    Train(TrainArgs),
+    /// Reconstruction quality of a trained run on a data set: MSE, PSNR, SSIM.
+    Eval(EvalArgs),
+    /// Picture of originals above their reconstructions.
+    Reconstruct(ReconstructArgs),
+    /// Layer table, parameters, bottleneck and compression ratio of an architecture.
+    Arch(ArchArgs),
+    /// Train the `upsample` preset on the built-in shapes (no download), about a minute.
+    Demo(DemoArgs),
+}
+
+/// How images are loaded (shared by every command that reads data).
+#[derive(Debug, Clone, Args, Default)]
+pub struct DataArgs {
+    /// IDX file, .npy, CIFAR .bin, image folder, or builtin:shapes[:N[xSIDE]].
+    #[arg(long, value_name = "SRC")]
+    pub data: Option<String>,
+    /// Force 1 (grey) or 3 (RGB) channels.
+    #[arg(long, value_name = "1|3")]
+    pub channels: Option<usize>,
+    /// Resize every image to HxW.
+    #[arg(long, value_name = "HxW")]
+    pub resize: Option<String>,
+    /// Keep only these labels, e.g. 1,7.
+    #[arg(long, value_delimiter = ',', value_name = "LABELS")]
+    pub classes: Option<Vec<u32>>,
+    /// Use only the first N images.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Continue the run in this directory from its last checkpoint.
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["arch", "config", "param", "out"])]
+    pub resume: Option<PathBuf>,
+    /// A preset name (see `cae arch --list`) or a TOML spec file.
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Set a spec parameter, e.g. --param k=2 (repeatable).
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub param: Vec<String>,
+    /// A TOML file with `arch`, `[params]`, `[data]` and `[train]`; flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Run directory to create (default runs/<arch>).
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Share of images held out for validation (0 disables).
+    #[arg(long)]
+    pub val_fraction: Option<f64>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Adam learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Adam weight decay (L2).
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// mse | bce | l1 | sse
+    #[arg(long)]
+    pub loss: Option<String>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Stop after N epochs without a better validation loss.
+    #[arg(long, value_name = "N")]
+    pub patience: Option<usize>,
+    /// flex | wgpu | cuda
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Print the outcome as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A run directory made by `cae train`.
+    pub run: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// flex | wgpu | cuda
+    #[arg(long, default_value = "flex")]
+    pub device: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReconstructArgs {
+    pub run: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The PNG to write.
+    #[arg(long, short = 'o', value_name = "PNG")]
+    pub output: PathBuf,
+    /// How many images.
+    #[arg(long, short = 'n', default_value_t = 16)]
+    pub count: usize,
+    /// Images per row.
+    #[arg(long, default_value_t = 8)]
+    pub per_row: usize,
+    /// Pixel scale factor (default: fit small images to ~112 px).
+    #[arg(long)]
+    pub scale: Option<u32>,
+    #[arg(long, default_value = "flex")]
+    pub device: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ArchArgs {
+    /// A preset name or a TOML spec file.
+    #[arg(required_unless_present = "list")]
+    pub arch: Option<String>,
+    /// Input shape CxHxW (default: the spec's own).
+    #[arg(long, value_name = "CxHxW")]
+    pub input: Option<String>,
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub param: Vec<String>,
+    /// List the presets.
+    #[arg(long)]
+    pub list: bool,
+    /// Print the resolved spec as TOML instead of the table.
+    #[arg(long)]
+    pub toml: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Run directory (default: runs/demo, or runs/demo-N if taken).
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+    #[arg(long, default_value_t = 5)]
+    pub epochs: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Clap errors are several lines with usage; users get the first line and a pointer to --help.
+pub fn report_parse_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                return ExitCode::from(2);
+            }
+            ExitCode::SUCCESS
+        }
+        _ => {
+            let rendered = e.render().to_string();
+            let first = rendered
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("invalid arguments");
+            let first = first.trim_start_matches("error: ");
+            eprintln!("error: {first} (see cae --help)");
+            ExitCode::from(2)
+        }
+    }
+}

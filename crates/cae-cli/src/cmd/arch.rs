@@ -1,0 +1,42 @@
+//! `cae arch`: the layer table of a preset or spec file on a given input.
+
+use super::data::parse_params;
+use super::print_json;
+use crate::args::ArchArgs;
+use cae::data::ImageShape;
+use cae::spec::{ArchSpec, PRESETS};
+
+pub fn run(a: ArchArgs) -> anyhow::Result<()> {
+    if a.list {
+        if a.json {
+            let list: Vec<_> = PRESETS.iter().map(|p| p.name).collect();
+            return print_json(&list);
+        }
+        for p in PRESETS {
+            let v = ArchSpec::resolve(p.name, &[], None)?;
+            println!(
+                "{:<15} {:>9} params  {}",
+                p.name,
+                v.total_params(),
+                v.spec.description
+            );
+        }
+        return Ok(());
+    }
+    let name = a.arch.as_deref().unwrap_or_default();
+    let input = a
+        .input
+        .as_deref()
+        .map(ImageShape::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let spec = ArchSpec::resolve(name, &parse_params(&a.param)?, input)?;
+    if a.toml {
+        print!("{}", spec.spec.to_toml());
+    } else if a.json {
+        print_json(&spec.summary())?;
+    } else {
+        println!("{}", spec.summary());
+    }
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! `cae reconstruct`: originals above their reconstructions, as one PNG.
+
+use super::data::load_for_run;
+use super::print_json;
+use crate::args::ReconstructArgs;
+use anyhow::Context;
+use cae::atomic::write_atomic;
+use cae::device::DeviceKind;
+use cae::infer::reconstruct_first;
+use cae::plot::{encode_png, reconstruction_grid};
+use cae::quality::QualityAccumulator;
+use cae::run_dir::RunDir;
+
+pub fn run(a: ReconstructArgs) -> anyhow::Result<()> {
+    let device = a
+        .device
+        .parse::<DeviceKind>()
+        .map_err(anyhow::Error::msg)?
+        .device()
+        .map_err(anyhow::Error::msg)?;
+    let run = RunDir::new(&a.run).load_model(&device)?;
+    let set = load_for_run(&a.data, &run.config)?;
+    let (originals, recons) =
+        reconstruct_first(&run.model, &set, a.count.max(1), &device).map_err(anyhow::Error::msg)?;
+    let s = set.shape;
+    let scale = a
+        .scale
+        .unwrap_or((112 / s.height.max(s.width)).clamp(1, 4) as u32)
+        .max(1);
+    let o: Vec<&[f32]> = originals.iter().map(Vec::as_slice).collect();
+    let r: Vec<&[f32]> = recons.iter().map(Vec::as_slice).collect();
+    let image = reconstruction_grid(
+        &o,
+        &r,
+        (s.channels, s.height, s.width),
+        a.per_row.max(1),
+        scale,
+    );
+    let png = encode_png(&image)?;
+    write_atomic(&a.output, &png)
+        .with_context(|| format!("{}: cannot write", a.output.display()))?;
+    let mut q = QualityAccumulator::new((s.channels, s.height, s.width));
+    for (x, y) in o.iter().zip(&r) {
+        q.add(x, y);
+    }
+    let q = q.summary();
+    if a.json {
+        print_json(
+            &serde_json::json!({ "output": a.output, "images": q.images, "mse": q.mse, "psnr": q.psnr, "ssim": q.ssim }),
+        )?;
+    } else {
+        println!(
+            "wrote {} ({} images; MSE {:.6}, PSNR {:.2} dB)",
+            a.output.display(),
+            q.images,
+            q.mse,
+            q.psnr
+        );
+    }
+    Ok(())
+}

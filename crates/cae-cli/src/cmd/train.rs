@@ -1,0 +1,117 @@
+//! `cae train`: defaults, then a `--config` file, then flags; or `--resume RUN`.
+
+use super::data::parse_params;
+use super::print_json;
+use crate::args::TrainArgs;
+use crate::progress::Progress;
+use anyhow::Context;
+use cae::train::{DataConfig, NewRun, TrainConfig, TrainOutcome, train_new, train_resume};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The `--config` file: every section optional, unknown keys rejected.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct TrainFile {
+    arch: Option<String>,
+    params: BTreeMap<String, f64>,
+    out: Option<PathBuf>,
+    data: DataConfig,
+    train: TrainConfig,
+}
+
+fn read_file(path: &Path) -> anyhow::Result<TrainFile> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    toml::from_str(&text).map_err(|e| {
+        let msg = e.to_string();
+        let first = msg
+            .lines()
+            .find(|l| !l.trim().is_empty() && !l.contains('|'))
+            .unwrap_or("invalid TOML")
+            .to_string();
+        let detail = msg.lines().last().unwrap_or_default().to_string();
+        anyhow::anyhow!("{}: {first}: {detail}", path.display())
+    })
+}
+
+pub fn run(a: TrainArgs) -> anyhow::Result<()> {
+    let mut progress = Progress::new(false);
+    let (out, outcome) = if let Some(dir) = &a.resume {
+        let outcome = train_resume(dir, a.epochs, &mut progress)?;
+        (dir.clone(), outcome)
+    } else {
+        let file = match &a.config {
+            Some(p) => read_file(p)?,
+            None => TrainFile::default(),
+        };
+        let mut data = file.data;
+        let d = &a.data;
+        if let Some(s) = &d.data {
+            data.source = s.clone();
+        }
+        data.channels = d.channels.or(data.channels);
+        data.resize = d.resize.clone().or(data.resize);
+        data.classes = d.classes.clone().or(data.classes);
+        data.limit = d.limit.or(data.limit);
+        data.val_fraction = a.val_fraction.unwrap_or(data.val_fraction);
+        let mut train = file.train;
+        train.epochs = a.epochs.unwrap_or(train.epochs);
+        train.batch_size = a.batch_size.unwrap_or(train.batch_size);
+        train.lr = a.lr.unwrap_or(train.lr);
+        train.weight_decay = a.weight_decay.unwrap_or(train.weight_decay);
+        if let Some(l) = &a.loss {
+            train.loss = l.parse().map_err(anyhow::Error::msg)?;
+        }
+        train.seed = a.seed.unwrap_or(train.seed);
+        train.patience = a.patience.or(train.patience);
+        if let Some(dev) = &a.device {
+            train.device = dev.parse().map_err(anyhow::Error::msg)?;
+        }
+        let arch = a
+            .arch
+            .clone()
+            .or(file.arch)
+            .unwrap_or_else(|| "pytorch-small".into());
+        let mut params: Vec<(String, f64)> = file.params.into_iter().collect();
+        params.extend(parse_params(&a.param)?);
+        let out = a.out.clone().or(file.out).unwrap_or_else(|| {
+            let stem = Path::new(&arch)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or(arch.clone());
+            PathBuf::from("runs").join(stem)
+        });
+        let new = NewRun {
+            arch,
+            params,
+            data,
+            train,
+        };
+        eprintln!("training into {}", out.display());
+        let outcome = train_new(&out, &new, &mut progress)?;
+        (out, outcome)
+    };
+    report(&out, &outcome, a.json)
+}
+
+fn report(out: &Path, o: &TrainOutcome, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(&serde_json::json!({ "run": out, "outcome": o }));
+    }
+    let last = o.last.as_ref();
+    let val = last
+        .and_then(|r| r.val_loss)
+        .map(|v| format!("{v:.6}"))
+        .unwrap_or_else(|| "-".into());
+    println!(
+        "{}: {} epochs ({:?}); best loss {:.6} at epoch {}; last val loss {val}",
+        out.display(),
+        o.epochs,
+        o.stop,
+        o.best_loss,
+        o.best_epoch
+    );
+    Ok(())
+}

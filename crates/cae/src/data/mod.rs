@@ -1,0 +1,398 @@
+//! Image data sets: the in-memory [`ImageSet`], its [`ImageShape`], and [`load`], which detects
+//! what a data source string names and hands it to the right reader.
+//!
+//! This file owns the shared types, source detection, option validation and the order in which
+//! options apply (classes, then limit, then channels, then resize). Each file format lives in
+//! its own file (`idx`, `npy`, `cifar`, `folder`, `shapes`); pixel conversions shared by all of
+//! them live in `transform`, and the error type in `error`.
+
+mod cifar;
+mod error;
+#[cfg(test)]
+mod fixture;
+mod folder;
+mod idx;
+mod npy;
+mod shapes;
+mod transform;
+
+use std::fmt;
+use std::fs;
+use std::io::Read;
+use std::path::Path;
+
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+pub use error::DataError;
+pub use shapes::SHAPE_CLASS_NAMES;
+
+/// Channels × height × width of one image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImageShape {
+    /// Number of channels (1 grayscale, 3 RGB).
+    pub channels: usize,
+    /// Rows.
+    pub height: usize,
+    /// Columns.
+    pub width: usize,
+}
+
+impl ImageShape {
+    /// Number of values in one image: channels × height × width.
+    pub fn len(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    /// True when any dimension is zero.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Parses `CxHxW`, e.g. `1x28x28` (`X` and `×` are accepted too); every part must be ≥ 1.
+    pub fn parse(s: &str) -> Result<ImageShape, DataError> {
+        let err = |reason: &str| DataError::Shape {
+            text: s.to_string(),
+            reason: reason.to_string(),
+        };
+        let parts: Vec<&str> = s.trim().split(['x', 'X', '×']).map(str::trim).collect();
+        if parts.len() != 3 {
+            return Err(err(&format!("found {} part(s), need 3", parts.len())));
+        }
+        let mut dims = [0usize; 3];
+        for (dim, part) in dims.iter_mut().zip(&parts) {
+            *dim = part
+                .parse()
+                .map_err(|_| err(&format!("'{part}' is not a whole number")))?;
+            if *dim == 0 {
+                return Err(err("every dimension must be at least 1"));
+            }
+        }
+        let shape = ImageShape {
+            channels: dims[0],
+            height: dims[1],
+            width: dims[2],
+        };
+        match dims[0]
+            .checked_mul(dims[1])
+            .and_then(|v| v.checked_mul(dims[2]))
+        {
+            Some(_) => Ok(shape),
+            None => Err(err("too large")),
+        }
+    }
+}
+
+impl fmt::Display for ImageShape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}x{}x{}", self.channels, self.height, self.width)
+    }
+}
+
+impl std::str::FromStr for ImageShape {
+    type Err = DataError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ImageShape::parse(s)
+    }
+}
+
+/// A set of images in memory, NCHW row-major, values scaled to [0, 1].
+#[derive(Debug, Clone)]
+pub struct ImageSet {
+    /// Shape of every image.
+    pub shape: ImageShape,
+    /// All pixels, image after image; `len = n * shape.len()`.
+    pub pixels: Vec<f32>,
+    /// One label per image when the source has labels.
+    pub labels: Option<Vec<u32>>,
+    /// Label `i` → class name (folder names, CIFAR names, shape names), when known.
+    pub class_names: Option<Vec<String>>,
+    /// One per image: file path, `<file>#<index>` for containers, or `builtin:shapes#i`.
+    pub origins: Vec<String>,
+}
+
+impl ImageSet {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.origins.len()
+    }
+
+    /// True when the set holds no image.
+    pub fn is_empty(&self) -> bool {
+        self.origins.is_empty()
+    }
+
+    /// The pixels of image `i` (`shape.len()` values).
+    ///
+    /// # Panics
+    /// If `i >= self.len()` (like slice indexing).
+    pub fn image(&self, i: usize) -> &[f32] {
+        let n = self.shape.len();
+        &self.pixels[i * n..(i + 1) * n]
+    }
+
+    /// A new set holding the images at `indices`, in that order (repeats allowed).
+    ///
+    /// # Panics
+    /// If an index is `>= self.len()` (like slice indexing).
+    pub fn select(&self, indices: &[usize]) -> ImageSet {
+        let mut pixels = Vec::with_capacity(indices.len() * self.shape.len());
+        for &i in indices {
+            pixels.extend_from_slice(self.image(i));
+        }
+        ImageSet {
+            shape: self.shape,
+            pixels,
+            labels: self
+                .labels
+                .as_ref()
+                .map(|l| indices.iter().map(|&i| l[i]).collect()),
+            class_names: self.class_names.clone(),
+            origins: indices.iter().map(|&i| self.origins[i].clone()).collect(),
+        }
+    }
+
+    /// Seeded shuffle-split: returns (train, val); val gets round(len*fraction) images, at
+    /// least 1 when fraction>0 and len>=2; error if train would be empty. Both keep the
+    /// original image order; the same seed always gives the same split.
+    pub fn split(&self, val_fraction: f64, seed: u64) -> Result<(ImageSet, ImageSet), DataError> {
+        let len = self.len();
+        let err = |reason: &str| DataError::Split {
+            len,
+            fraction: val_fraction,
+            reason: reason.to_string(),
+        };
+        if !(0.0..1.0).contains(&val_fraction) {
+            return Err(err("the fraction must be at least 0 and below 1"));
+        }
+        let mut n_val = (len as f64 * val_fraction).round() as usize;
+        if val_fraction > 0.0 && len >= 2 {
+            n_val = n_val.max(1);
+        }
+        if n_val >= len {
+            return Err(err("no images would be left for training"));
+        }
+        // Fisher–Yates driven directly by ChaCha8 output, so the split only depends on the
+        // seed (not on how a rand version implements shuffling).
+        let mut order: Vec<usize> = (0..len).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        for i in (1..len).rev() {
+            let j = ((u128::from(rng.next_u64()) * (i as u128 + 1)) >> 64) as usize;
+            order.swap(i, j);
+        }
+        let (val_idx, train_idx) = order.split_at_mut(n_val);
+        val_idx.sort_unstable();
+        train_idx.sort_unstable();
+        Ok((self.select(train_idx), self.select(val_idx)))
+    }
+
+    /// Keeps only images whose label is in `classes`; error if the set has no labels, or if
+    /// nothing is left. Labels are kept as they are (not renumbered).
+    pub fn filter_classes(&self, classes: &[u32]) -> Result<ImageSet, DataError> {
+        let Some(labels) = &self.labels else {
+            return Err(DataError::NoLabels {
+                classes: classes.to_vec(),
+                origin: self.describe_origin(),
+            });
+        };
+        let keep: Vec<usize> = (0..labels.len())
+            .filter(|&i| classes.contains(&labels[i]))
+            .collect();
+        if keep.is_empty() {
+            let mut available = labels.clone();
+            available.sort_unstable();
+            available.dedup();
+            return Err(DataError::NoneSelected {
+                classes: classes.to_vec(),
+                available,
+            });
+        }
+        Ok(self.select(&keep))
+    }
+
+    /// Where the set came from, for messages: the first origin without its `#index`.
+    fn describe_origin(&self) -> String {
+        match self.origins.first() {
+            Some(o) => o.split('#').next().unwrap_or(o).to_string(),
+            None => "an empty data set".to_string(),
+        }
+    }
+}
+
+/// How [`load`] post-processes a source.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Force 1 or 3 channels (images: convert gray<->rgb; for npy/idx/cifar: 1->3 by repeat,
+    /// 3->1 by luminance 0.299/0.587/0.114); other values -> error.
+    pub channels: Option<usize>,
+    /// (height, width); bilinear/triangle resize (image::imageops) for every source.
+    pub resize: Option<(usize, usize)>,
+    /// Keep only these labels (applies [`ImageSet::filter_classes`]).
+    pub classes: Option<Vec<u32>>,
+    /// Keep the first N images after loading (and after class filtering).
+    pub limit: Option<usize>,
+    /// Seed used by `builtin:shapes`.
+    pub seed: u64,
+}
+
+/// Loads a data source; the kind is detected from `source`:
+/// - `builtin:shapes` (optionally `builtin:shapes:N` N images, default 4000; or
+///   `builtin:shapes:NxS` e.g. 2000x32 for side S, default 28): procedural 1-channel images
+/// - a path to an IDX images file (gzip or raw, detected by the gzip magic bytes, not the
+///   extension); the labels file beside it (`images`→`labels`, `idx3`→`idx1`) is used if present
+/// - a path to a `.npy` file (N×H×W or N×C×H×W; u1, f4, f8); labels from a sibling
+///   `<stem>_labels.npy` or `<stem>.labels.npy` if present
+/// - a CIFAR-10/100 binary batch file (`.bin`), or a folder holding `data_batch_*.bin` (else
+///   `test_batch.bin`) for CIFAR-10, or `train.bin` (else `test.bin`) for CIFAR-100
+/// - a folder of images (PNG, JPEG, BMP; recursive; sorted paths). When the folder holds no
+///   images itself but its immediate sub-folders do, each sub-folder name is a class (labels in
+///   name order). All images must share one size unless `resize` is given. Channels default to
+///   1 when every image is gray (by colour type, or R = G = B everywhere), else 3.
+/// - a single image file (PNG, JPEG, BMP), as a one-image set
+///
+/// Options then apply in this order: classes, limit, channels, resize.
+pub fn load(source: &str, opts: &LoadOptions) -> Result<ImageSet, DataError> {
+    validate_options(opts)?;
+    let set = if let Some(spec) = source.strip_prefix("builtin:") {
+        shapes::load(source, spec, opts.seed)?
+    } else {
+        let path = Path::new(source);
+        let meta = fs::metadata(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => DataError::NotFound {
+                path: source.to_string(),
+            },
+            _ => io_error(path, e),
+        })?;
+        if meta.is_dir() {
+            match cifar::folder_batches(path)? {
+                Some(files) => cifar::load_files(&files)?,
+                None => folder::load(path, opts)?,
+            }
+        } else {
+            load_file(source, path, opts)?
+        }
+    };
+    apply_options(set, opts)
+}
+
+/// Picks the reader for one file from its first bytes and its extension.
+fn load_file(source: &str, path: &Path, opts: &LoadOptions) -> Result<ImageSet, DataError> {
+    let mut head = Vec::with_capacity(8);
+    fs::File::open(path)
+        .and_then(|f| f.take(8).read_to_end(&mut head))
+        .map_err(|e| io_error(path, e))?;
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    if head.starts_with(npy::MAGIC) || ext == "npy" {
+        npy::load(path)
+    } else if ext == "bin" {
+        cifar::load_files(&[path.to_path_buf()])
+    } else if head.starts_with(&idx::GZIP_MAGIC) || idx::looks_like_idx(&head) {
+        idx::load(path)
+    } else if folder::is_image_path(path) {
+        folder::load_file(path, opts)
+    } else {
+        Err(DataError::UnknownSource {
+            name: source.to_string(),
+        })
+    }
+}
+
+fn validate_options(opts: &LoadOptions) -> Result<(), DataError> {
+    let bad = |reason: String| Err(DataError::InvalidOption { reason });
+    if let Some(c) = opts.channels
+        && c != 1
+        && c != 3
+    {
+        return bad(format!(
+            "channels = {c}: only 1 (grayscale) or 3 (RGB) can be forced"
+        ));
+    }
+    if let Some((h, w)) = opts.resize {
+        if h == 0 || w == 0 {
+            return bad(format!(
+                "resize = {h}x{w} (HxW): both sides must be at least 1"
+            ));
+        }
+        if h > 16384 || w > 16384 {
+            return bad(format!(
+                "resize = {h}x{w} (HxW): sides above 16384 are not supported"
+            ));
+        }
+    }
+    if opts.limit == Some(0) {
+        return bad("limit = 0: keep at least 1 image (or leave the limit unset)".to_string());
+    }
+    if let Some(classes) = &opts.classes
+        && classes.is_empty()
+    {
+        return bad("classes is an empty list: name at least one label".to_string());
+    }
+    Ok(())
+}
+
+/// Applies classes, limit, channels and resize, in that order. Each step is a no-op when the
+/// set already satisfies it, so loaders may apply some of them early (the folder loader does).
+fn apply_options(mut set: ImageSet, opts: &LoadOptions) -> Result<ImageSet, DataError> {
+    if let Some(classes) = &opts.classes {
+        set = set.filter_classes(classes)?;
+    }
+    if let Some(n) = opts.limit
+        && set.len() > n
+    {
+        let keep: Vec<usize> = (0..n).collect();
+        set = set.select(&keep);
+    }
+    if let Some(c) = opts.channels {
+        set = transform::convert_channels(set, c)?;
+    }
+    if let Some((h, w)) = opts.resize {
+        set = transform::resize(set, h, w)?;
+    }
+    Ok(set)
+}
+
+/// Path as shown in messages and origins.
+fn show(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn io_error(path: &Path, error: std::io::Error) -> DataError {
+    DataError::Io {
+        path: show(path),
+        error,
+    }
+}
+
+/// Reads a whole file (its size bounds the allocation, not any header).
+fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
+    fs::read(path).map_err(|e| io_error(path, e))
+}
+
+/// An empty pixel buffer with room for `count` values, or `TooLarge` instead of aborting.
+fn alloc_pixels(count: Option<usize>, path: &str) -> Result<Vec<f32>, DataError> {
+    let too_large = |detail: String| DataError::TooLarge {
+        path: path.to_string(),
+        detail,
+    };
+    let count = count.ok_or_else(|| too_large("the pixel count overflows".to_string()))?;
+    let mut v = Vec::new();
+    v.try_reserve_exact(count).map_err(|_| {
+        too_large(format!(
+            "cannot allocate {count} pixels ({} MiB as f32)",
+            count / (1 << 18)
+        ))
+    })?;
+    Ok(v)
+}
+
+/// `<file>#<index>` origins for container formats.
+fn container_origins(path: &Path, n: usize) -> Vec<String> {
+    let p = show(path);
+    (0..n).map(|i| format!("{p}#{i}")).collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,90 @@
+//! Running a trained model over an image set: batches in, reconstructions and quality figures
+//! out. Shared by training (validation, per-epoch grids) and the `eval`/`reconstruct` commands.
+
+use crate::data::{ImageSet, ImageShape};
+use crate::model::Autoencoder;
+use crate::quality::{QualityAccumulator, QualitySummary};
+use burn::tensor::{Device, Tensor, TensorData};
+
+/// The images at `indices` as one `[batch, c, h, w]` tensor.
+pub fn batch_tensor(set: &ImageSet, indices: &[usize], device: &Device) -> Tensor<4> {
+    let s = set.shape;
+    let mut values = Vec::with_capacity(indices.len() * s.len());
+    for &i in indices {
+        values.extend_from_slice(set.image(i));
+    }
+    Tensor::from_data(
+        TensorData::new(values, [indices.len(), s.channels, s.height, s.width]),
+        device,
+    )
+}
+
+/// Checks that images of `data` fit a model trained on `input`.
+pub fn check_fits(data: ImageShape, input: ImageShape, origin: &str) -> Result<(), String> {
+    if data == input {
+        return Ok(());
+    }
+    let hint = if data.channels != input.channels {
+        format!("pass --channels {}", input.channels)
+    } else {
+        format!("pass --resize {}x{}", input.height, input.width)
+    };
+    Err(format!(
+        "{origin}: images are {data} but the model takes {input}; {hint}"
+    ))
+}
+
+/// Reconstructs every image of `set` (inference mode), calling `each` with (index, original,
+/// reconstruction) in order.
+pub fn for_each_reconstruction(
+    model: &Autoencoder,
+    set: &ImageSet,
+    batch_size: usize,
+    device: &Device,
+    mut each: impl FnMut(usize, &[f32], &[f32]),
+) -> Result<(), String> {
+    let per_image = set.shape.len();
+    let indices: Vec<usize> = (0..set.len()).collect();
+    for chunk in indices.chunks(batch_size.max(1)) {
+        let x = batch_tensor(set, chunk, device);
+        let y = model.forward(x);
+        let values = y
+            .into_data()
+            .try_into_vec::<f32>()
+            .map_err(|e| format!("reading model output: {e:?}"))?;
+        for (k, &i) in chunk.iter().enumerate() {
+            each(i, set.image(i), &values[k * per_image..(k + 1) * per_image]);
+        }
+    }
+    Ok(())
+}
+
+/// MSE, PSNR and SSIM of the model's reconstructions of `set`.
+pub fn evaluate(
+    model: &Autoencoder,
+    set: &ImageSet,
+    batch_size: usize,
+    device: &Device,
+) -> Result<QualitySummary, String> {
+    let s = set.shape;
+    let mut acc = QualityAccumulator::new((s.channels, s.height, s.width));
+    for_each_reconstruction(model, set, batch_size, device, |_, x, y| acc.add(x, y))?;
+    Ok(acc.summary())
+}
+
+/// Reconstructions of the first `n` images, as owned vectors.
+pub fn reconstruct_first(
+    model: &Autoencoder,
+    set: &ImageSet,
+    n: usize,
+    device: &Device,
+) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>), String> {
+    let head = set.select(&(0..n.min(set.len())).collect::<Vec<_>>());
+    let mut originals = Vec::new();
+    let mut recons = Vec::new();
+    for_each_reconstruction(model, &head, n.max(1), device, |_, x, y| {
+        originals.push(x.to_vec());
+        recons.push(y.to_vec());
+    })?;
+    Ok((originals, recons))
+}

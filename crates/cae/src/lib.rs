@@ -1,0 +1,17 @@
+//! `cae`: convolutional autoencoders — architecture specs, real data loaders, training with
+//! resume, reconstruction and quality metrics. The library knows nothing of clap or HTTP; the
+//! `cae` binary is a thin layer over it.
+
+pub mod atomic;
+pub mod data;
+pub mod device;
+pub mod infer;
+pub mod model;
+pub mod plot;
+pub mod quality;
+pub mod run_dir;
+pub mod spec;
+pub mod train;
+
+/// The compute device type, re-exported so callers need not depend on Burn.
+pub use burn::tensor::Device;

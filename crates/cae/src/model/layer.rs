@@ -1,0 +1,293 @@
+//! One layer of the autoencoder, built from a [`LayerPlan`], and the [`Flow`] of values between
+//! layers (an image volume or a vector).
+
+use crate::spec::{Activation as ActivationSpec, LayerPlan, Regularizer, UpsampleMode};
+use burn::module::Module;
+use burn::nn::activation::{Activation, ActivationConfig};
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::interpolate::{Interpolate2d, Interpolate2dConfig, InterpolateMode};
+use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, EluConfig, LeakyReluConfig, Linear,
+    LinearConfig, PaddingConfig2d,
+};
+use burn::tensor::{Device, Tensor};
+
+/// Values between layers.
+#[derive(Debug, Clone)]
+pub enum Flow {
+    /// `[batch, c, h, w]`
+    Volume(Tensor<4>),
+    /// `[batch, n]`
+    Vector(Tensor<2>),
+}
+
+impl Flow {
+    /// The volume; a vector becomes `[batch, n, 1, 1]` (never needed for a checked spec).
+    pub fn into_volume(self) -> Tensor<4> {
+        match self {
+            Flow::Volume(t) => t,
+            Flow::Vector(t) => t.unsqueeze_dims(&[2, 3]),
+        }
+    }
+
+    /// Flattened to `[batch, values]`.
+    pub fn into_flat(self) -> Tensor<2> {
+        match self {
+            Flow::Volume(t) => t.flatten(1, 3),
+            Flow::Vector(t) => t,
+        }
+    }
+
+    pub fn values_per_example(&self) -> usize {
+        match self {
+            Flow::Volume(t) => t.dims()[1..].iter().product(),
+            Flow::Vector(t) => t.dims()[1],
+        }
+    }
+}
+
+/// A convolution followed by its activation.
+#[derive(Module, Debug)]
+pub struct ConvBlock {
+    pub conv: Conv2d,
+    pub activation: Activation,
+    pub penalty: Penalty,
+}
+
+/// A transposed convolution followed by its activation.
+#[derive(Module, Debug)]
+pub struct ConvTransposeBlock {
+    pub conv: ConvTranspose2d,
+    pub activation: Activation,
+    pub penalty: Penalty,
+}
+
+/// A dense layer followed by its activation.
+#[derive(Module, Debug)]
+pub struct DenseBlock {
+    pub linear: Linear,
+    pub activation: Activation,
+    pub penalty: Penalty,
+}
+
+/// Kernel penalty weights (not trained, rebuilt from the spec).
+#[derive(Module, Debug)]
+pub struct Penalty {
+    pub l1: f64,
+    pub l2: f64,
+}
+
+impl Penalty {
+    fn new(r: Option<Regularizer>) -> Penalty {
+        match r {
+            Some(Regularizer::L1(l)) => Penalty { l1: l, l2: 0.0 },
+            Some(Regularizer::L2(l)) => Penalty { l1: 0.0, l2: l },
+            None => Penalty { l1: 0.0, l2: 0.0 },
+        }
+    }
+
+    fn of<const D: usize>(&self, w: Tensor<D>) -> Option<Tensor<1>> {
+        let l1 = (self.l1 > 0.0).then(|| w.clone().abs().sum().mul_scalar(self.l1));
+        let l2 = (self.l2 > 0.0).then(|| w.powi_scalar(2).sum().mul_scalar(self.l2));
+        match (l1, l2) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// `[c, h, w]` target of an implicit reshape.
+#[derive(Module, Debug)]
+pub struct Reshape {
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+}
+
+/// One layer of an encoder or decoder.
+#[derive(Module, Debug)]
+pub enum Layer {
+    Conv(ConvBlock),
+    ConvTranspose(ConvTransposeBlock),
+    Dense(DenseBlock),
+    MaxPool(MaxPool2d),
+    AvgPool(AvgPool2d),
+    Upsample(Interpolate2d),
+    BatchNorm(BatchNorm),
+    Dropout(Dropout),
+    Activation(Activation),
+    /// Volume to vector (the value is unused; modules need a field).
+    Flatten(usize),
+    Reshape(Reshape),
+}
+
+fn activation(a: ActivationSpec, device: &Device) -> Activation {
+    let config = match a {
+        ActivationSpec::Identity => ActivationConfig::Identity,
+        ActivationSpec::Relu => ActivationConfig::Relu,
+        ActivationSpec::LeakyRelu(s) => {
+            ActivationConfig::LeakyRelu(LeakyReluConfig::new().with_negative_slope(s))
+        }
+        ActivationSpec::Elu(alpha) => ActivationConfig::Elu(EluConfig::new().with_alpha(alpha)),
+        ActivationSpec::Gelu => ActivationConfig::Gelu,
+        ActivationSpec::Sigmoid => ActivationConfig::Sigmoid,
+        ActivationSpec::Tanh => ActivationConfig::Tanh,
+    };
+    config.init(device)
+}
+
+impl Layer {
+    /// Builds the layer the plan describes.
+    pub fn new(plan: &LayerPlan, device: &Device) -> Layer {
+        match plan {
+            LayerPlan::Conv {
+                in_channels,
+                filters,
+                kernel,
+                stride,
+                dilation,
+                padding,
+                activation: a,
+                bias,
+                regularizer,
+            } => {
+                let [t, l, b, r] = *padding;
+                let conv = Conv2dConfig::new([*in_channels, *filters], *kernel)
+                    .with_stride(*stride)
+                    .with_dilation(*dilation)
+                    .with_padding(PaddingConfig2d::Explicit(t, l, b, r))
+                    .with_bias(*bias)
+                    .init(device);
+                Layer::Conv(ConvBlock {
+                    conv,
+                    activation: activation(*a, device),
+                    penalty: Penalty::new(*regularizer),
+                })
+            }
+            LayerPlan::ConvTranspose {
+                in_channels,
+                filters,
+                kernel,
+                stride,
+                padding,
+                output_padding,
+                activation: a,
+                bias,
+                regularizer,
+            } => {
+                let conv = ConvTranspose2dConfig::new([*in_channels, *filters], *kernel)
+                    .with_stride(*stride)
+                    .with_padding(*padding)
+                    .with_padding_out(*output_padding)
+                    .with_bias(*bias)
+                    .init(device);
+                Layer::ConvTranspose(ConvTransposeBlock {
+                    conv,
+                    activation: activation(*a, device),
+                    penalty: Penalty::new(*regularizer),
+                })
+            }
+            LayerPlan::MaxPool {
+                size,
+                stride,
+                padding: [t, l, b, r],
+            } => Layer::MaxPool(
+                MaxPool2dConfig::new(*size)
+                    .with_strides(*stride)
+                    .with_padding(PaddingConfig2d::Explicit(*t, *l, *b, *r))
+                    .init(),
+            ),
+            LayerPlan::AvgPool {
+                size,
+                stride,
+                padding: [t, l, b, r],
+            } => Layer::AvgPool(
+                AvgPool2dConfig::new(*size)
+                    .with_strides(*stride)
+                    .with_padding(PaddingConfig2d::Explicit(*t, *l, *b, *r))
+                    .with_count_include_pad(false)
+                    .init(),
+            ),
+            LayerPlan::Upsample { factor, mode } => {
+                let mode = match mode {
+                    UpsampleMode::Nearest => InterpolateMode::Nearest,
+                    UpsampleMode::Bilinear => InterpolateMode::Linear,
+                };
+                Layer::Upsample(
+                    Interpolate2dConfig::new()
+                        .with_scale_factor(Some([factor[0] as f32, factor[1] as f32]))
+                        .with_mode(mode)
+                        .with_align_corners(false)
+                        .init(),
+                )
+            }
+            LayerPlan::Dense {
+                inputs,
+                units,
+                activation: a,
+                bias,
+                regularizer,
+            } => Layer::Dense(DenseBlock {
+                linear: LinearConfig::new(*inputs, *units)
+                    .with_bias(*bias)
+                    .init(device),
+                activation: activation(*a, device),
+                penalty: Penalty::new(*regularizer),
+            }),
+            LayerPlan::BatchNorm { features } => {
+                Layer::BatchNorm(BatchNormConfig::new(*features).init(device))
+            }
+            LayerPlan::Dropout { rate } => Layer::Dropout(DropoutConfig::new(*rate).init()),
+            LayerPlan::Activation(a) => Layer::Activation(activation(*a, device)),
+            LayerPlan::Flatten => Layer::Flatten(0),
+            LayerPlan::Reshape { c, h, w } => Layer::Reshape(Reshape {
+                c: *c,
+                h: *h,
+                w: *w,
+            }),
+        }
+    }
+
+    /// Runs the layer.
+    pub fn forward(&self, x: Flow) -> Flow {
+        match self {
+            Layer::Conv(b) => Flow::Volume(b.activation.forward(b.conv.forward(x.into_volume()))),
+            Layer::ConvTranspose(b) => {
+                Flow::Volume(b.activation.forward(b.conv.forward(x.into_volume())))
+            }
+            Layer::Dense(b) => Flow::Vector(b.activation.forward(b.linear.forward(x.into_flat()))),
+            Layer::MaxPool(p) => Flow::Volume(p.forward(x.into_volume())),
+            Layer::AvgPool(p) => Flow::Volume(p.forward(x.into_volume())),
+            Layer::Upsample(u) => Flow::Volume(u.forward(x.into_volume())),
+            Layer::BatchNorm(bn) => match x {
+                Flow::Volume(t) => Flow::Volume(bn.forward(t)),
+                Flow::Vector(t) => Flow::Vector(bn.forward(t)),
+            },
+            Layer::Dropout(d) => match x {
+                Flow::Volume(t) => Flow::Volume(d.forward(t)),
+                Flow::Vector(t) => Flow::Vector(d.forward(t)),
+            },
+            Layer::Activation(a) => match x {
+                Flow::Volume(t) => Flow::Volume(a.forward(t)),
+                Flow::Vector(t) => Flow::Vector(a.forward(t)),
+            },
+            Layer::Flatten(_) => Flow::Vector(x.into_flat()),
+            Layer::Reshape(r) => {
+                let t = x.into_flat();
+                let batch = t.dims()[0];
+                Flow::Volume(t.reshape([batch, r.c, r.h, r.w]))
+            }
+        }
+    }
+
+    /// This layer's kernel penalty, if it has a regularizer.
+    pub fn penalty(&self) -> Option<Tensor<1>> {
+        match self {
+            Layer::Conv(b) => b.penalty.of(b.conv.weight.val()),
+            Layer::ConvTranspose(b) => b.penalty.of(b.conv.weight.val()),
+            Layer::Dense(b) => b.penalty.of(b.linear.weight.val()),
+            _ => None,
+        }
+    }
+}

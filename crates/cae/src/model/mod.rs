@@ -1,0 +1,137 @@
+//! The autoencoder as a Burn module, built from a [`ValidSpec`]: an encoder and a decoder, each
+//! a list of [`Layer`]s. Shapes were resolved by the spec check, so building never fails and
+//! the layers only run what the plan says.
+
+mod layer;
+mod weights;
+
+pub use layer::{Flow, Layer};
+pub use weights::{WeightsError, load_weights, save_weights, weights_from_bytes, weights_to_bytes};
+
+use crate::spec::ValidSpec;
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+
+/// A convolutional autoencoder: `decode(encode(x))` has the shape of `x`.
+#[derive(Module, Debug)]
+pub struct Autoencoder {
+    pub encoder: Vec<Layer>,
+    pub decoder: Vec<Layer>,
+}
+
+impl Autoencoder {
+    /// Builds the model with fresh weights (PyTorch's default initialisation). Seed the device
+    /// first (`device.seed(s)`) for reproducible weights.
+    pub fn new(spec: &ValidSpec, device: &Device) -> Autoencoder {
+        Autoencoder {
+            encoder: spec
+                .encoder
+                .iter()
+                .map(|l| Layer::new(&l.plan, device))
+                .collect(),
+            decoder: spec
+                .decoder
+                .iter()
+                .map(|l| Layer::new(&l.plan, device))
+                .collect(),
+        }
+    }
+
+    /// The code of a batch.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, channels, height, width]`
+    /// - output: the bottleneck, a volume `[batch, c, h, w]` or a vector `[batch, n]`
+    pub fn encode(&self, x: Tensor<4>) -> Flow {
+        self.encoder
+            .iter()
+            .fold(Flow::Volume(x), |x, layer| layer.forward(x))
+    }
+
+    /// Rebuilds images from codes.
+    pub fn decode(&self, code: Flow) -> Tensor<4> {
+        self.decoder
+            .iter()
+            .fold(code, |x, layer| layer.forward(x))
+            .into_volume()
+    }
+
+    /// Reconstruction of a batch: `[batch, c, h, w]` in, same shape out.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.decode(self.encode(x))
+    }
+
+    /// The sum of the kernel penalties (`kernel_regularizer`) of every layer, if any has one.
+    pub fn penalty(&self) -> Option<Tensor<1>> {
+        self.encoder
+            .iter()
+            .chain(self.decoder.iter())
+            .filter_map(Layer::penalty)
+            .reduce(|a, b| a + b)
+    }
+
+    /// Activations after each encoder layer, for pictures of what the filters respond to.
+    pub fn encoder_activations(&self, x: Tensor<4>) -> Vec<Flow> {
+        let mut out = Vec::with_capacity(self.encoder.len());
+        let mut flow = Flow::Volume(x);
+        for layer in &self.encoder {
+            flow = layer.forward(flow);
+            out.push(flow.clone());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::ImageShape;
+    use crate::spec::{ArchSpec, PRESETS};
+
+    #[test]
+    fn every_preset_builds_and_returns_the_input_shape() {
+        let device = Device::flex();
+        for p in PRESETS {
+            for input in ["1x28x28", "3x32x32"] {
+                let shape = ImageShape::parse(input).unwrap();
+                let spec = ArchSpec::resolve(p.name, &[], Some(shape)).unwrap();
+                let model = Autoencoder::new(&spec, &device);
+                assert_eq!(
+                    model.num_params(),
+                    spec.total_params(),
+                    "{} on {input}",
+                    p.name
+                );
+                let x = Tensor::<4>::ones([2, shape.channels, shape.height, shape.width], &device);
+                let code = model.encode(x.clone());
+                assert_eq!(
+                    code.values_per_example(),
+                    spec.bottleneck().len(),
+                    "{} code",
+                    p.name
+                );
+                let y = model.forward(x);
+                assert_eq!(
+                    y.dims(),
+                    [2, shape.channels, shape.height, shape.width],
+                    "{}",
+                    p.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn same_seed_gives_same_weights() {
+        let device = Device::flex();
+        let spec = ArchSpec::resolve("pytorch-small", &[], None).unwrap();
+        let x = Tensor::<4>::ones([1, 1, 28, 28], &device);
+        let output = |seed| {
+            device.seed(seed);
+            let m = Autoencoder::new(&spec, &device);
+            m.forward(x.clone()).into_data().to_vec::<f32>().unwrap()
+        };
+        assert!(output(7) == output(7), "same seed, different weights");
+        assert!(output(7) != output(8), "different seeds, same weights");
+    }
+}

@@ -1,0 +1,234 @@
+//! Architecture specs: what users write (TOML, or a shipped preset), how parameters are filled
+//! in, and the checked [`ValidSpec`] that everything downstream (model builder, `cae arch`,
+//! training) takes. A spec is checked once, against a concrete input shape; a spec that does not
+//! fit is rejected with a message naming the layer and the shapes.
+
+mod check;
+mod layer;
+mod params;
+mod preset;
+pub mod shape;
+mod table;
+
+pub use check::{LayerPlan, Part, PlannedLayer, ValidSpec};
+pub use layer::{Activation, LayerSpec, Padding, PaddingMode, Pair, Regularizer, UpsampleMode};
+pub use preset::{PRESETS, Preset, preset};
+pub use shape::Shape;
+
+use crate::data::ImageShape;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// An autoencoder as written by the user: encoder and decoder layer lists.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchSpec {
+    /// Short name, shown in tables and run summaries.
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// The input this spec is meant for, e.g. `"1x28x28"`; data or `--input` override it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+    /// Parameter values the spec was resolved with (after `$name` substitution, kept as record).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, toml::Value>,
+    pub encoder: Vec<LayerSpec>,
+    pub decoder: Vec<LayerSpec>,
+}
+
+/// Why a spec could not be read or does not fit its input.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// The spec file could not be read.
+    #[error("{path}: cannot read spec: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or names an unknown key/layer type.
+    #[error("{origin}: {message}")]
+    Parse { origin: String, message: String },
+    /// A `--param` or `$expr` problem.
+    #[error("{origin}: {message}")]
+    Param { origin: String, message: String },
+    /// Neither the spec nor the caller gave an input shape.
+    #[error(
+        "{origin}: no input shape: pass --input CxHxW (e.g. 1x28x28) or set `input` in the spec"
+    )]
+    NoInput { origin: String },
+    /// A layer's settings are invalid or its shapes do not fit.
+    #[error("{0}")]
+    Invalid(String),
+    /// Neither a preset name nor an existing file.
+    #[error("unknown architecture '{0}': not a preset ({presets}) and no such file", presets = preset::names())]
+    Unknown(String),
+}
+
+impl ArchSpec {
+    /// Reads a preset name or a TOML file path, fills in parameters (`overrides` beside the
+    /// spec's own `[params]`, plus the input's `channels`/`height`/`width`) and checks it.
+    pub fn resolve(
+        name_or_path: &str,
+        overrides: &[(String, f64)],
+        input: Option<ImageShape>,
+    ) -> Result<ValidSpec, SpecError> {
+        let (origin, text) = match preset(name_or_path) {
+            Some(p) => (format!("preset {}", p.name), p.toml.to_string()),
+            None => {
+                let path = Path::new(name_or_path);
+                if !path.exists() {
+                    return Err(SpecError::Unknown(name_or_path.to_string()));
+                }
+                let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io {
+                    path: name_or_path.to_string(),
+                    source,
+                })?;
+                (name_or_path.to_string(), text)
+            }
+        };
+        Self::resolve_text(&origin, &text, overrides, input)
+    }
+
+    /// Like [`ArchSpec::resolve`], from TOML text; `origin` names it in errors.
+    pub fn resolve_text(
+        origin: &str,
+        text: &str,
+        overrides: &[(String, f64)],
+        input: Option<ImageShape>,
+    ) -> Result<ValidSpec, SpecError> {
+        let parse_err = |message: String| SpecError::Parse {
+            origin: origin.to_string(),
+            message,
+        };
+        let mut value: toml::Value =
+            toml::from_str(text).map_err(|e| parse_err(one_line(&e.to_string())))?;
+        let table = value
+            .as_table_mut()
+            .ok_or_else(|| parse_err("expected a TOML table".into()))?;
+
+        let declared_input = match table.get("input") {
+            Some(toml::Value::String(s)) => {
+                Some(ImageShape::parse(s).map_err(|e| parse_err(format!("input: {e}")))?)
+            }
+            Some(_) => {
+                return Err(parse_err(
+                    "input: expected a string like \"1x28x28\"".into(),
+                ));
+            }
+            None => None,
+        };
+        let input = input.or(declared_input).ok_or_else(|| SpecError::NoInput {
+            origin: origin.to_string(),
+        })?;
+
+        let params = resolve_params(origin, table.get("params"), overrides, input)?;
+        let param_err = |message: String| SpecError::Param {
+            origin: origin.to_string(),
+            message,
+        };
+        for part in ["encoder", "decoder"] {
+            if let Some(v) = table.get_mut(part) {
+                params::substitute(v, &params).map_err(|e| param_err(format!("{part}: {e}")))?;
+            }
+        }
+        // Record the values actually used (declared defaults overridden by --param).
+        if let Some(toml::Value::Table(declared)) = table.get_mut("params") {
+            for (k, v) in declared.iter_mut() {
+                if let Some(x) = params.get(k) {
+                    *v = if x.fract() == 0.0 {
+                        toml::Value::Integer(*x as i64)
+                    } else {
+                        toml::Value::Float(*x)
+                    };
+                }
+            }
+        }
+        table.insert("input".into(), toml::Value::String(input.to_string()));
+
+        let spec: ArchSpec = value
+            .try_into()
+            .map_err(|e: toml::de::Error| parse_err(one_line(&e.to_string())))?;
+        check::check(spec, input)
+    }
+
+    /// The spec as TOML, as stored in a run directory.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+}
+
+/// Declared `[params]` defaults, then `--param` overrides (which must name a declared one),
+/// then the input's dimensions.
+fn resolve_params(
+    origin: &str,
+    declared: Option<&toml::Value>,
+    overrides: &[(String, f64)],
+    input: ImageShape,
+) -> Result<BTreeMap<String, f64>, SpecError> {
+    let err = |message: String| SpecError::Param {
+        origin: origin.to_string(),
+        message,
+    };
+    let mut params = BTreeMap::new();
+    if let Some(declared) = declared {
+        let table = declared
+            .as_table()
+            .ok_or_else(|| err("[params] must be a table".into()))?;
+        for (k, v) in table {
+            let x = match v {
+                toml::Value::Integer(i) => *i as f64,
+                toml::Value::Float(f) => *f,
+                _ => return Err(err(format!("parameter '{k}' must be a number"))),
+            };
+            params.insert(k.clone(), x);
+        }
+    }
+    for (k, v) in overrides {
+        if !params.contains_key(k) {
+            let known: Vec<&str> = params.keys().map(String::as_str).collect();
+            let known = if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            };
+            return Err(err(format!(
+                "unknown parameter '{k}' (this spec's parameters: {known})"
+            )));
+        }
+        params.insert(k.clone(), *v);
+    }
+    params.insert("channels".into(), input.channels as f64);
+    params.insert("height".into(), input.height as f64);
+    params.insert("width".into(), input.width as f64);
+    Ok(params)
+}
+
+/// TOML errors span several lines (with a caret picture); users get one line.
+fn one_line(message: &str) -> String {
+    message
+        .split('\n')
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('|') && !l.starts_with('^'))
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+/// Parses `--param name=value`.
+pub fn parse_param(s: &str) -> Result<(String, f64), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("--param '{s}': expected name=value"))?;
+    let v: f64 = v
+        .trim()
+        .parse()
+        .map_err(|_| format!("--param '{s}': '{v}' is not a number"))?;
+    Ok((k.trim().to_string(), v))
+}
+
+pub use table::{ArchSummary, LayerRow};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,271 @@
+//! Spec checks: every preset on its inputs, and one test per validation rule.
+
+use super::*;
+
+fn shape(s: &str) -> ImageShape {
+    ImageShape::parse(s).unwrap()
+}
+
+fn resolve(name: &str, input: &str) -> ValidSpec {
+    ArchSpec::resolve(name, &[], Some(shape(input)))
+        .unwrap_or_else(|e| panic!("{name} on {input}: {e}"))
+}
+
+fn invalid(toml: &str) -> String {
+    ArchSpec::resolve_text("test.toml", toml, &[], Some(shape("1x28x28")))
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn pytorch_small_matches_the_tutorial_shapes_and_parameters() {
+    let v = resolve("pytorch-small", "1x28x28");
+    let outs: Vec<String> = v.layers().map(|l| l.output.to_string()).collect();
+    assert_eq!(outs, ["16x14x14", "8x7x7", "16x14x14", "1x28x28"]);
+    // PyTorch: 160 + 1160 + 1168 + 145
+    assert_eq!(v.total_params(), 160 + 1160 + 1168 + 145);
+    assert_eq!(v.bottleneck(), Shape::Volume { c: 8, h: 7, w: 7 });
+    assert!((v.compression_ratio() - 2.0).abs() < 1e-12);
+}
+
+#[test]
+fn galeone_grows_by_2k_then_returns() {
+    let v = resolve("galeone", "1x28x28");
+    assert_eq!(
+        v.encoder[0].output,
+        Shape::Volume {
+            c: 32,
+            h: 34,
+            w: 34
+        }
+    );
+    assert_eq!(v.decoder[0].output, Shape::Volume { c: 1, h: 28, w: 28 });
+    let v = ArchSpec::resolve(
+        "galeone",
+        &[("n".into(), 8.0), ("k".into(), 2.0)],
+        Some(shape("3x25x25")),
+    )
+    .unwrap();
+    assert_eq!(v.encoder[0].output, Shape::Volume { c: 8, h: 29, w: 29 });
+    assert_eq!(v.total_params(), 8 * 3 * 25 + 8 + 3 * 8 * 25 + 3);
+    assert_eq!(v.spec.params["n"].as_integer(), Some(8));
+}
+
+#[test]
+fn keras_denoise_shapes() {
+    let v = resolve("keras-denoise", "1x28x28");
+    let outs: Vec<String> = v.layers().map(|l| l.output.to_string()).collect();
+    assert_eq!(
+        outs,
+        [
+            "32x28x28", "32x14x14", "32x14x14", "32x7x7", "32x14x14", "32x28x28", "1x28x28"
+        ]
+    );
+    // Keras summary: 320 + 9248 + 9248 + 9248 + 289
+    assert_eq!(v.total_params(), 320 + 9248 + 9248 + 9248 + 289);
+}
+
+#[test]
+fn dense_latent_fits_mnist_and_cifar() {
+    for (input, flat) in [("1x28x28", "128x7x7"), ("3x32x32", "128x8x8")] {
+        let v = resolve("dense-latent", input);
+        assert_eq!(v.bottleneck(), Shape::Vector(128), "{input}");
+        let reshape = v
+            .decoder
+            .iter()
+            .find(|l| l.plan.kind() == "reshape")
+            .unwrap();
+        assert_eq!(reshape.output.to_string(), flat);
+        assert_eq!(v.decoder.last().unwrap().output.to_string(), input);
+    }
+    let v = ArchSpec::resolve(
+        "dense-latent",
+        &[("latent".into(), 16.0)],
+        Some(shape("1x28x28")),
+    )
+    .unwrap();
+    assert_eq!(v.bottleneck(), Shape::Vector(16));
+    assert!((v.compression_ratio() - 49.0).abs() < 1e-12);
+}
+
+#[test]
+fn upsample_preset_has_no_transposed_convs() {
+    for input in ["1x28x28", "3x32x32"] {
+        let v = resolve("upsample", input);
+        assert!(v.layers().all(|l| l.plan.kind() != "conv_transpose"));
+        assert_eq!(v.decoder.last().unwrap().output.to_string(), input);
+    }
+}
+
+#[test]
+fn every_preset_resolves_on_its_declared_input() {
+    for p in PRESETS {
+        let v = ArchSpec::resolve(p.name, &[], None).unwrap_or_else(|e| panic!("{}: {e}", p.name));
+        assert_eq!(v.spec.name, p.name);
+        assert!(v.total_params() > 0);
+    }
+}
+
+const HEAD: &str = "name = \"t\"\n";
+
+#[test]
+fn rejects_decoder_that_does_not_return_to_input() {
+    let e = invalid(&format!(
+        "{HEAD}[[encoder]]\ntype = \"conv\"\nfilters = 4\nkernel = 5\npadding = \"valid\"\n\
+         [[decoder]]\ntype = \"conv\"\nfilters = 1\nkernel = 3\npadding = \"same\"\n"
+    ));
+    assert!(
+        e.contains("decoder ends at 1x24x24 but the input is 1x28x28"),
+        "{e}"
+    );
+    assert!(e.contains("decoder layer 1 (conv)"), "{e}");
+}
+
+#[test]
+fn rejects_window_larger_than_input() {
+    let e = invalid(&format!(
+        "{HEAD}[[encoder]]\ntype = \"conv\"\nfilters = 4\nkernel = 29\npadding = \"valid\"\n\
+         [[decoder]]\ntype = \"conv\"\nfilters = 1\nkernel = 1\n"
+    ));
+    assert!(
+        e.contains("encoder layer 1 (conv)") && e.contains("smaller than the 29x29 window"),
+        "{e}"
+    );
+}
+
+#[test]
+fn rejects_zero_filters_and_strides() {
+    let e = invalid(&format!(
+        "{HEAD}[[encoder]]\ntype = \"conv\"\nfilters = 0\nkernel = 3\n[[decoder]]\ntype = \"conv\"\nfilters = 1\nkernel = 1\n"
+    ));
+    assert!(e.contains("filters must be at least 1"), "{e}");
+    let e = invalid(&format!(
+        "{HEAD}[[encoder]]\ntype = \"conv\"\nfilters = 2\nkernel = 3\nstride = 0\n[[decoder]]\ntype = \"conv\"\nfilters = 1\nkernel = 1\n"
+    ));
+    assert!(e.contains("stride must be at least 1"), "{e}");
+}
+
+#[test]
+fn rejects_output_padding_not_below_stride() {
+    let e = invalid(&format!(
+        "{HEAD}[[encoder]]\ntype = \"max_pool\"\nsize = 2\n\
+         [[decoder]]\ntype = \"conv_transpose\"\nfilters = 1\nkernel = 2\nstride = 2\noutput_padding = 2\n"
+    ));
+    assert!(
+        e.contains("output_padding [2, 2] must be smaller than the stride"),
+        "{e}"
+    );
+}
+
+#[test]
+fn rejects_asymmetric_transposed_padding_and_full() {
+    let e = invalid(&format!(
+        "{HEAD}[[encoder]]\ntype = \"max_pool\"\nsize = 2\n[[decoder]]\ntype = \"conv_transpose\"\nfilters = 1\nkernel = 2\nstride = 2\npadding = [0, 0, 1, 1]\n"
+    ));
+    assert!(e.contains("same padding on opposite sides"), "{e}");
+    let e = invalid(&format!(
+        "{HEAD}[[encoder]]\ntype = \"max_pool\"\nsize = 2\n[[decoder]]\ntype = \"conv_transpose\"\nfilters = 1\nkernel = 2\nstride = 2\npadding = \"full\"\n"
+    ));
+    assert!(e.contains("\"full\" is not defined"), "{e}");
+}
+
+#[test]
+fn rejects_bad_padding_lists_and_dropout_rates() {
+    let e = invalid(&format!(
+        "{HEAD}[[encoder]]\ntype = \"conv\"\nfilters = 1\nkernel = 3\npadding = [1, 2, 3]\n[[decoder]]\ntype = \"dropout\"\nrate = 0.1\n"
+    ));
+    assert!(e.contains("padding [1, 2, 3]"), "{e}");
+    let e = invalid(&format!(
+        "{HEAD}[[encoder]]\ntype = \"dropout\"\nrate = 1.0\n[[decoder]]\ntype = \"dropout\"\nrate = 0.1\n"
+    ));
+    assert!(e.contains("rate must be in [0, 1)"), "{e}");
+}
+
+#[test]
+fn rejects_dense_vector_feeding_a_conv_without_a_matching_volume() {
+    let e = invalid(&format!(
+        "{HEAD}[[encoder]]\ntype = \"dense\"\nunits = 10\n\
+         [[decoder]]\ntype = \"dense\"\nunits = 100\n[[decoder]]\ntype = \"conv\"\nfilters = 1\nkernel = 3\n"
+    ));
+    assert!(
+        e.contains("decoder layer 2 (conv): needs an image volume but gets a vector of 100 values"),
+        "{e}"
+    );
+    // with an explicit shape it fits
+    let ok = ArchSpec::resolve_text(
+        "t",
+        &format!("{HEAD}[[encoder]]\ntype = \"dense\"\nunits = 10\n[[decoder]]\ntype = \"dense\"\nshape = \"4x28x28\"\n[[decoder]]\ntype = \"conv\"\nfilters = 1\nkernel = 3\n"),
+        &[],
+        Some(shape("1x28x28")),
+    )
+    .unwrap();
+    assert_eq!(ok.decoder.last().unwrap().output.to_string(), "1x28x28");
+}
+
+#[test]
+fn rejects_dense_with_both_units_and_shape() {
+    let e = invalid(&format!(
+        "{HEAD}[[encoder]]\ntype = \"dense\"\nunits = 10\nshape = \"1x28x28\"\n[[decoder]]\ntype = \"conv\"\nfilters = 1\nkernel = 3\n"
+    ));
+    assert!(e.contains("either units or shape"), "{e}");
+}
+
+#[test]
+fn rejects_unknown_keys_and_empty_parts() {
+    let e = invalid(&format!(
+        "{HEAD}encoderr = []\n[[encoder]]\ntype = \"max_pool\"\nsize = 2\n[[decoder]]\ntype = \"upsample\"\nfactor = 2\n"
+    ));
+    assert!(e.contains("encoderr"), "{e}");
+    let e = invalid(&format!(
+        "{HEAD}encoder = []\n[[decoder]]\ntype = \"upsample\"\nfactor = 2\n"
+    ));
+    assert!(e.contains("encoder has no layers"), "{e}");
+}
+
+#[test]
+fn rejects_unknown_params_and_missing_input() {
+    let e = ArchSpec::resolve("galeone", &[("m".into(), 1.0)], None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("unknown parameter 'm'") && e.contains("n, k") == false && e.contains("k, n"),
+        "{e}"
+    );
+    let e = ArchSpec::resolve_text("x.toml", "[[encoder]]\ntype = \"max_pool\"\nsize = 2\n[[decoder]]\ntype = \"upsample\"\nfactor = 2\n", &[], None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no input shape"), "{e}");
+    let e = ArchSpec::resolve("no-such-preset", &[], None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("unknown architecture 'no-such-preset'") && e.contains("pytorch-small"),
+        "{e}"
+    );
+}
+
+#[test]
+fn same_padding_pool_keeps_odd_sizes() {
+    let v = ArchSpec::resolve_text(
+        "t",
+        &format!(
+            "{HEAD}[[encoder]]\ntype = \"max_pool\"\nsize = 2\npadding = \"same\"\n[[decoder]]\ntype = \"upsample\"\nfactor = 2\n"
+        ),
+        &[],
+        Some(shape("1x7x7")),
+    );
+    let e = v.unwrap_err().to_string();
+    assert!(
+        e.contains("decoder ends at 1x8x8 but the input is 1x7x7"),
+        "{e}"
+    );
+}
+
+#[test]
+fn summary_reports_totals() {
+    let s = resolve("pytorch-small", "1x28x28").summary();
+    assert_eq!(s.total_params, 2633);
+    assert_eq!(s.bottleneck, "8x7x7");
+    let text = s.to_string();
+    assert!(text.contains("compression ratio: 2.00"), "{text}");
+}

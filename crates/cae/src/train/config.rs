@@ -1,0 +1,251 @@
+//! What a training run is made of — data, optimisation and loss settings — with the defaults in
+//! one place. Config files and the CLI fill the same structs; unknown keys are errors.
+
+use crate::data::{ImageShape, LoadOptions};
+use crate::device::DeviceKind;
+use serde::{Deserialize, Serialize};
+
+/// Where the images come from and how they are prepared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// A path (IDX, .npy, CIFAR .bin, image folder) or `builtin:shapes`.
+    pub source: String,
+    pub channels: Option<usize>,
+    /// `HxW`
+    pub resize: Option<String>,
+    pub classes: Option<Vec<u32>>,
+    pub limit: Option<usize>,
+    /// Share of the images held out for validation (seeded split).
+    pub val_fraction: f64,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            source: String::new(),
+            channels: None,
+            resize: None,
+            classes: None,
+            limit: None,
+            val_fraction: 0.1,
+        }
+    }
+}
+
+impl DataConfig {
+    /// The loader options these settings stand for.
+    pub fn load_options(&self, seed: u64) -> Result<LoadOptions, String> {
+        let resize = match &self.resize {
+            None => None,
+            Some(s) => Some(parse_hw(s)?),
+        };
+        if !(0.0..1.0).contains(&self.val_fraction) {
+            return Err(format!(
+                "val_fraction must be in [0, 1), got {}",
+                self.val_fraction
+            ));
+        }
+        Ok(LoadOptions {
+            channels: self.channels,
+            resize,
+            classes: self.classes.clone(),
+            limit: self.limit,
+            seed,
+        })
+    }
+}
+
+/// Parses `HxW` (e.g. `64x64`).
+pub fn parse_hw(s: &str) -> Result<(usize, usize), String> {
+    let (h, w) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("size '{s}': expected HxW, e.g. 64x64"))?;
+    match (h.trim().parse::<usize>(), w.trim().parse::<usize>()) {
+        (Ok(h), Ok(w)) if h > 0 && w > 0 => Ok((h, w)),
+        _ => Err(format!(
+            "size '{s}': expected HxW with positive integers, e.g. 64x64"
+        )),
+    }
+}
+
+/// The training objective.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossKind {
+    /// Mean squared error per pixel (PyTorch `MSELoss`).
+    #[default]
+    Mse,
+    /// Binary cross-entropy per pixel (needs outputs in (0, 1): a sigmoid last layer).
+    Bce,
+    /// Mean absolute error per pixel.
+    L1,
+    /// ½‖I − Ĩ‖² per image, averaged over the batch (the galeone CAE's objective).
+    Sse,
+}
+
+impl std::str::FromStr for LossKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "mse" => Ok(LossKind::Mse),
+            "bce" => Ok(LossKind::Bce),
+            "l1" | "mae" => Ok(LossKind::L1),
+            "sse" => Ok(LossKind::Sse),
+            other => Err(format!(
+                "unknown loss '{other}': expected mse, bce, l1 or sse"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for LossKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LossKind::Mse => "mse",
+            LossKind::Bce => "bce",
+            LossKind::L1 => "l1",
+            LossKind::Sse => "sse",
+        })
+    }
+}
+
+/// Optimisation settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Adam L2 weight decay.
+    pub weight_decay: f64,
+    pub loss: LossKind,
+    /// Same seed, same machine → same weights.
+    pub seed: u64,
+    /// Stop after this many epochs without a better validation loss.
+    pub patience: Option<usize>,
+    pub device: DeviceKind,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 10,
+            batch_size: 64,
+            lr: 1e-3,
+            weight_decay: 0.0,
+            loss: LossKind::Mse,
+            seed: 42,
+            patience: None,
+            device: DeviceKind::Flex,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks ranges before any work starts.
+    pub fn check(&self) -> Result<(), String> {
+        if self.epochs == 0 {
+            return Err("epochs must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return Err("batch_size must be at least 1".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(format!("lr must be a positive number, got {}", self.lr));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(format!(
+                "weight_decay must be ≥ 0, got {}",
+                self.weight_decay
+            ));
+        }
+        if self.patience == Some(0) {
+            return Err("patience must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// Everything a run was trained with: written to `config.toml` in the run directory and read
+/// back by every later command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// The resolved architecture (parameters filled in).
+    pub arch: crate::spec::ArchSpec,
+    /// The shape the model takes.
+    pub input: String,
+    pub data: DataConfig,
+    pub train: TrainConfig,
+}
+
+impl RunConfig {
+    pub fn input_shape(&self) -> Result<ImageShape, String> {
+        ImageShape::parse(&self.input).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sizes_and_losses() {
+        assert_eq!(parse_hw("64x32"), Ok((64, 32)));
+        assert!(parse_hw("64").is_err());
+        assert!(parse_hw("0x3").is_err());
+        assert_eq!("bce".parse::<LossKind>(), Ok(LossKind::Bce));
+        assert!(
+            "ssim2"
+                .parse::<LossKind>()
+                .unwrap_err()
+                .contains("unknown loss 'ssim2'")
+        );
+    }
+
+    #[test]
+    fn checks_ranges() {
+        assert!(TrainConfig::default().check().is_ok());
+        assert!(
+            TrainConfig {
+                epochs: 0,
+                ..Default::default()
+            }
+            .check()
+            .is_err()
+        );
+        assert!(
+            TrainConfig {
+                lr: f64::NAN,
+                ..Default::default()
+            }
+            .check()
+            .is_err()
+        );
+        assert!(
+            TrainConfig {
+                patience: Some(0),
+                ..Default::default()
+            }
+            .check()
+            .is_err()
+        );
+        let data = DataConfig {
+            val_fraction: 1.0,
+            ..Default::default()
+        };
+        assert!(data.load_options(0).is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let e = toml::from_str::<TrainConfig>("epochs = 3\nlearning_rate = 0.1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("learning_rate"), "{e}");
+        let t: TrainConfig = toml::from_str("epochs = 3\nloss = \"bce\"\n").unwrap();
+        assert_eq!((t.epochs, t.loss, t.batch_size), (3, LossKind::Bce, 64));
+    }
+}

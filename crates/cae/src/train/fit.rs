@@ -1,0 +1,397 @@
+//! The training loop: seeded shuffles, Adam steps, validation, the NaN/Inf guard, early
+//! stopping, and after every epoch the run-directory artifacts (weights, checkpoint, metrics,
+//! curves, reconstruction grid), each written atomically.
+
+use super::checkpoint::{Checkpoint, CheckpointError, EpochRecord, Progress};
+use super::config::{DataConfig, LossKind, RunConfig};
+use super::loss::loss;
+use crate::atomic::write_atomic;
+use crate::data::{self, ImageSet};
+use crate::infer::{batch_tensor, check_fits, reconstruct_first};
+use crate::model::{Autoencoder, weights_from_bytes, weights_to_bytes};
+use crate::plot::{self, Series};
+use crate::run_dir::RunDir;
+use crate::spec::{Activation, LayerPlan, ValidSpec};
+use burn::module::Module;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::{Bytes, Device};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use std::time::Instant;
+
+/// Receives progress while training runs (the CLI draws a progress bar from it).
+pub trait Observer {
+    fn epoch_start(&mut self, _epoch: usize, _epochs: usize, _steps: usize) {}
+    fn step(&mut self, _step: usize, _loss: f64, _images_per_second: f64) {}
+    fn epoch_end(&mut self, _record: &EpochRecord, _improved: bool) {}
+}
+
+impl Observer for () {}
+
+/// Why training stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    Completed,
+    EarlyStopped,
+}
+
+/// The result of a finished run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TrainOutcome {
+    pub stop: StopReason,
+    pub epochs: usize,
+    pub best_epoch: usize,
+    pub best_loss: f64,
+    pub last: Option<EpochRecord>,
+}
+
+/// What can go wrong while training.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(
+        "training diverged at epoch {epoch}, step {step}: the loss is {value}; the last good checkpoint \
+         (epoch {last_good}) is kept in {run}; lower --lr or check the data for NaN"
+    )]
+    Diverged {
+        epoch: usize,
+        step: usize,
+        value: f64,
+        last_good: usize,
+        run: String,
+    },
+    #[error("{0}")]
+    Setup(String),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("{path}: cannot write: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Weights(#[from] crate::model::WeightsError),
+}
+
+/// Loads every image the data settings name.
+pub fn load_data(data: &DataConfig, seed: u64) -> Result<ImageSet, String> {
+    let options = data.load_options(seed)?;
+    data::load(&data.source, &options).map_err(|e| e.to_string())
+}
+
+/// Splits (seeded) into training and validation images.
+pub fn split_data(
+    all: ImageSet,
+    data: &DataConfig,
+    seed: u64,
+) -> Result<(ImageSet, ImageSet), String> {
+    if data.val_fraction == 0.0 {
+        let empty = all.select(&[]);
+        return Ok((all, empty));
+    }
+    all.split(data.val_fraction, seed)
+        .map_err(|e| e.to_string())
+}
+
+/// Loads a run's data, checks it fits the model and splits it as the run did.
+pub fn prepare_data(config: &RunConfig) -> Result<(ImageSet, ImageSet), String> {
+    let all = load_data(&config.data, config.train.seed)?;
+    check_fits(all.shape, config.input_shape()?, &config.data.source)?;
+    split_data(all, &config.data, config.train.seed)
+}
+
+/// Checks settings that depend on both the architecture and the loss.
+fn check_loss_fits(spec: &ValidSpec, kind: LossKind) -> Result<(), String> {
+    if kind != LossKind::Bce {
+        return Ok(());
+    }
+    let last_activation = spec.decoder.iter().rev().find_map(|l| match l.plan {
+        LayerPlan::Conv { activation, .. }
+        | LayerPlan::ConvTranspose { activation, .. }
+        | LayerPlan::Dense { activation, .. }
+        | LayerPlan::Activation(activation) => Some(activation),
+        _ => None,
+    });
+    match last_activation {
+        Some(Activation::Sigmoid) => Ok(()),
+        other => Err(format!(
+            "loss bce needs outputs in (0, 1) but the decoder ends with {}; end it with a sigmoid or use --loss mse",
+            other.unwrap_or_default()
+        )),
+    }
+}
+
+/// Seeds of epoch `epoch`: shuffling and the device RNG (dropout) restart from here on resume.
+fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// Trains `spec` on `train`, validating on `val`, writing artifacts into `run`. With a
+/// `resume` checkpoint, continues after its epoch with its model and optimizer state.
+pub fn fit(
+    run: &RunDir,
+    config: &RunConfig,
+    spec: &ValidSpec,
+    train: &ImageSet,
+    val: &ImageSet,
+    resume: Option<Checkpoint>,
+    observer: &mut dyn Observer,
+) -> Result<TrainOutcome, TrainError> {
+    let t = &config.train;
+    t.check().map_err(TrainError::Setup)?;
+    check_loss_fits(spec, t.loss).map_err(TrainError::Setup)?;
+    if train.is_empty() {
+        return Err(TrainError::Setup(format!(
+            "{}: no training images",
+            config.data.source
+        )));
+    }
+    let base = t.device.device().map_err(TrainError::Setup)?;
+    let device = base.clone().autodiff();
+
+    device.seed(t.seed);
+    let mut model = Autoencoder::new(spec, &device);
+    let mut adam = AdamConfig::new().with_epsilon(1e-8);
+    if t.weight_decay > 0.0 {
+        adam = adam.with_weight_decay(Some(WeightDecayConfig::new(t.weight_decay as f32)));
+    }
+    let mut optimizer = adam.init();
+    let mut progress = Progress {
+        epoch: 0,
+        best_loss: f64::INFINITY,
+        best_epoch: 0,
+        stale_epochs: 0,
+        history: Vec::new(),
+    };
+    if let Some(checkpoint) = resume {
+        weights_from_bytes(
+            &mut model,
+            checkpoint.model,
+            &run.checkpoint().display().to_string(),
+        )?;
+        optimizer = optimizer
+            .from_bytes(Bytes::from_bytes_vec(checkpoint.optimizer))
+            .map_err(|e| {
+                TrainError::Setup(format!(
+                    "{}: optimizer state: {e:?}",
+                    run.checkpoint().display()
+                ))
+            })?;
+        progress = checkpoint.progress;
+        // Artifacts of epochs after the checkpoint (a kill between writes) are redone.
+        write_metrics(run, &progress.history)?;
+    }
+
+    let mut stop = StopReason::Completed;
+    if let Some(patience) = t.patience
+        && progress.stale_epochs >= patience
+    {
+        stop = StopReason::EarlyStopped;
+    }
+    let steps = train.len().div_ceil(t.batch_size);
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut epoch = progress.epoch;
+    while stop == StopReason::Completed && epoch < t.epochs {
+        epoch += 1;
+        let started = Instant::now();
+        observer.epoch_start(epoch, t.epochs, steps);
+        device.seed(epoch_seed(t.seed, epoch));
+        order.sort_unstable();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(epoch_seed(t.seed, epoch)));
+
+        let mut loss_sum = 0.0;
+        for (step, chunk) in order.chunks(t.batch_size).enumerate() {
+            let x = batch_tensor(train, chunk, &device);
+            let y = model.forward(x.clone());
+            let mut objective = loss(t.loss, y, x);
+            if let Some(penalty) = model.penalty() {
+                objective = objective + penalty;
+            }
+            let value = objective.clone().into_scalar::<f32>() as f64;
+            if !value.is_finite() {
+                return Err(TrainError::Diverged {
+                    epoch,
+                    step: step + 1,
+                    value,
+                    last_good: progress.epoch,
+                    run: run.root.display().to_string(),
+                });
+            }
+            loss_sum += value * chunk.len() as f64;
+            let grads = GradientsParams::from_grads(objective.backward(), &model);
+            model = optimizer.step(t.lr, model, grads);
+            let seen = (step * t.batch_size + chunk.len()) as f64;
+            observer.step(
+                step + 1,
+                value,
+                seen / started.elapsed().as_secs_f64().max(1e-9),
+            );
+        }
+        let train_loss = loss_sum / train.len() as f64;
+        let seconds = started.elapsed().as_secs_f64();
+
+        let inference = model.valid();
+        let val_loss = if val.is_empty() {
+            None
+        } else {
+            let v = mean_loss(&inference, val, t.loss, t.batch_size, &base);
+            if !v.is_finite() {
+                return Err(TrainError::Diverged {
+                    epoch,
+                    step: steps,
+                    value: v,
+                    last_good: progress.epoch,
+                    run: run.root.display().to_string(),
+                });
+            }
+            Some(v)
+        };
+        let record = EpochRecord {
+            epoch,
+            train_loss,
+            val_loss,
+            seconds,
+            images_per_second: train.len() as f64 / seconds,
+        };
+        let monitored = val_loss.unwrap_or(train_loss);
+        let improved = monitored < progress.best_loss;
+        progress.epoch = epoch;
+        progress.history.push(record.clone());
+        if improved {
+            progress.best_loss = monitored;
+            progress.best_epoch = epoch;
+            progress.stale_epochs = 0;
+        } else {
+            progress.stale_epochs += 1;
+        }
+
+        // Artifacts first, the checkpoint last: a kill in between redoes this epoch on resume.
+        let weights = weights_to_bytes(&model)?;
+        write(&run.last(), &weights)?;
+        if improved {
+            write(&run.best(), &weights)?;
+        }
+        write_metrics(run, &progress.history)?;
+        let grid_source = if val.is_empty() { train } else { val };
+        write_recon_grid(run, &inference, grid_source, epoch, &base)?;
+        let checkpoint = Checkpoint {
+            progress: progress.clone(),
+            model: weights,
+            optimizer: optimizer
+                .into_bytes()
+                .map_err(|e| TrainError::Setup(format!("optimizer state: {e:?}")))?
+                .to_vec(),
+        };
+        checkpoint.save(&run.checkpoint())?;
+        observer.epoch_end(&record, improved);
+
+        if let Some(patience) = t.patience
+            && progress.stale_epochs >= patience
+        {
+            stop = StopReason::EarlyStopped;
+        }
+    }
+    let outcome = TrainOutcome {
+        stop,
+        epochs: progress.epoch,
+        best_epoch: progress.best_epoch,
+        best_loss: progress.best_loss,
+        last: progress.history.last().cloned(),
+    };
+    let summary = serde_json::to_vec_pretty(&outcome).unwrap_or_default();
+    write(&run.summary(), &summary)?;
+    Ok(outcome)
+}
+
+/// Mean loss per image over `set`, in inference mode.
+fn mean_loss(
+    model: &Autoencoder,
+    set: &ImageSet,
+    kind: LossKind,
+    batch_size: usize,
+    device: &Device,
+) -> f64 {
+    let indices: Vec<usize> = (0..set.len()).collect();
+    let mut sum = 0.0;
+    for chunk in indices.chunks(batch_size) {
+        let x = batch_tensor(set, chunk, device);
+        let y = model.forward(x.clone());
+        sum += loss(kind, y, x).into_scalar::<f32>() as f64 * chunk.len() as f64;
+    }
+    sum / set.len() as f64
+}
+
+fn write(path: &std::path::Path, bytes: &[u8]) -> Result<(), TrainError> {
+    write_atomic(path, bytes).map_err(|source| TrainError::Write {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Rewrites `metrics.csv` and `loss.png` from the history.
+fn write_metrics(run: &RunDir, history: &[EpochRecord]) -> Result<(), TrainError> {
+    let mut csv = String::from("epoch,train_loss,val_loss,seconds,images_per_second\n");
+    for r in history {
+        let val = r.val_loss.map(|v| format!("{v:.8}")).unwrap_or_default();
+        csv.push_str(&format!(
+            "{},{:.8},{val},{:.3},{:.1}\n",
+            r.epoch, r.train_loss, r.seconds, r.images_per_second
+        ));
+    }
+    write(&run.metrics(), csv.as_bytes())?;
+    let train: Vec<(f64, f64)> = history
+        .iter()
+        .map(|r| (r.epoch as f64, r.train_loss))
+        .collect();
+    let val: Vec<(f64, f64)> = history
+        .iter()
+        .filter_map(|r| r.val_loss.map(|v| (r.epoch as f64, v)))
+        .collect();
+    let mut series = vec![Series {
+        name: "train loss",
+        points: &train,
+    }];
+    if !val.is_empty() {
+        series.push(Series {
+            name: "validation loss",
+            points: &val,
+        });
+    }
+    let png = plot::line_chart(
+        "Reconstruction loss",
+        "epoch",
+        "loss",
+        &series,
+        true,
+        (800, 500),
+    )
+    .map_err(|e| TrainError::Setup(format!("drawing loss.png: {e}")))?;
+    write(&run.loss_plot(), &png)
+}
+
+/// Originals above reconstructions for the first 16 images, `recon/epoch-NNN.png`.
+fn write_recon_grid(
+    run: &RunDir,
+    model: &Autoencoder,
+    set: &ImageSet,
+    epoch: usize,
+    device: &Device,
+) -> Result<(), TrainError> {
+    let (originals, recons) =
+        reconstruct_first(model, set, 16, device).map_err(TrainError::Setup)?;
+    let s = set.shape;
+    let scale = (112 / s.height.max(s.width)).clamp(1, 4) as u32;
+    let o: Vec<&[f32]> = originals.iter().map(Vec::as_slice).collect();
+    let r: Vec<&[f32]> = recons.iter().map(Vec::as_slice).collect();
+    let image = plot::reconstruction_grid(&o, &r, (s.channels, s.height, s.width), 8, scale);
+    let png =
+        plot::encode_png(&image).map_err(|e| TrainError::Setup(format!("encoding grid: {e}")))?;
+    let dir = run.recon_dir();
+    std::fs::create_dir_all(&dir).map_err(|source| TrainError::Write {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    write(&dir.join(format!("epoch-{epoch:03}.png")), &png)
+}

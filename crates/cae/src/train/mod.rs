@@ -1,0 +1,20 @@
+//! Training: the run settings ([`config`]), losses, the checkpoint file, and the loop itself.
+//!
+//! The loop is our own rather than `burn-train`'s `Learner`: we need exact resume (optimizer
+//! state, epoch counters and RNG streams restored from one atomic checkpoint), a NaN/Inf guard
+//! that keeps the last good checkpoint, per-epoch reconstruction grids and one-class logging,
+//! and a small dependency tree (burn-train pulls in a TUI and metrics stack).
+
+mod checkpoint;
+pub mod config;
+mod fit;
+mod loss;
+mod session;
+
+pub use checkpoint::{Checkpoint, CheckpointError, EpochRecord, Progress};
+pub use config::{DataConfig, LossKind, RunConfig, TrainConfig};
+pub use fit::{
+    Observer, StopReason, TrainError, TrainOutcome, fit, load_data, prepare_data, split_data,
+};
+pub use loss::loss;
+pub use session::{NewRun, train_new, train_resume};

@@ -1,0 +1,97 @@
+//! Starting and resuming runs: creating the run directory (never over an existing run),
+//! writing the resolved config, reloading everything for `--resume`.
+
+use super::checkpoint::Checkpoint;
+use super::config::{DataConfig, RunConfig, TrainConfig};
+use super::fit::{Observer, TrainError, TrainOutcome, fit, load_data, prepare_data, split_data};
+use crate::atomic::write_atomic;
+use crate::run_dir::RunDir;
+use crate::spec::ArchSpec;
+use std::path::Path;
+
+/// What a new run is asked to be: an architecture (preset or file) with parameter overrides,
+/// data and training settings. The input shape comes from the data.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    pub arch: String,
+    pub params: Vec<(String, f64)>,
+    pub data: DataConfig,
+    pub train: TrainConfig,
+}
+
+/// Creates `out` and trains a new run in it.
+pub fn train_new(
+    out: &Path,
+    new: &NewRun,
+    observer: &mut dyn Observer,
+) -> Result<TrainOutcome, TrainError> {
+    let setup = |m: String| TrainError::Setup(m);
+    if RunDir::exists(out) {
+        return Err(setup(format!(
+            "{} already holds a run; continue it with `cae train --resume {}` or pick another --out",
+            out.display(),
+            out.display()
+        )));
+    }
+    if out.is_file() {
+        return Err(setup(format!(
+            "{} is a file, not a directory",
+            out.display()
+        )));
+    }
+    new.train.check().map_err(setup)?;
+    if new.data.source.is_empty() {
+        return Err(setup(
+            "no data: pass --data (a path or builtin:shapes)".into(),
+        ));
+    }
+    let all = load_data(&new.data, new.train.seed).map_err(setup)?;
+    let spec = ArchSpec::resolve(&new.arch, &new.params, Some(all.shape))
+        .map_err(|e| setup(e.to_string()))?;
+    let config = RunConfig {
+        arch: spec.spec.clone(),
+        input: all.shape.to_string(),
+        data: new.data.clone(),
+        train: new.train.clone(),
+    };
+    let (train, val) = split_data(all, &config.data, config.train.seed).map_err(setup)?;
+    std::fs::create_dir_all(out).map_err(|source| TrainError::Write {
+        path: out.display().to_string(),
+        source,
+    })?;
+    let run = RunDir::new(out);
+    let text = toml::to_string(&config).map_err(|e| setup(format!("writing config: {e}")))?;
+    write_atomic(&run.config(), text.as_bytes()).map_err(|source| TrainError::Write {
+        path: run.config().display().to_string(),
+        source,
+    })?;
+    fit(&run, &config, &spec, &train, &val, None, observer)
+}
+
+/// Continues the run in `dir` from its checkpoint; `epochs` may raise the epoch budget.
+pub fn train_resume(
+    dir: &Path,
+    epochs: Option<usize>,
+    observer: &mut dyn Observer,
+) -> Result<TrainOutcome, TrainError> {
+    let setup = |m: String| TrainError::Setup(m);
+    let run = RunDir::new(dir);
+    let mut config = run.read_config().map_err(|e| setup(e.to_string()))?;
+    let spec = run.spec(&config).map_err(|e| setup(e.to_string()))?;
+    if let Some(e) = epochs {
+        config.train.epochs = e;
+        let text = toml::to_string(&config).map_err(|e| setup(format!("writing config: {e}")))?;
+        write_atomic(&run.config(), text.as_bytes()).map_err(|source| TrainError::Write {
+            path: run.config().display().to_string(),
+            source,
+        })?;
+    }
+    // A run killed before its first checkpoint starts over; anything else continues.
+    let checkpoint = if run.checkpoint().is_file() {
+        Some(Checkpoint::load(&run.checkpoint())?)
+    } else {
+        None
+    };
+    let (train, val) = prepare_data(&config).map_err(setup)?;
+    fit(&run, &config, &spec, &train, &val, checkpoint, observer)
+}
