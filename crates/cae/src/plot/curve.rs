@@ -287,6 +287,7 @@ where
 
     let stroke = px(2.0).max(1) as u32;
     let radius = px(3.5).max(2);
+    let legend_len = px(22.0);
     let mut any_named = false;
     for (i, (series, segments)) in spec.series.iter().zip(spec.segments).enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
@@ -311,7 +312,10 @@ where
             if !labelled {
                 labelled = true;
                 drawn.label(series.name).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(stroke))
+                    PathElement::new(
+                        vec![(x, y), (x + legend_len, y)],
+                        colour.stroke_width(stroke),
+                    )
                 });
             }
             if markers || seg.len() == 1 {

@@ -20,12 +20,39 @@ fn to_byte(v: f32) -> u8 {
     (v.clamp(0.0, 1.0) * 255.0).round() as u8
 }
 
+/// Largest grid side in pixels; [`image_grid`] shrinks `scale` (and, if that is not enough,
+/// drops trailing rows or columns) to stay within it.
+pub const MAX_GRID_SIDE: u32 = 32768;
+/// Largest gap in pixels; larger requests are clamped.
+pub const MAX_GAP: u32 = 256;
+
+/// Pixels needed for `n` cells of `cell` pixels with `gap` pixels around each.
+fn extent(n: u64, cell: u64, gap: u64) -> u64 {
+    n.saturating_mul(cell)
+        .saturating_add(n.saturating_add(1).saturating_mul(gap))
+}
+
+/// Largest scale at which `n` cells of `dim` source pixels fit in [`MAX_GRID_SIDE`].
+fn fitting_scale(n: u64, dim: u64, gap: u64) -> u64 {
+    if n == 0 || dim == 0 {
+        return u64::MAX;
+    }
+    let avail = u64::from(MAX_GRID_SIDE).saturating_sub(extent(n, 0, gap));
+    avail / n.saturating_mul(dim)
+}
+
+/// How many cells of `cell` pixels fit in [`MAX_GRID_SIDE`] (at most `n`).
+fn fitting_cells(n: u64, cell: u64, gap: u64) -> u64 {
+    let avail = u64::from(MAX_GRID_SIDE).saturating_sub(gap);
+    n.min(avail / cell.saturating_add(gap).max(1))
+}
+
 /// Arranges images into rows: `rows[r][c]` is one image, a CHW `f32` slice of
 /// `shape = (channels, height, width)` with values in `[0, 1]` (clamped; `NaN` draws as 0).
 ///
 /// * Each image is scaled up by the integer `scale` (nearest neighbour; 0 is treated as 1).
 /// * Cells are separated, and the whole grid framed, by `gap` pixels of mid-grey
-///   ([`GAP_COLOUR`]).
+///   ([`GAP_COLOUR`]; at most [`MAX_GAP`]).
 /// * One channel is drawn as grey; three or more channels use the first three as RGB; two
 ///   channels draw the first as grey.
 /// * Rows may have different lengths: the grid is as wide as the longest row and missing cells
@@ -33,7 +60,9 @@ fn to_byte(v: f32) -> u8 {
 ///
 /// The result is `cols * width * scale + (cols + 1) * gap` wide and
 /// `rows * height * scale + (rows + 1) * gap` high, where `cols` is the longest row's length;
-/// a grid that would be empty in either direction is 1 pixel there instead.
+/// a grid that would be empty in either direction is 1 pixel there instead. A grid that would
+/// be larger than [`MAX_GRID_SIDE`] on a side gets a smaller `scale`, and if even `scale` 1 is
+/// too large, the rows or columns that do not fit are left out.
 pub fn image_grid(
     rows: &[Vec<&[f32]>],
     shape: (usize, usize, usize),
@@ -41,23 +70,31 @@ pub fn image_grid(
     gap: u32,
 ) -> RgbImage {
     let (c, h, w) = shape;
-    let scale = scale.max(1);
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let cell_w = (w as u32).saturating_mul(scale);
-    let cell_h = (h as u32).saturating_mul(scale);
-    let extent = |n: usize, cell: u32| {
-        let n = n as u32;
-        n.saturating_mul(cell)
-            .saturating_add(n.saturating_add(1).saturating_mul(gap))
-            .max(1)
-    };
-    let mut img =
-        RgbImage::from_pixel(extent(cols, cell_w), extent(rows.len(), cell_h), GAP_COLOUR);
+    let gap64 = u64::from(gap.min(MAX_GAP));
+    let (h64, w64) = (h as u64, w as u64);
+    let n_cols = rows.iter().map(Vec::len).max().unwrap_or(0) as u64;
+    let n_rows = rows.len() as u64;
+    let scale64 = u64::from(scale.max(1))
+        .min(fitting_scale(n_cols, w64, gap64))
+        .min(fitting_scale(n_rows, h64, gap64))
+        .max(1);
+    let cell_w = w64.saturating_mul(scale64);
+    let cell_h = h64.saturating_mul(scale64);
+    let n_cols = fitting_cells(n_cols, cell_w, gap64);
+    let n_rows = fitting_cells(n_rows, cell_h, gap64);
+    // Everything below is at most MAX_GRID_SIDE, so u32 arithmetic cannot overflow.
+    let side = |n: u64, cell: u64| extent(n, cell, gap64).clamp(1, u64::from(MAX_GRID_SIDE)) as u32;
+    let mut img = RgbImage::from_pixel(side(n_cols, cell_w), side(n_rows, cell_h), GAP_COLOUR);
+    if cell_w == 0 || cell_h == 0 || n_cols == 0 || n_rows == 0 {
+        return img;
+    }
+    let (gap, scale, cell_w, cell_h) = (gap64 as u32, scale64 as u32, cell_w as u32, cell_h as u32);
+    // At least one cell fits, so h and w are at most MAX_GRID_SIDE and h * w cannot overflow.
     let plane = h * w;
     let expected = c.checked_mul(plane);
-    for (r, row) in rows.iter().enumerate() {
+    for (r, row) in rows.iter().take(n_rows as usize).enumerate() {
         let y0 = gap + r as u32 * (cell_h + gap);
-        for (col, data) in row.iter().enumerate() {
+        for (col, data) in row.iter().take(n_cols as usize).enumerate() {
             let x0 = gap + col as u32 * (cell_w + gap);
             let valid = c > 0 && expected == Some(data.len());
             for y in 0..cell_h {
@@ -203,6 +240,25 @@ mod tests {
         assert_eq!(*img.get_pixel(3, 2), Rgb([0, 255, 0]));
         assert_eq!(*img.get_pixel(2, 3), Rgb([0, 0, 255]));
         assert_eq!(*img.get_pixel(4, 4), Rgb([255, 255, 255]));
+    }
+
+    #[test]
+    fn huge_requests_are_limited() {
+        let a = ramp(28, 28);
+        // A scale that would give a 2.8-million-pixel-wide grid is reduced to fit.
+        let img = image_grid(&[vec![&a[..]; 10]], (1, 28, 28), 10_000, 2);
+        assert!(img.width() <= MAX_GRID_SIDE && img.height() <= MAX_GRID_SIDE);
+        let s = (MAX_GRID_SIDE - 11 * 2) / (10 * 28);
+        assert_eq!(img.dimensions(), (10 * 28 * s + 22, 28 * s + 4));
+        // Too many cells even at scale 1: trailing columns are dropped.
+        let many = vec![&a[..]; 5000];
+        let img = image_grid(&[many], (1, 28, 28), 1, 1);
+        assert_eq!(img.dimensions(), (1 + 1129 * 29, 30));
+        // Absurd shapes and gaps do not panic.
+        let img = image_grid(&[vec![&a[..]]], (1, usize::MAX, usize::MAX), 3, u32::MAX);
+        assert!(img.width() <= MAX_GRID_SIDE && img.height() <= MAX_GRID_SIDE);
+        let img = image_grid(&[vec![&a[..]]], (1, 0, 28), 3, 1);
+        assert_eq!(img.dimensions(), (28 * 3 + 2, 2));
     }
 
     #[test]

@@ -52,8 +52,8 @@ pub struct TrainOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     #[error(
-        "training diverged at epoch {epoch}, step {step}: the loss is {value}; the last good checkpoint \
-         (epoch {last_good}) is kept in {run}; lower --lr or check the data for NaN"
+        "training diverged at epoch {epoch}, step {step}: the loss is {value}; {kept}; lower --lr or check the data for NaN",
+        kept = kept_message(*last_good, run)
     )]
     Diverged {
         epoch: usize,
@@ -73,6 +73,15 @@ pub enum TrainError {
     },
     #[error(transparent)]
     Weights(#[from] crate::model::WeightsError),
+}
+
+/// What the divergence message says was kept.
+fn kept_message(last_good: usize, run: &str) -> String {
+    if last_good == 0 {
+        format!("no epoch had finished, so {run} holds no weights yet")
+    } else {
+        format!("the last good checkpoint (epoch {last_good}) is kept in {run}")
+    }
 }
 
 /// Loads every image the data settings name.

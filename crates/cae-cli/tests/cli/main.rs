@@ -1,0 +1,10 @@
+//! End-to-end tests of the `cae` binary, compiled into one test binary. Helpers live in
+//! `util.rs`; each file covers one command or concern. Tests that train use the committed
+//! MNIST fixture (500 real digits), so they pass without `../shared`.
+
+mod util;
+
+mod arch;
+mod bad_input;
+mod resume;
+mod train;

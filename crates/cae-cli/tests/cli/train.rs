@@ -1,0 +1,237 @@
+//! `cae train`, `eval`, `reconstruct` on real MNIST digits: the loss must fall, the run
+//! directory must hold every artifact, and later commands must read it.
+
+use crate::util::*;
+
+#[test]
+fn trains_pytorch_small_on_real_digits_and_evaluates() {
+    let d = Dir::new("train-mnist");
+    let v = json(&run(
+        &d.path,
+        &[
+            "train",
+            "--arch",
+            "pytorch-small",
+            "--data",
+            &mnist_arg(),
+            "--epochs",
+            "10",
+            "--batch-size",
+            "16",
+            "--out",
+            "run",
+            "--json",
+        ],
+    ));
+    let val = v["outcome"]["last"]["val_loss"].as_f64().unwrap();
+    let first_train = v["outcome"]["last"]["train_loss"].as_f64().unwrap();
+    assert!(
+        val < 0.02,
+        "validation MSE {val} should fall below 0.02 (predicting zeros gives ~0.10)"
+    );
+    assert!(first_train < 0.03, "{first_train}");
+    for f in [
+        "config.toml",
+        "best.bpk",
+        "last.bpk",
+        "checkpoint.bin",
+        "metrics.csv",
+        "loss.png",
+        "summary.json",
+        "recon/epoch-010.png",
+    ] {
+        assert!(d.join("run").join(f).is_file(), "{f} missing");
+    }
+    let metrics = std::fs::read_to_string(d.join("run/metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count(), 11, "{metrics}");
+    assert!(
+        metrics.starts_with("epoch,train_loss,val_loss,seconds"),
+        "{metrics}"
+    );
+
+    let q = json(&run(
+        &d.path,
+        &["eval", "run", "--data", &mnist_arg(), "--json"],
+    ));
+    assert_eq!(q["images"], 500);
+    assert!(q["psnr"].as_f64().unwrap() > 18.0, "{q}");
+    assert!(q["ssim"].as_f64().unwrap() > 0.6, "{q}");
+
+    let r = json(&run(
+        &d.path,
+        &[
+            "reconstruct",
+            "run",
+            "--data",
+            &mnist_arg(),
+            "-o",
+            "grid.png",
+            "-n",
+            "16",
+            "--json",
+        ],
+    ));
+    assert_eq!(r["images"], 16);
+    let grid = image::open(d.join("grid.png")).unwrap();
+    // 2 rows of 8 originals + 2 of reconstructions, 28 px scaled by 4
+    assert!(
+        grid.width() >= 8 * 112 && grid.height() >= 4 * 112,
+        "{}x{}",
+        grid.width(),
+        grid.height()
+    );
+}
+
+#[test]
+fn same_seed_gives_same_metrics() {
+    let d = Dir::new("train-seed");
+    for out in ["a", "b"] {
+        ok(&run(
+            &d.path,
+            &[
+                "train",
+                "--data",
+                &mnist_arg(),
+                "--epochs",
+                "2",
+                "--batch-size",
+                "32",
+                "--out",
+                out,
+            ],
+        ));
+    }
+    let a = std::fs::read_to_string(d.join("a/metrics.csv")).unwrap();
+    let b = std::fs::read_to_string(d.join("b/metrics.csv")).unwrap();
+    let losses = |s: &str| {
+        s.lines()
+            .map(|l| l.split(',').take(3).collect::<Vec<_>>().join(","))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(losses(&a), losses(&b));
+}
+
+#[test]
+fn refuses_to_overwrite_an_existing_run() {
+    let d = Dir::new("train-exists");
+    ok(&run(
+        &d.path,
+        &[
+            "train",
+            "--data",
+            &mnist_arg(),
+            "--limit",
+            "64",
+            "--epochs",
+            "1",
+            "--out",
+            "run",
+        ],
+    ));
+    let before = std::fs::read(d.join("run/best.bpk")).unwrap();
+    fails_with(
+        &run(
+            &d.path,
+            &[
+                "train",
+                "--data",
+                &mnist_arg(),
+                "--epochs",
+                "1",
+                "--out",
+                "run",
+            ],
+        ),
+        "already holds a run",
+    );
+    assert_eq!(
+        std::fs::read(d.join("run/best.bpk")).unwrap(),
+        before,
+        "existing weights were touched"
+    );
+}
+
+#[test]
+fn diverging_training_stops_with_a_clear_message() {
+    let d = Dir::new("train-nan");
+    let o = run(
+        &d.path,
+        &[
+            "train",
+            "--data",
+            &mnist_arg(),
+            "--epochs",
+            "2",
+            "--lr",
+            "1e30",
+            "--loss",
+            "sse",
+            "--out",
+            "run",
+        ],
+    );
+    fails_with(&o, "training diverged at epoch 1");
+}
+
+#[test]
+fn config_file_sets_defaults_and_rejects_unknown_keys() {
+    let d = Dir::new("train-config");
+    let cfg = format!(
+        "arch = \"galeone\"\n[params]\nn = 4\nk = 1\n[data]\nsource = \"{}\"\nlimit = 64\n[train]\nepochs = 1\nloss = \"sse\"\n",
+        mnist_arg()
+    );
+    d.write("run.toml", cfg.as_bytes());
+    ok(&run(
+        &d.path,
+        &["train", "--config", "run.toml", "--out", "run"],
+    ));
+    let saved = std::fs::read_to_string(d.join("run/config.toml")).unwrap();
+    assert!(
+        saved.contains("loss = \"sse\"") && saved.contains("n = 4"),
+        "{saved}"
+    );
+    d.write("bad.toml", b"[train]\nepoch = 3\n");
+    fails_with(
+        &run(
+            &d.path,
+            &["train", "--config", "bad.toml", "--data", &mnist_arg()],
+        ),
+        "unknown field `epoch`",
+    );
+}
+
+#[test]
+fn bce_needs_a_sigmoid_output() {
+    let d = Dir::new("train-bce");
+    d.write(
+        "lin.toml",
+        b"name = \"lin\"\n[[encoder]]\ntype = \"conv\"\nfilters = 2\nkernel = 3\n[[decoder]]\ntype = \"conv\"\nfilters = 1\nkernel = 3\n",
+    );
+    let o = run(
+        &d.path,
+        &[
+            "train",
+            "--arch",
+            "lin.toml",
+            "--data",
+            &mnist_arg(),
+            "--loss",
+            "bce",
+            "--out",
+            "run",
+        ],
+    );
+    fails_with(&o, "loss bce needs outputs in (0, 1)");
+}
+
+#[test]
+fn demo_runs_on_builtin_shapes() {
+    let d = Dir::new("demo");
+    let v = json(&run(&d.path, &["demo", "--epochs", "1", "--json"]));
+    assert_eq!(v["run"], "runs/demo");
+    assert!(d.join("runs/demo/reconstruction.png").is_file());
+    assert!(v["test"]["psnr"].as_f64().unwrap() > 10.0, "{v}");
+    // a second demo never touches the first
+    let v = json(&run(&d.path, &["demo", "--epochs", "1", "--json"]));
+    assert_eq!(v["run"], "runs/demo-2");
+}
