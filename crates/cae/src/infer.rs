@@ -34,7 +34,7 @@ pub fn check_fits(data: ImageShape, input: ImageShape, origin: &str) -> Result<(
     ))
 }
 
-/// Reconstructs every image of `set` (inference mode), calling `each` with (index, original,
+/// Reconstructs every image of `set` (inference mode, clamped to [0, 1]), calling `each` with (index, original,
 /// reconstruction) in order.
 pub fn for_each_reconstruction(
     model: &Autoencoder,
@@ -47,7 +47,8 @@ pub fn for_each_reconstruction(
     let indices: Vec<usize> = (0..set.len()).collect();
     for chunk in indices.chunks(batch_size.max(1)) {
         let x = batch_tensor(set, chunk, device);
-        let y = model.forward(x);
+        // Reconstructions are images: linear-output models are clamped to the data range.
+        let y = model.forward(x).clamp(0.0, 1.0);
         let values = y
             .into_data()
             .try_into_vec::<f32>()

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""PyTorch twins of the cae presets, for side-by-side comparisons.
+
+  torch_reference.py split  --mnist IMAGES.gz --train N --out DIR
+      writes DIR/train.npy (first N digits) and DIR/test.npy (the rest), uint8 N×28×28
+  torch_reference.py train  --arch pytorch-small --train train.npy --test test.npy
+                            [--epochs 10 --batch 64 --lr 1e-3 --seed 0 --threads 2]
+      trains with Adam + MSE on every training image and prints one JSON line with the
+      held-out MSE, PSNR and the training time.
+
+The models mirror crates/cae/src/spec/presets/*.toml layer for layer (same padding rules).
+"""
+import argparse, gzip, json, struct, sys, time
+import numpy as np
+
+
+def read_idx(path):
+    opener = gzip.open if open(path, "rb").read(2) == b"\x1f\x8b" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    magic, n = struct.unpack(">II", data[:8])
+    if magic != 0x803:
+        sys.exit(f"{path}: not an IDX images file")
+    h, w = struct.unpack(">II", data[8:16])
+    return np.frombuffer(data[16:16 + n * h * w], dtype=np.uint8).reshape(n, h, w)
+
+
+def model(arch, channels, latent=128):
+    import torch.nn as nn
+    if arch == "pytorch-small":
+        return nn.Sequential(
+            nn.Conv2d(channels, 16, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(16, 8, 3, stride=2, padding=1),
+            nn.ConvTranspose2d(8, 16, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(16, channels, 3, stride=2, padding=1, output_padding=1), nn.Sigmoid())
+    if arch == "upsample":
+        return nn.Sequential(
+            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 8, 3, padding=1), nn.ReLU(),
+            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(),
+            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(32, channels, 3, padding=1), nn.Sigmoid())
+    if arch == "keras-denoise":
+        return nn.Sequential(
+            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True),
+            nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True),
+            nn.ConvTranspose2d(32, 32, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(32, 32, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+            nn.Conv2d(32, channels, 3, padding=1), nn.Sigmoid())
+    if arch == "galeone":
+        return nn.Sequential(nn.Conv2d(channels, 32, 7, padding=6), nn.ReLU(), nn.Conv2d(32, channels, 7), nn.Sigmoid())
+    if arch.startswith("dense-latent"):
+        side = int(arch.split(":")[1]) if ":" in arch else 28
+        q = side // 4
+        return nn.Sequential(
+            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(128 * q * q, latent),
+            nn.Linear(latent, 128 * q * q), nn.ReLU(), nn.Unflatten(1, (128, q, q)),
+            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(128, 64, 3, padding=1), nn.ReLU(),
+            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(64, 32, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(32, channels, 3, padding=1), nn.Sigmoid())
+    sys.exit(f"unknown arch {arch}")
+
+
+def to_float(a):
+    a = a.astype(np.float32) / 255.0 if a.dtype == np.uint8 else a.astype(np.float32)
+    return a[:, None] if a.ndim == 3 else a
+
+
+def cmd_split(a):
+    x = read_idx(a.mnist)
+    np.save(f"{a.out}/train.npy", x[: a.train])
+    np.save(f"{a.out}/test.npy", x[a.train:])
+
+
+def cmd_train(a):
+    import torch
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    rng = np.random.default_rng(a.seed)
+    xtr, xte = to_float(np.load(a.train)), to_float(np.load(a.test))
+    net = model(a.arch, xtr.shape[1])
+    opt = torch.optim.Adam(net.parameters(), lr=a.lr)
+    xtr_t, xte_t = torch.from_numpy(xtr), torch.from_numpy(xte)
+    start = time.perf_counter()
+    for epoch in range(a.epochs):
+        net.train()
+        for idx in np.array_split(rng.permutation(len(xtr)), int(np.ceil(len(xtr) / a.batch))):
+            xb = xtr_t[torch.from_numpy(idx)]
+            loss = torch.nn.functional.mse_loss(net(xb), xb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    seconds = time.perf_counter() - start
+    net.eval()
+    with torch.no_grad():
+        errs = [((net(xte_t[i:i + 256]) - xte_t[i:i + 256]) ** 2).flatten(1).mean(1) for i in range(0, len(xte_t), 256)]
+    per = torch.cat(errs).numpy().astype(np.float64)
+    psnr = float(np.mean(10 * np.log10(1.0 / np.maximum(per, 1e-10))))
+    print(json.dumps({"arch": a.arch, "seed": a.seed, "test_mse": float(per.mean()), "test_psnr": psnr,
+                      "train_seconds": seconds, "params": sum(p.numel() for p in net.parameters())}))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("split"); s.add_argument("--mnist", required=True); s.add_argument("--train", type=int, required=True); s.add_argument("--out", required=True)
+    t = sub.add_parser("train")
+    for k, d in [("--arch", "pytorch-small"), ("--train", None), ("--test", None)]:
+        t.add_argument(k, default=d, required=d is None)
+    t.add_argument("--epochs", type=int, default=10); t.add_argument("--batch", type=int, default=64)
+    t.add_argument("--lr", type=float, default=1e-3); t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=2)
+    a = p.parse_args()
+    {"split": cmd_split, "train": cmd_train}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    main()
