@@ -73,13 +73,16 @@ pub fn evaluate(
     Ok(acc.summary())
 }
 
-/// Reconstructions of the first `n` images, as owned vectors.
+/// Images as owned CHW vectors, one per image.
+pub type Images = Vec<Vec<f32>>;
+
+/// The first `n` images and their reconstructions.
 pub fn reconstruct_first(
     model: &Autoencoder,
     set: &ImageSet,
     n: usize,
     device: &Device,
-) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>), String> {
+) -> Result<(Images, Images), String> {
     let head = set.select(&(0..n.min(set.len())).collect::<Vec<_>>());
     let mut originals = Vec::new();
     let mut recons = Vec::new();

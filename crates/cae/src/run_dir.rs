@@ -8,6 +8,7 @@
 //!   checkpoint.bin    model + optimizer + epoch + best loss + history (for --resume)
 //!   metrics.csv       epoch, train_loss, val_loss, seconds, images_per_second
 //!   loss.png          the loss curves
+//!   monitors.png      per-epoch error of monitored held-out sets (one-class runs)
 //!   recon/epoch-NNN.png  originals above reconstructions, per epoch
 //!   summary.json      final figures
 //! ```
@@ -67,6 +68,10 @@ impl RunDir {
     }
     pub fn loss_plot(&self) -> PathBuf {
         self.root.join("loss.png")
+    }
+    /// Curves of the monitored held-out sets (one-class training).
+    pub fn monitors_plot(&self) -> PathBuf {
+        self.root.join("monitors.png")
     }
     pub fn recon_dir(&self) -> PathBuf {
         self.root.join("recon")

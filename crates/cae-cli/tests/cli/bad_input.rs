@@ -127,7 +127,7 @@ fn npy_with_nan() {
     let d = Dir::new("bad-npy");
     let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 4, 4), }";
     let mut h = header.to_string();
-    while (10 + h.len() + 1) % 64 != 0 {
+    while !(10 + h.len() + 1).is_multiple_of(64) {
         h.push(' ');
     }
     h.push('\n');

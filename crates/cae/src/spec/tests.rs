@@ -228,7 +228,7 @@ fn rejects_unknown_params_and_missing_input() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("unknown parameter 'm'") && e.contains("n, k") == false && e.contains("k, n"),
+        e.contains("unknown parameter 'm'") && !e.contains("n, k") && e.contains("k, n"),
         "{e}"
     );
     let e = ArchSpec::resolve_text("x.toml", "[[encoder]]\ntype = \"max_pool\"\nsize = 2\n[[decoder]]\ntype = \"upsample\"\nfactor = 2\n", &[], None)

@@ -18,6 +18,9 @@ pub struct EpochRecord {
     pub val_loss: Option<f64>,
     pub seconds: f64,
     pub images_per_second: f64,
+    /// Mean per-image MSE of each monitored held-out set, by name.
+    #[serde(default)]
+    pub monitors: std::collections::BTreeMap<String, f64>,
 }
 
 /// Counters that make `--resume` continue exactly where the run stopped.

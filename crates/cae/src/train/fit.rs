@@ -137,17 +137,35 @@ fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
-/// Trains `spec` on `train`, validating on `val`, writing artifacts into `run`. With a
+/// A held-out set whose mean per-image reconstruction MSE is logged every epoch (e.g. held-out
+/// normal and anomalous images in one-class training: the gap between the curves is what a
+/// threshold exploits). It never influences training.
+#[derive(Debug, Clone)]
+pub struct Monitor {
+    /// Column name in `metrics.csv` (`<name>_mse`) and legend entry in `monitors.png`.
+    pub name: String,
+    pub images: ImageSet,
+}
+
+/// The images one run trains on, validates on and monitors.
+#[derive(Debug, Clone)]
+pub struct FitData {
+    pub train: ImageSet,
+    pub val: ImageSet,
+    pub monitors: Vec<Monitor>,
+}
+
+/// Trains `spec` on `data.train`, validating on `data.val`, writing artifacts into `run`. With a
 /// `resume` checkpoint, continues after its epoch with its model and optimizer state.
 pub fn fit(
     run: &RunDir,
     config: &RunConfig,
     spec: &ValidSpec,
-    train: &ImageSet,
-    val: &ImageSet,
+    data: &FitData,
     resume: Option<Checkpoint>,
     observer: &mut dyn Observer,
 ) -> Result<TrainOutcome, TrainError> {
+    let (train, val) = (&data.train, &data.val);
     let t = &config.train;
     t.check().map_err(TrainError::Setup)?;
     check_loss_fits(spec, t.loss).map_err(TrainError::Setup)?;
@@ -257,7 +275,15 @@ pub fn fit(
             }
             Some(v)
         };
+        let mut monitored_mse = std::collections::BTreeMap::new();
+        for m in &data.monitors {
+            if !m.images.is_empty() {
+                let mse = mean_loss(&inference, &m.images, LossKind::Mse, t.batch_size, &base);
+                monitored_mse.insert(m.name.clone(), mse);
+            }
+        }
         let record = EpochRecord {
+            monitors: monitored_mse,
             epoch,
             train_loss,
             val_loss,
@@ -341,23 +367,41 @@ fn write(path: &std::path::Path, bytes: &[u8]) -> Result<(), TrainError> {
 
 /// Rewrites `metrics.csv` and `loss.png` from the history.
 fn write_metrics(run: &RunDir, history: &[EpochRecord]) -> Result<(), TrainError> {
-    let mut csv = String::from("epoch,train_loss,val_loss,seconds,images_per_second\n");
+    let names: Vec<&String> = history
+        .first()
+        .map(|r| r.monitors.keys().collect())
+        .unwrap_or_default();
+    let mut csv = String::from("epoch,train_loss,val_loss,seconds,images_per_second");
+    for n in &names {
+        csv.push_str(&format!(",{n}_mse"));
+    }
+    csv.push('\n');
     for r in history {
         let val = r.val_loss.map(|v| format!("{v:.8}")).unwrap_or_default();
         csv.push_str(&format!(
-            "{},{:.8},{val},{:.3},{:.1}\n",
+            "{},{:.8},{val},{:.3},{:.1}",
             r.epoch, r.train_loss, r.seconds, r.images_per_second
         ));
+        for n in &names {
+            csv.push_str(
+                &r.monitors
+                    .get(*n)
+                    .map(|v| format!(",{v:.8}"))
+                    .unwrap_or_else(|| ",".into()),
+            );
+        }
+        csv.push('\n');
     }
     write(&run.metrics(), csv.as_bytes())?;
-    let train: Vec<(f64, f64)> = history
-        .iter()
-        .map(|r| (r.epoch as f64, r.train_loss))
-        .collect();
-    let val: Vec<(f64, f64)> = history
-        .iter()
-        .filter_map(|r| r.val_loss.map(|v| (r.epoch as f64, v)))
-        .collect();
+
+    let curve = |f: &dyn Fn(&EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
+        history
+            .iter()
+            .filter_map(|r| f(r).map(|v| (r.epoch as f64, v)))
+            .collect()
+    };
+    let train = curve(&|r| Some(r.train_loss));
+    let val = curve(&|r| r.val_loss);
     let mut series = vec![Series {
         name: "train loss",
         points: &train,
@@ -377,7 +421,30 @@ fn write_metrics(run: &RunDir, history: &[EpochRecord]) -> Result<(), TrainError
         (800, 500),
     )
     .map_err(|e| TrainError::Setup(format!("drawing loss.png: {e}")))?;
-    write(&run.loss_plot(), &png)
+    write(&run.loss_plot(), &png)?;
+
+    if !names.is_empty() {
+        let curves: Vec<Vec<(f64, f64)>> = names
+            .iter()
+            .map(|n| curve(&|r| r.monitors.get(*n).copied()))
+            .collect();
+        let series: Vec<Series> = names
+            .iter()
+            .zip(&curves)
+            .map(|(n, c)| Series { name: n, points: c })
+            .collect();
+        let png = plot::line_chart(
+            "Mean reconstruction error of held-out sets",
+            "epoch",
+            "MSE per image",
+            &series,
+            true,
+            (800, 500),
+        )
+        .map_err(|e| TrainError::Setup(format!("drawing monitors.png: {e}")))?;
+        write(&run.monitors_plot(), &png)?;
+    }
+    Ok(())
 }
 
 /// Originals above reconstructions for the first 16 images, `recon/epoch-NNN.png`.

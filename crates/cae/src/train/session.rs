@@ -3,7 +3,9 @@
 
 use super::checkpoint::Checkpoint;
 use super::config::{DataConfig, RunConfig, TrainConfig};
-use super::fit::{Observer, TrainError, TrainOutcome, fit, load_data, prepare_data, split_data};
+use super::fit::{
+    FitData, Observer, TrainError, TrainOutcome, fit, load_data, prepare_data, split_data,
+};
 use crate::atomic::write_atomic;
 use crate::run_dir::RunDir;
 use crate::spec::ArchSpec;
@@ -65,7 +67,18 @@ pub fn train_new(
         path: run.config().display().to_string(),
         source,
     })?;
-    fit(&run, &config, &spec, &train, &val, None, observer)
+    fit(
+        &run,
+        &config,
+        &spec,
+        &FitData {
+            train,
+            val,
+            monitors: vec![],
+        },
+        None,
+        observer,
+    )
 }
 
 /// Continues the run in `dir` from its checkpoint; `epochs` may raise the epoch budget.
@@ -93,5 +106,16 @@ pub fn train_resume(
         None
     };
     let (train, val) = prepare_data(&config).map_err(setup)?;
-    fit(&run, &config, &spec, &train, &val, checkpoint, observer)
+    fit(
+        &run,
+        &config,
+        &spec,
+        &FitData {
+            train,
+            val,
+            monitors: vec![],
+        },
+        checkpoint,
+        observer,
+    )
 }
