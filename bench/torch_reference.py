@@ -7,6 +7,11 @@
                             [--epochs 10 --batch 64 --lr 1e-3 --seed 0 --threads 2]
       trains with Adam + MSE on every training image and prints one JSON line with the
       held-out MSE, PSNR and the training time.
+  torch_reference.py bench  --arch pytorch-small --input 1x28x28 [--batch 128 --steps 20 --warmup 3 --threads 2]
+      times training steps (forward + MSE + backward + Adam) and inference passes on a random
+      batch; prints one JSON line like `cae bench --json` (median ms per step).
+  torch_reference.py sgemm  [--threads 2]
+      the machine's single-precision matrix-multiply rate (GFLOP/s) through PyTorch's BLAS.
 
 The models mirror crates/cae/src/spec/presets/*.toml layer for layer (same padding rules).
 """
@@ -103,6 +108,56 @@ def cmd_train(a):
                       "train_seconds": seconds, "params": sum(p.numel() for p in net.parameters())}))
 
 
+def cmd_bench(a):
+    import torch
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    c, h, w = (int(v) for v in a.input.split("x"))
+    arch = a.arch if not a.arch.startswith("dense-latent") else f"dense-latent:{h}"
+    net = model(arch, c)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    x = torch.rand(a.batch, c, h, w)
+    train = []
+    for step in range(a.warmup + a.steps):
+        t = time.perf_counter()
+        loss = torch.nn.functional.mse_loss(net(x), x)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        loss.item()
+        if step >= a.warmup:
+            train.append((time.perf_counter() - t) * 1000)
+    net.eval()
+    infer = []
+    with torch.no_grad():
+        for step in range(a.warmup + a.steps):
+            t = time.perf_counter()
+            net(x).numpy()
+            if step >= a.warmup:
+                infer.append((time.perf_counter() - t) * 1000)
+    med = lambda v: sorted(v)[len(v) // 2]
+    print(json.dumps({"arch": a.arch, "input": a.input, "batch": a.batch,
+                      "params": sum(p.numel() for p in net.parameters()),
+                      "train": {"ms_per_step": med(train), "samples_ms": train},
+                      "infer": {"ms_per_step": med(infer), "samples_ms": infer},
+                      "torch": torch.__version__, "threads": torch.get_num_threads()}))
+
+
+def cmd_sgemm(a):
+    import torch
+    torch.set_num_threads(a.threads)
+    n = 1024
+    x, y = torch.rand(n, n), torch.rand(n, n)
+    for _ in range(3):
+        x @ y
+    best = 1e9
+    for _ in range(10):
+        t = time.perf_counter()
+        x @ y
+        best = min(best, time.perf_counter() - t)
+    print(json.dumps({"sgemm_gflops": 2 * n ** 3 / best / 1e9, "threads": a.threads}))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -113,8 +168,13 @@ def main():
     t.add_argument("--epochs", type=int, default=10); t.add_argument("--batch", type=int, default=64)
     t.add_argument("--lr", type=float, default=1e-3); t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=2)
+    b = sub.add_parser("bench")
+    b.add_argument("--arch", default="pytorch-small"); b.add_argument("--input", default="1x28x28")
+    b.add_argument("--batch", type=int, default=128); b.add_argument("--steps", type=int, default=20)
+    b.add_argument("--warmup", type=int, default=3); b.add_argument("--threads", type=int, default=2)
+    g = sub.add_parser("sgemm"); g.add_argument("--threads", type=int, default=2)
     a = p.parse_args()
-    {"split": cmd_split, "train": cmd_train}[a.cmd](a)
+    {"split": cmd_split, "train": cmd_train, "bench": cmd_bench, "sgemm": cmd_sgemm}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ pub enum Command {
     Arch(ArchArgs),
     /// Train the `upsample` preset on the built-in shapes (no download), about a minute.
     Demo(DemoArgs),
+    /// Time training steps and inference of an architecture on this machine.
+    Bench(crate::cmd::bench::BenchArgs),
 }
 
 /// How images are loaded (shared by every command that reads data).

@@ -11,6 +11,7 @@ pub mod plot;
 pub mod quality;
 pub mod run_dir;
 pub mod spec;
+pub mod speed;
 pub mod train;
 
 /// The compute device type, re-exported so callers need not depend on Burn.

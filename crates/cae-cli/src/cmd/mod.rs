@@ -1,6 +1,7 @@
 //! One module per subcommand; `run` dispatches.
 
 mod arch;
+pub mod bench;
 mod data;
 mod demo;
 mod eval;
@@ -16,6 +17,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Reconstruct(a) => reconstruct::run(a),
         Command::Arch(a) => arch::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Bench(a) => bench::run(a),
     }
 }
 

@@ -4,6 +4,7 @@
 //! fit is rejected with a message naming the layer and the shapes.
 
 mod check;
+mod cost;
 mod layer;
 mod params;
 mod preset;

@@ -1,0 +1,71 @@
+//! `cae bench`: how fast an architecture trains and infers on this machine (median ms per step,
+//! images/s, GFLOP/s). Threads: set RAYON_NUM_THREADS for the flex backend.
+
+use super::data::parse_params;
+use super::print_json;
+use anyhow::Context;
+use cae::data::ImageShape;
+use cae::device::DeviceKind;
+use cae::spec::ArchSpec;
+use cae::speed::{SpeedSettings, measure};
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// A preset name or a TOML spec file.
+    pub arch: String,
+    /// Input shape CxHxW (default: the spec's own).
+    #[arg(long, value_name = "CxHxW")]
+    pub input: Option<String>,
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub param: Vec<String>,
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// Timed steps per phase (after warm-up).
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    #[arg(long, default_value = "flex")]
+    pub device: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: BenchArgs) -> anyhow::Result<()> {
+    let input = a
+        .input
+        .as_deref()
+        .map(ImageShape::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let spec = ArchSpec::resolve(&a.arch, &parse_params(&a.param)?, input)?;
+    let device = a
+        .device
+        .parse::<DeviceKind>()
+        .map_err(anyhow::Error::msg)?
+        .device()
+        .map_err(anyhow::Error::msg)?;
+    let settings = SpeedSettings {
+        batch: a.batch,
+        warmup: a.warmup,
+        steps: a.steps,
+    };
+    let r = measure(&spec, &device, settings)
+        .map_err(anyhow::Error::msg)
+        .context("benchmark")?;
+    if a.json {
+        return print_json(&r);
+    }
+    println!(
+        "{} on {} x{} ({} params, {:.4} GFLOP forward per image)",
+        r.arch, r.input, r.batch, r.params, r.forward_gflop_per_image
+    );
+    for (name, p) in [("train", &r.train), ("infer", &r.infer)] {
+        println!(
+            "{name}: {:8.2} ms/step  {:9.0} images/s  {:6.1} GFLOP/s",
+            p.ms_per_step, p.images_per_second, p.gflops
+        );
+    }
+    Ok(())
+}
