@@ -235,3 +235,16 @@ fn demo_runs_on_builtin_shapes() {
     let v = json(&run(&d.path, &["demo", "--epochs", "1", "--json"]));
     assert_eq!(v["run"], "runs/demo-2");
 }
+
+#[test]
+fn early_stopping_ends_a_run_that_stops_improving() {
+    let d = Dir::new("train-patience");
+    // A learning rate of 1e-30 leaves the weights as they are: the validation loss never improves.
+    let v = json(&run(
+        &d.path,
+        &["train", "--data", &mnist_arg(), "--limit", "128", "--epochs", "10", "--lr", "1e-30", "--patience", "2", "--out", "run", "--json"],
+    ));
+    assert_eq!(v["outcome"]["stop"], "early_stopped", "{v}");
+    assert_eq!(v["outcome"]["epochs"], 3, "{v}");
+    assert_eq!(v["outcome"]["best_epoch"], 1, "{v}");
+}

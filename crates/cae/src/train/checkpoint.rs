@@ -149,6 +149,7 @@ mod tests {
                 best_epoch: 1,
                 stale_epochs: 1,
                 history: vec![EpochRecord {
+                    monitors: Default::default(),
                     epoch: 1,
                     train_loss: 1.0,
                     val_loss: Some(0.5),
