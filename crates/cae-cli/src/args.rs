@@ -26,6 +26,20 @@ pub enum Command {
     Demo(DemoArgs),
     /// Time training steps and inference of an architecture on this machine.
     Bench(crate::cmd::bench::BenchArgs),
+    /// Denoise image files with a trained run, or score it against classic filters (--data).
+    Denoise(crate::cmd::denoise::DenoiseArgs),
+    /// Write the latent codes of a data set as .npy (N×D float32) with the labels beside.
+    Encode(crate::cmd::encode::EncodeArgs),
+    /// Linear probe: softmax regression on codes vs raw pixels for several label budgets.
+    Probe(crate::cmd::probe::ProbeArgs),
+    /// The learned first-layer filters as a mosaic, and encoder activation maps of one image.
+    Filters(crate::cmd::filters::FiltersArgs),
+    /// Cut images into square patches, written as one .npy (training data from large photos).
+    Patches(crate::cmd::patches::PatchesArgs),
+    /// One-class classification and anomaly detection: fit a threshold, score, evaluate.
+    Anomaly(crate::cmd::anomaly::AnomalyArgs),
+    /// Make data sets: texture patches with synthetic defects, labels files.
+    Data(crate::cmd::data_cmd::DataCmdArgs),
 }
 
 /// How images are loaded (shared by every command that reads data).
@@ -91,6 +105,18 @@ pub struct TrainArgs {
     /// flex | wgpu | cuda
     #[arg(long)]
     pub device: Option<String>,
+    /// Corrupt training inputs (targets stay clean), e.g. gaussian:0.5 or
+    /// gaussian:0.3,salt_pepper:0.05 (also mask:P, speckle:SIGMA).
+    #[arg(long, value_name = "SPEC")]
+    pub noise: Option<String>,
+    /// Pretrain the encoder's conv layers one at a time (stacked CAEs), then fine-tune all.
+    #[arg(long)]
+    pub stacked: bool,
+    /// Epochs per stacked pretraining stage (default: --epochs).
+    #[arg(long, value_name = "N")]
+    pub stack_epochs: Option<usize>,
+    #[command(flatten)]
+    pub one_class: crate::cmd::anomaly::OneClassArgs,
     /// Print the outcome as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,

@@ -2,11 +2,16 @@
 //! resume, reconstruction and quality metrics. The library knows nothing of clap or HTTP; the
 //! `cae` binary is a thin layer over it.
 
+pub mod anomaly;
 pub mod atomic;
 pub mod data;
+pub mod denoise;
 pub mod device;
+pub mod features;
 pub mod infer;
+pub mod kernels;
 pub mod model;
+pub mod noise;
 pub mod plot;
 pub mod quality;
 pub mod run_dir;

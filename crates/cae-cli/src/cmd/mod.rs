@@ -1,10 +1,17 @@
 //! One module per subcommand; `run` dispatches.
 
+pub mod anomaly;
 mod arch;
 pub mod bench;
 mod data;
+pub mod data_cmd;
 mod demo;
+pub mod denoise;
+pub mod encode;
 mod eval;
+pub mod filters;
+pub mod patches;
+pub mod probe;
 mod reconstruct;
 mod train;
 
@@ -18,6 +25,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Arch(a) => arch::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Denoise(a) => denoise::run(a),
+        Command::Encode(a) => encode::run(a),
+        Command::Probe(a) => probe::run(a),
+        Command::Filters(a) => filters::run(a),
+        Command::Patches(a) => patches::run(a),
+        Command::Anomaly(a) => anomaly::run(a),
+        Command::Data(a) => data_cmd::run(a),
     }
 }
 

@@ -37,7 +37,7 @@ fn read_file(path: &Path) -> anyhow::Result<TrainFile> {
 }
 
 pub fn run(a: TrainArgs) -> anyhow::Result<()> {
-    let mut progress = Progress::new(false);
+    let mut progress = StageNotes(Progress::new(false));
     let (out, outcome) = if let Some(dir) = &a.resume {
         let outcome = train_resume(dir, a.epochs, &mut progress)?;
         (dir.clone(), outcome)
@@ -56,6 +56,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         data.classes = d.classes.clone().or(data.classes);
         data.limit = d.limit.or(data.limit);
         data.val_fraction = a.val_fraction.unwrap_or(data.val_fraction);
+        super::anomaly::apply_one_class(&a.one_class, &mut data);
         let mut train = file.train;
         train.epochs = a.epochs.unwrap_or(train.epochs);
         train.batch_size = a.batch_size.unwrap_or(train.batch_size);
@@ -69,6 +70,11 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         if let Some(dev) = &a.device {
             train.device = dev.parse().map_err(anyhow::Error::msg)?;
         }
+        if let Some(noise) = &a.noise {
+            train.noise = Some(noise.parse()?);
+        }
+        train.stacked |= a.stacked;
+        train.stack_epochs = a.stack_epochs.or(train.stack_epochs);
         let arch = a
             .arch
             .clone()
@@ -114,4 +120,22 @@ fn report(out: &Path, o: &TrainOutcome, json: bool) -> anyhow::Result<()> {
         o.best_epoch
     );
     Ok(())
+}
+
+/// The progress bars, plus one line when a stacked run starts a pretraining stage.
+struct StageNotes(Progress);
+
+impl cae::train::Observer for StageNotes {
+    fn epoch_start(&mut self, epoch: usize, epochs: usize, steps: usize) {
+        self.0.epoch_start(epoch, epochs, steps);
+    }
+    fn step(&mut self, step: usize, loss: f64, images_per_second: f64) {
+        self.0.step(step, loss, images_per_second);
+    }
+    fn epoch_end(&mut self, record: &cae::train::EpochRecord, improved: bool) {
+        self.0.epoch_end(record, improved);
+    }
+    fn stage(&mut self, stage: usize, stages: usize, what: &str) {
+        eprintln!("stacked stage {stage}/{stages}: {what}");
+    }
 }

@@ -4,7 +4,10 @@
 
 mod util;
 
+mod anomaly;
 mod arch;
 mod bad_input;
+mod denoise;
+mod features;
 mod resume;
 mod train;

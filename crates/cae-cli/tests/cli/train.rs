@@ -156,8 +156,15 @@ fn diverging_training_stops_with_a_clear_message() {
     let d = Dir::new("train-nan");
     let o = run(
         &d.path,
+        // A linear-output model with an absurd learning rate: its outputs overflow.
         &[
             "train",
+            "--arch",
+            "galeone",
+            "--param",
+            "n=4",
+            "--param",
+            "k=1",
             "--data",
             &mnist_arg(),
             "--epochs",
@@ -242,7 +249,22 @@ fn early_stopping_ends_a_run_that_stops_improving() {
     // A learning rate of 1e-30 leaves the weights as they are: the validation loss never improves.
     let v = json(&run(
         &d.path,
-        &["train", "--data", &mnist_arg(), "--limit", "128", "--epochs", "10", "--lr", "1e-30", "--patience", "2", "--out", "run", "--json"],
+        &[
+            "train",
+            "--data",
+            &mnist_arg(),
+            "--limit",
+            "128",
+            "--epochs",
+            "10",
+            "--lr",
+            "1e-30",
+            "--patience",
+            "2",
+            "--out",
+            "run",
+            "--json",
+        ],
     ));
     assert_eq!(v["outcome"]["stop"], "early_stopped", "{v}");
     assert_eq!(v["outcome"]["epochs"], 3, "{v}");

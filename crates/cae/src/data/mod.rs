@@ -12,6 +12,7 @@ mod error;
 mod fixture;
 mod folder;
 mod idx;
+pub mod mvtec;
 mod npy;
 mod shapes;
 mod transform;
@@ -244,6 +245,8 @@ pub struct LoadOptions {
 ///   `<stem>_labels.npy` or `<stem>.labels.npy` if present
 /// - a CIFAR-10/100 binary batch file (`.bin`), or a folder holding `data_batch_*.bin` (else
 ///   `test_batch.bin`) for CIFAR-10, or `train.bin` (else `test.bin`) for CIFAR-100
+/// - an MVTec AD folder (it holds `train/good/`): its training images, `train/good`
+///   (see [`mvtec`] for the test split with masks)
 /// - a folder of images (PNG, JPEG, BMP; recursive; sorted paths). When the folder holds no
 ///   images itself but its immediate sub-folders do, each sub-folder name is a class (labels in
 ///   name order). All images must share one size unless `resize` is given. Channels default to
@@ -263,7 +266,9 @@ pub fn load(source: &str, opts: &LoadOptions) -> Result<ImageSet, DataError> {
             },
             _ => io_error(path, e),
         })?;
-        if meta.is_dir() {
+        if meta.is_dir() && mvtec::is_layout(path) {
+            mvtec::load_train(path, opts)?
+        } else if meta.is_dir() {
             match cifar::folder_batches(path)? {
                 Some(files) => cifar::load_files(&files)?,
                 None => folder::load(path, opts)?,

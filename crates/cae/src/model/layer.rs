@@ -1,6 +1,7 @@
 //! One layer of the autoencoder, built from a [`LayerPlan`], and the [`Flow`] of values between
 //! layers (an image volume or a vector).
 
+use crate::kernels;
 use crate::spec::{Activation as ActivationSpec, LayerPlan, Regularizer, UpsampleMode};
 use burn::module::Module;
 use burn::nn::activation::{Activation, ActivationConfig};
@@ -252,12 +253,18 @@ impl Layer {
     /// Runs the layer.
     pub fn forward(&self, x: Flow) -> Flow {
         match self {
-            Layer::Conv(b) => Flow::Volume(b.activation.forward(b.conv.forward(x.into_volume()))),
-            Layer::ConvTranspose(b) => {
-                Flow::Volume(b.activation.forward(b.conv.forward(x.into_volume())))
-            }
+            Layer::Conv(b) => Flow::Volume(kernels::conv2d_module(
+                &b.conv,
+                &b.activation,
+                x.into_volume(),
+            )),
+            Layer::ConvTranspose(b) => Flow::Volume(kernels::conv_transpose2d_module(
+                &b.conv,
+                &b.activation,
+                x.into_volume(),
+            )),
             Layer::Dense(b) => Flow::Vector(b.activation.forward(b.linear.forward(x.into_flat()))),
-            Layer::MaxPool(p) => Flow::Volume(p.forward(x.into_volume())),
+            Layer::MaxPool(p) => Flow::Volume(kernels::max_pool2d_module(p, x.into_volume())),
             Layer::AvgPool(p) => Flow::Volume(p.forward(x.into_volume())),
             Layer::Upsample(u) => Flow::Volume(u.forward(x.into_volume())),
             Layer::BatchNorm(bn) => match x {

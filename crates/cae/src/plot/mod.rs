@@ -7,12 +7,17 @@
 
 pub mod colormap;
 pub mod curve;
+pub mod filters;
 mod font;
 pub mod grid;
+pub mod histogram;
+pub mod overlay;
 
 pub use colormap::colormap;
 pub use curve::{Series, line_chart};
 pub use grid::{encode_png, image_grid, reconstruction_grid};
+pub use histogram::score_histogram;
+pub use overlay::{Overlay, anomaly_overlay};
 
 /// Why a picture could not be produced.
 #[derive(Debug, thiserror::Error)]

@@ -29,6 +29,10 @@ pub const PRESETS: &[Preset] = &[
         name: "upsample",
         toml: include_str!("presets/upsample.toml"),
     },
+    Preset {
+        name: "oneclass",
+        toml: include_str!("presets/oneclass.toml"),
+    },
 ];
 
 /// The preset called `name`, if any.

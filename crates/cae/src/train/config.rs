@@ -18,6 +18,15 @@ pub struct DataConfig {
     pub limit: Option<usize>,
     /// Share of the images held out for validation (seeded split).
     pub val_fraction: f64,
+    /// One-class training: the normal class (a label number, or a class-folder name such as
+    /// `good`); only its images are trained on, every other class is anomalous. See
+    /// `crate::anomaly::partition`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub normal_class: Option<String>,
+    /// One-class training: share of all images held out (seeded) as the test partition that
+    /// `cae anomaly eval` uses; never trained on nor used for thresholds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_fraction: Option<f64>,
 }
 
 impl Default for DataConfig {
@@ -29,6 +38,8 @@ impl Default for DataConfig {
             classes: None,
             limit: None,
             val_fraction: 0.1,
+            normal_class: None,
+            test_fraction: None,
         }
     }
 }
@@ -70,8 +81,10 @@ pub fn parse_hw(s: &str) -> Result<(usize, usize), String> {
 }
 
 /// The training objective.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+///
+/// Stored in configs as its text (`"mse"`, `"ssim"`, `"mse+ssim:0.5"`), so run configs written
+/// before the SSIM losses existed still load.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum LossKind {
     /// Mean squared error per pixel (PyTorch `MSELoss`).
     #[default]
@@ -82,31 +95,64 @@ pub enum LossKind {
     L1,
     /// ½‖I − Ĩ‖² per image, averaged over the batch (the galeone CAE's objective).
     Sse,
+    /// `1 − SSIM` (11×11 Gaussian window, as `cae eval` measures it).
+    Ssim,
+    /// `(1 − w)·MSE + w·(1 − SSIM)` with the SSIM weight `w` in [0, 1].
+    MseSsim(f64),
 }
 
 impl std::str::FromStr for LossKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
+        let unknown = |other: &str| {
+            format!(
+                "unknown loss '{other}': expected mse, bce, l1, sse, ssim or mse+ssim:WEIGHT (e.g. mse+ssim:0.5)"
+            )
+        };
+        match s.trim() {
             "mse" => Ok(LossKind::Mse),
             "bce" => Ok(LossKind::Bce),
             "l1" | "mae" => Ok(LossKind::L1),
             "sse" => Ok(LossKind::Sse),
-            other => Err(format!(
-                "unknown loss '{other}': expected mse, bce, l1 or sse"
-            )),
+            "ssim" => Ok(LossKind::Ssim),
+            "mse+ssim" => Ok(LossKind::MseSsim(0.5)),
+            other => match other.strip_prefix("mse+ssim:") {
+                Some(w) => match w.trim().parse::<f64>() {
+                    Ok(w) if (0.0..=1.0).contains(&w) => Ok(LossKind::MseSsim(w)),
+                    _ => Err(format!(
+                        "loss '{other}': the SSIM weight must be a number in [0, 1], e.g. mse+ssim:0.5"
+                    )),
+                },
+                None => Err(unknown(other)),
+            },
         }
     }
 }
 
 impl std::fmt::Display for LossKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            LossKind::Mse => "mse",
-            LossKind::Bce => "bce",
-            LossKind::L1 => "l1",
-            LossKind::Sse => "sse",
-        })
+        match self {
+            LossKind::Mse => f.write_str("mse"),
+            LossKind::Bce => f.write_str("bce"),
+            LossKind::L1 => f.write_str("l1"),
+            LossKind::Sse => f.write_str("sse"),
+            LossKind::Ssim => f.write_str("ssim"),
+            LossKind::MseSsim(w) => write!(f, "mse+ssim:{w}"),
+        }
+    }
+}
+
+impl Serialize for LossKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for LossKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<LossKind, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -126,6 +172,16 @@ pub struct TrainConfig {
     /// Stop after this many epochs without a better validation loss.
     pub patience: Option<usize>,
     pub device: DeviceKind,
+    /// Corruption of the training inputs (denoising autoencoder); the targets stay clean.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise: Option<crate::noise::NoiseSpec>,
+    /// Greedy layer-wise pretraining of the encoder's conv layers before end-to-end training
+    /// (stacked CAEs, Masci et al. 2011).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stacked: bool,
+    /// Epochs per pretraining stage of a stacked run (default: `epochs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack_epochs: Option<usize>,
 }
 
 impl Default for TrainConfig {
@@ -139,6 +195,9 @@ impl Default for TrainConfig {
             seed: 42,
             patience: None,
             device: DeviceKind::Flex,
+            noise: None,
+            stacked: false,
+            stack_epochs: None,
         }
     }
 }
@@ -163,6 +222,9 @@ impl TrainConfig {
         }
         if self.patience == Some(0) {
             return Err("patience must be at least 1".into());
+        }
+        if self.stack_epochs == Some(0) {
+            return Err("stack_epochs must be at least 1".into());
         }
         Ok(())
     }

@@ -9,13 +9,14 @@ use crate::atomic::write_atomic;
 use crate::data::{self, ImageSet};
 use crate::infer::{batch_tensor, check_fits, reconstruct_first};
 use crate::model::{Autoencoder, weights_from_bytes, weights_to_bytes};
+use crate::noise::{NoiseSpec, step_rng};
 use crate::plot::{self, Series};
 use crate::run_dir::RunDir;
 use crate::spec::{Activation, LayerPlan, ValidSpec};
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::{Bytes, Device};
+use burn::tensor::{Bytes, Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -26,6 +27,8 @@ pub trait Observer {
     fn epoch_start(&mut self, _epoch: usize, _epochs: usize, _steps: usize) {}
     fn step(&mut self, _step: usize, _loss: f64, _images_per_second: f64) {}
     fn epoch_end(&mut self, _record: &EpochRecord, _improved: bool) {}
+    /// A stacked run starts pretraining stage `stage` of `stages`.
+    fn stage(&mut self, _stage: usize, _stages: usize, _what: &str) {}
 }
 
 impl Observer for () {}
@@ -165,6 +168,20 @@ pub fn fit(
     resume: Option<Checkpoint>,
     observer: &mut dyn Observer,
 ) -> Result<TrainOutcome, TrainError> {
+    fit_from(run, config, spec, data, resume, None, observer)
+}
+
+/// [`fit`], starting a new run from `initial` weights (burnpack bytes of the same spec, e.g. a
+/// pretrained encoder) instead of fresh ones; ignored when resuming.
+pub fn fit_from(
+    run: &RunDir,
+    config: &RunConfig,
+    spec: &ValidSpec,
+    data: &FitData,
+    resume: Option<Checkpoint>,
+    initial: Option<Vec<u8>>,
+    observer: &mut dyn Observer,
+) -> Result<TrainOutcome, TrainError> {
     let (train, val) = (&data.train, &data.val);
     let t = &config.train;
     t.check().map_err(TrainError::Setup)?;
@@ -175,6 +192,13 @@ pub fn fit(
             config.data.source
         )));
     }
+    // A new stacked run pretrains its encoder layer by layer first (`stack/stage-N/`).
+    let initial = match (initial, &resume) {
+        (None, None) if t.stacked => {
+            Some(super::stacked::pretrain(run, config, spec, data, observer)?)
+        }
+        (initial, _) => initial,
+    };
     let base = t.device.device().map_err(TrainError::Setup)?;
     let device = base.clone().autodiff();
 
@@ -192,6 +216,9 @@ pub fn fit(
         stale_epochs: 0,
         history: Vec::new(),
     };
+    if let (Some(bytes), None) = (initial, &resume) {
+        weights_from_bytes(&mut model, bytes, &run.root.display().to_string())?;
+    }
     if let Some(checkpoint) = resume {
         weights_from_bytes(
             &mut model,
@@ -218,6 +245,12 @@ pub fn fit(
         stop = StopReason::EarlyStopped;
     }
     let steps = train.len().div_ceil(t.batch_size);
+    // Denoising: validation inputs are corrupted once, with a fixed stream, so that validation
+    // losses of different epochs (and of a resumed run) compare the same task.
+    let noisy_val = t
+        .noise
+        .as_ref()
+        .map(|n| corrupted_set(val, n, t.seed ^ 0x7661_6c00));
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut epoch = progress.epoch;
     while stop == StopReason::Completed && epoch < t.epochs {
@@ -231,7 +264,11 @@ pub fn fit(
         let mut loss_sum = 0.0;
         for (step, chunk) in order.chunks(t.batch_size).enumerate() {
             let x = batch_tensor(train, chunk, &device);
-            let y = model.forward(x.clone());
+            let input = match &t.noise {
+                Some(noise) => noisy_batch(train, chunk, noise, t.seed, epoch, step, &device),
+                None => x.clone(),
+            };
+            let y = model.forward(input);
             let mut objective = loss(t.loss, y, x);
             if let Some(penalty) = model.penalty() {
                 objective = objective + penalty;
@@ -263,7 +300,8 @@ pub fn fit(
         let val_loss = if val.is_empty() {
             None
         } else {
-            let v = mean_loss(&inference, val, t.loss, t.batch_size, &base);
+            let input = noisy_val.as_ref().unwrap_or(val);
+            let v = mean_loss_of(&inference, input, val, t.loss, t.batch_size, &base);
             if !v.is_finite() {
                 return Err(TrainError::Diverged {
                     epoch,
@@ -348,14 +386,55 @@ fn mean_loss(
     batch_size: usize,
     device: &Device,
 ) -> f64 {
-    let indices: Vec<usize> = (0..set.len()).collect();
+    mean_loss_of(model, set, set, kind, batch_size, device)
+}
+
+/// Mean loss per image of the model's outputs for `inputs` against `targets` (same length).
+fn mean_loss_of(
+    model: &Autoencoder,
+    inputs: &ImageSet,
+    targets: &ImageSet,
+    kind: LossKind,
+    batch_size: usize,
+    device: &Device,
+) -> f64 {
+    let indices: Vec<usize> = (0..targets.len()).collect();
     let mut sum = 0.0;
     for chunk in indices.chunks(batch_size) {
-        let x = batch_tensor(set, chunk, device);
-        let y = model.forward(x.clone());
+        let y = model.forward(batch_tensor(inputs, chunk, device));
+        let x = batch_tensor(targets, chunk, device);
         sum += loss(kind, y, x).into_scalar::<f32>() as f64 * chunk.len() as f64;
     }
-    sum / set.len() as f64
+    sum / targets.len() as f64
+}
+
+/// The images at `indices`, corrupted with the noise stream of this epoch and step.
+fn noisy_batch(
+    set: &ImageSet,
+    indices: &[usize],
+    noise: &NoiseSpec,
+    seed: u64,
+    epoch: usize,
+    step: usize,
+    device: &Device,
+) -> Tensor<4> {
+    let s = set.shape;
+    let mut values = Vec::with_capacity(indices.len() * s.len());
+    for &i in indices {
+        values.extend_from_slice(set.image(i));
+    }
+    noise.corrupt(&mut values, &mut step_rng(seed, epoch, step));
+    Tensor::from_data(
+        TensorData::new(values, [indices.len(), s.channels, s.height, s.width]),
+        device,
+    )
+}
+
+/// A copy of `set` with every image corrupted by one stream seeded with `seed`.
+fn corrupted_set(set: &ImageSet, noise: &NoiseSpec, seed: u64) -> ImageSet {
+    let mut out = set.clone();
+    noise.corrupt(&mut out.pixels, &mut ChaCha8Rng::seed_from_u64(seed));
+    out
 }
 
 fn write(path: &std::path::Path, bytes: &[u8]) -> Result<(), TrainError> {

@@ -1,6 +1,8 @@
-//! Reconstruction losses on batches, as tensors (so they can be differentiated).
+//! Reconstruction losses on batches, as tensors (so they can be differentiated). SSIM lives in
+//! `ssim_loss`.
 
 use super::config::LossKind;
+use super::ssim_loss::ssim_loss;
 use burn::tensor::Tensor;
 
 /// The loss of `output` against `target`, both `[batch, c, h, w]`; a scalar tensor.
@@ -20,6 +22,11 @@ pub fn loss(kind: LossKind, output: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
             let positive = target.clone() * p.clone().log();
             let negative = target.neg().add_scalar(1.0) * p.neg().add_scalar(1.0).log();
             (positive + negative).mean().neg()
+        }
+        LossKind::Ssim => ssim_loss(output, target),
+        LossKind::MseSsim(w) => {
+            let mse = (output.clone() - target.clone()).powi_scalar(2).mean();
+            mse.mul_scalar(1.0 - w) + ssim_loss(output, target).mul_scalar(w)
         }
     }
 }
@@ -48,6 +55,24 @@ mod tests {
         assert!((value(loss(LossKind::Sse, y.clone(), x.clone())) - 0.125).abs() < 1e-6);
         // -(ln 0.5 + ln(1-1e-7))/2 ≈ 0.3466
         assert!((value(loss(LossKind::Bce, y, x)) - 0.346_574).abs() < 1e-4);
+    }
+
+    #[test]
+    fn ssim_losses_mix_as_documented() {
+        let device = Device::flex();
+        let x = Tensor::<4>::from_data(
+            TensorData::new(
+                (0..64).map(|i| (i % 7) as f32 / 7.0).collect(),
+                [1, 1, 8, 8],
+            ),
+            &device,
+        );
+        let y = x.clone().mul_scalar(0.5);
+        let mse = value(loss(LossKind::Mse, y.clone(), x.clone()));
+        let ssim = value(loss(LossKind::Ssim, y.clone(), x.clone()));
+        let mixed = value(loss(LossKind::MseSsim(0.25), y, x));
+        assert!(ssim > 0.01 && ssim < 1.0, "{ssim}");
+        assert!((mixed - (0.75 * mse + 0.25 * ssim)).abs() < 1e-6, "{mixed}");
     }
 
     #[test]

@@ -10,11 +10,14 @@ pub mod config;
 mod fit;
 mod loss;
 mod session;
+pub mod ssim_loss;
+pub mod stacked;
 
 pub use checkpoint::{Checkpoint, CheckpointError, EpochRecord, Progress};
 pub use config::{DataConfig, LossKind, RunConfig, TrainConfig};
 pub use fit::{
-    Observer, StopReason, TrainError, TrainOutcome, fit, load_data, prepare_data, split_data,
+    FitData, Monitor, Observer, StopReason, TrainError, TrainOutcome, fit, load_data, prepare_data,
+    split_data,
 };
 pub use loss::loss;
 pub use session::{NewRun, train_new, train_resume};

@@ -3,9 +3,7 @@
 
 use super::checkpoint::Checkpoint;
 use super::config::{DataConfig, RunConfig, TrainConfig};
-use super::fit::{
-    FitData, Observer, TrainError, TrainOutcome, fit, load_data, prepare_data, split_data,
-};
+use super::fit::{Observer, TrainError, TrainOutcome, fit, load_data};
 use crate::atomic::write_atomic;
 use crate::run_dir::RunDir;
 use crate::spec::ArchSpec;
@@ -56,7 +54,8 @@ pub fn train_new(
         data: new.data.clone(),
         train: new.train.clone(),
     };
-    let (train, val) = split_data(all, &config.data, config.train.seed).map_err(setup)?;
+    // The plain split, or a one-class run's partitions with its held-out monitors.
+    let data = crate::anomaly::partition::fit_data(all, &config).map_err(setup)?;
     std::fs::create_dir_all(out).map_err(|source| TrainError::Write {
         path: out.display().to_string(),
         source,
@@ -67,18 +66,7 @@ pub fn train_new(
         path: run.config().display().to_string(),
         source,
     })?;
-    fit(
-        &run,
-        &config,
-        &spec,
-        &FitData {
-            train,
-            val,
-            monitors: vec![],
-        },
-        None,
-        observer,
-    )
+    fit(&run, &config, &spec, &data, None, observer)
 }
 
 /// Continues the run in `dir` from its checkpoint; `epochs` may raise the epoch budget.
@@ -105,17 +93,6 @@ pub fn train_resume(
     } else {
         None
     };
-    let (train, val) = prepare_data(&config).map_err(setup)?;
-    fit(
-        &run,
-        &config,
-        &spec,
-        &FitData {
-            train,
-            val,
-            monitors: vec![],
-        },
-        checkpoint,
-        observer,
-    )
+    let data = crate::anomaly::partition::load_fit_data(&config).map_err(setup)?;
+    fit(&run, &config, &spec, &data, checkpoint, observer)
 }

@@ -1,0 +1,230 @@
+//! `cae anomaly threshold|score|eval`: one-class classification and anomaly detection with a
+//! trained run. This file holds the arguments the three share (run, data, normal class, score)
+//! and the loading they share; each subcommand lives in `anomaly/`. `--normal-class` and
+//! `--test-fraction` for `cae train` are defined here too ([`OneClassArgs`]).
+
+mod eval;
+mod score;
+mod threshold;
+
+use crate::args::DataArgs;
+use anyhow::bail;
+use cae::Device;
+use cae::anomaly::{
+    AnomalySet, DataRequest, Partition, ScoreKind, ScoredSet, Threshold, load_set, score_set,
+};
+use cae::data::LoadOptions;
+use cae::device::DeviceKind;
+use cae::run_dir::{LoadedRun, RunDir};
+use cae::train::DataConfig;
+use cae::train::config::parse_hw;
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+/// The score used when neither `--score` nor a fitted threshold names one.
+pub const DEFAULT_SCORE: &str = "mse";
+
+#[derive(Debug, Args)]
+pub struct AnomalyArgs {
+    #[command(subcommand)]
+    pub command: AnomalyCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AnomalyCommand {
+    /// Fit the decision threshold on held-out images; stored in RUN/threshold.json.
+    Threshold(threshold::ThresholdArgs),
+    /// Score, normalised score and label per image; overlay pictures with -o DIR.
+    Score(score::ScoreArgs),
+    /// Image AUROC, AUPR, F1, precision, recall; pixel AUROC and PRO with masks; pictures with -o.
+    Eval(eval::EvalArgs),
+}
+
+/// One-class training flags of `cae train`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct OneClassArgs {
+    /// Train on this class only (label number or class-folder name); all others are anomalies,
+    /// held out and monitored per epoch (normal_mse, anomalous_mse, monitors.png).
+    #[arg(long, value_name = "C")]
+    pub normal_class: Option<String>,
+    /// With --normal-class: hold out this share of all images as the test partition that
+    /// `cae anomaly eval RUN` uses (never trained on, never used for thresholds).
+    #[arg(long, value_name = "F")]
+    pub test_fraction: Option<f64>,
+}
+
+/// Copies the one-class flags into the run's data settings.
+pub fn apply_one_class(args: &OneClassArgs, data: &mut DataConfig) {
+    if args.normal_class.is_some() {
+        data.normal_class = args.normal_class.clone();
+    }
+    if args.test_fraction.is_some() {
+        data.test_fraction = args.test_fraction;
+    }
+}
+
+pub fn run(a: AnomalyArgs) -> anyhow::Result<()> {
+    match a.command {
+        AnomalyCommand::Threshold(t) => threshold::run(t),
+        AnomalyCommand::Score(s) => score::run(s),
+        AnomalyCommand::Eval(e) => eval::run(e),
+    }
+}
+
+/// The run and the images a subcommand works on.
+#[derive(Debug, Args)]
+pub struct Source {
+    /// A run directory made by `cae train`.
+    pub run: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The normal class of labelled --data (label number or class-folder name; default: the
+    /// run's, or a folder named good/normal); every other class is anomalous.
+    #[arg(long, value_name = "C")]
+    pub normal_class: Option<String>,
+    /// Without --data: which held-out partition of the run to use (threshold: validation;
+    /// score, eval: test).
+    #[arg(long, value_enum, conflicts_with = "data")]
+    pub partition: Option<PartitionArg>,
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// flex | wgpu | cuda
+    #[arg(long, default_value = "flex")]
+    pub device: String,
+}
+
+/// `--partition`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PartitionArg {
+    Validation,
+    Test,
+}
+
+/// `--score` and `--sigma`.
+#[derive(Debug, Args)]
+pub struct ScoreChoice {
+    /// mse | mae | ssim | max-smoothed (default: the threshold's, else mse).
+    #[arg(long, value_name = "KIND")]
+    pub score: Option<String>,
+    /// σ in pixels of the max-smoothed score's Gaussian (default 2).
+    #[arg(long, value_name = "PX")]
+    pub sigma: Option<f64>,
+}
+
+impl ScoreChoice {
+    /// The asked kind, if any.
+    pub fn asked(&self) -> anyhow::Result<Option<ScoreKind>> {
+        match (&self.score, self.sigma) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => bail!("--sigma needs --score max-smoothed"),
+            (Some(s), sigma) => Ok(Some(
+                ScoreKind::parse(s, sigma).map_err(anyhow::Error::msg)?,
+            )),
+        }
+    }
+
+    /// The asked kind, else the threshold's, else [`DEFAULT_SCORE`].
+    pub fn resolve(&self, threshold: Option<&Threshold>) -> anyhow::Result<ScoreKind> {
+        Ok(match (self.asked()?, threshold) {
+            (Some(k), _) => k,
+            (None, Some(t)) => t.score,
+            (None, None) => ScoreKind::parse(DEFAULT_SCORE, None).map_err(anyhow::Error::msg)?,
+        })
+    }
+}
+
+/// A loaded run, its device and the images to work on.
+pub struct Context {
+    pub run: LoadedRun,
+    pub device: Device,
+    pub set: AnomalySet,
+}
+
+impl Source {
+    /// Loads the run and the data (`--data`, else `--partition`, else the run's held-out
+    /// `partition`).
+    pub fn load(&self, partition: Partition) -> anyhow::Result<Context> {
+        let device = self
+            .device
+            .parse::<DeviceKind>()
+            .map_err(anyhow::Error::msg)?
+            .device()
+            .map_err(anyhow::Error::msg)?;
+        let run = RunDir::new(&self.run).load_model(&device)?;
+        let input = run.config.input_shape().map_err(anyhow::Error::msg)?;
+        let resize = match &self.data.resize {
+            Some(s) => Some(parse_hw(s).map_err(anyhow::Error::msg)?),
+            None => run
+                .config
+                .data
+                .resize
+                .as_deref()
+                .map(parse_hw)
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
+        };
+        let request = DataRequest {
+            source: self.data.data.clone(),
+            normal_class: self.normal_class.clone(),
+            options: LoadOptions {
+                channels: self.data.channels.or(Some(input.channels)),
+                resize,
+                classes: self.data.classes.clone(),
+                limit: self.data.limit,
+                seed: run.config.train.seed,
+            },
+        };
+        if request.source.is_none() && (self.normal_class.is_some() || self.data.classes.is_some())
+        {
+            bail!(
+                "--normal-class and --classes apply to --data; without --data the run's own partitions are used"
+            );
+        }
+        let partition = match self.partition {
+            Some(PartitionArg::Validation) => Partition::Validation,
+            Some(PartitionArg::Test) => Partition::Test,
+            None => partition,
+        };
+        let set = load_set(&self.run, &run.config, &request, partition)?;
+        Ok(Context { run, device, set })
+    }
+}
+
+impl Context {
+    /// Scores every image with `kind`.
+    pub fn score(
+        &self,
+        kind: ScoreKind,
+        batch_size: usize,
+        keep: bool,
+    ) -> anyhow::Result<ScoredSet> {
+        score_set(
+            &self.run.model,
+            &self.set.images,
+            kind,
+            batch_size.max(1),
+            &self.device,
+            keep,
+        )
+        .map_err(anyhow::Error::msg)
+    }
+}
+
+/// Creates `dir` (and parents).
+pub fn create_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("{}: cannot create folder: {e}", dir.display()))
+}
+
+/// Each image's anomaly-map maximum.
+pub fn map_maxima(scored: &ScoredSet) -> Vec<f64> {
+    scored
+        .maps
+        .iter()
+        .map(|m| {
+            m.iter()
+                .map(|&v| f64::from(v))
+                .fold(f64::NEG_INFINITY, f64::max)
+        })
+        .collect()
+}

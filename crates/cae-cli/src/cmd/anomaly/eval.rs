@@ -1,0 +1,194 @@
+//! `cae anomaly eval RUN`: detection and localisation metrics on labelled images (by default the
+//! run's held-out test partition); with `-o DIR`, the score histogram, the ROC curve and the
+//! PRO curve (with masks) as PNGs, and scores.csv.
+
+use super::{ScoreChoice, Source, create_dir};
+use crate::cmd::print_json;
+use anyhow::Context as _;
+use cae::anomaly::metrics::roc_curve;
+use cae::anomaly::pixel::{PRO_FPR_LIMIT, PixelSet, pro_curve};
+use cae::anomaly::{Evaluation, Partition, Threshold, evaluate};
+use cae::atomic::write_atomic;
+use cae::plot::{Series, line_chart, score_histogram};
+use clap::Args;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub source: Source,
+    #[command(flatten)]
+    pub score: ScoreChoice,
+    /// Write histogram.png, roc.png, pro.png (with masks) and scores.csv into this folder.
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: EvalArgs) -> anyhow::Result<()> {
+    let threshold = Threshold::load(&a.source.run)?;
+    let kind = a.score.resolve(threshold.as_ref())?;
+    // A threshold only means something for the score it was fitted on.
+    let threshold = threshold.filter(|t| t.score == kind);
+    let ctx = a.source.load(Partition::Test)?;
+    let scored = ctx.score(kind, a.source.batch_size, false)?;
+    let e = evaluate(&scored, &ctx.set, threshold.as_ref())?;
+    if let Some(dir) = &a.out {
+        write_pictures(dir, &e, &scored, &ctx.set, threshold.as_ref())?;
+    }
+    if a.json {
+        return print_json(&e);
+    }
+    print_report(&e, a.out.as_deref());
+    Ok(())
+}
+
+fn print_report(e: &Evaluation, out: Option<&Path>) {
+    println!(
+        "{}: {} images ({} normal, {} anomalous), score {}",
+        e.source, e.images, e.normal, e.anomalous, e.score
+    );
+    println!("image AUROC {:.4}  AUPR {:.4}", e.image_auroc, e.image_aupr);
+    match &e.at_threshold {
+        Some(t) => {
+            let c = t.confusion;
+            println!(
+                "at threshold {:.6}: F1 {:.4}  precision {:.4}  recall {:.4}  FPR {:.4}  accuracy {:.4}",
+                t.threshold, t.f1, t.precision, t.recall, t.fpr, t.accuracy
+            );
+            println!(
+                "confusion: TP {}  FP {}  TN {}  FN {}",
+                c.tp, c.fp, c.tn, c.fn_
+            );
+        }
+        None => println!(
+            "no threshold for this score: fit one with `cae anomaly threshold` for F1, precision, recall"
+        ),
+    }
+    if let Some(p) = &e.pixel {
+        let f = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
+        println!(
+            "pixel AUROC {}  PRO (FPR ≤ {}) {}",
+            f(p.auroc),
+            p.pro_fpr_limit,
+            f(p.pro)
+        );
+    }
+    if !e.per_class.is_empty() {
+        let parts: Vec<String> = e
+            .per_class
+            .iter()
+            .map(|c| format!("{} {:.4} ({})", c.class, c.auroc, c.images))
+            .collect();
+        println!("AUROC per anomalous class: {}", parts.join(", "));
+    }
+    if let Some(d) = out {
+        println!("pictures in {}", d.display());
+    }
+}
+
+fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_atomic(path, bytes).with_context(|| format!("{}: cannot write", path.display()))
+}
+
+fn write_pictures(
+    dir: &Path,
+    e: &Evaluation,
+    scored: &cae::anomaly::ScoredSet,
+    set: &cae::anomaly::AnomalySet,
+    threshold: Option<&Threshold>,
+) -> anyhow::Result<()> {
+    create_dir(dir)?;
+    let split = |want: bool| -> Vec<f64> {
+        scored
+            .scores
+            .iter()
+            .zip(&set.anomalous)
+            .filter(|(_, a)| **a == want)
+            .map(|(s, _)| *s)
+            .collect()
+    };
+    let title = format!("Scores ({}), image AUROC {:.4}", e.score, e.image_auroc);
+    let png = score_histogram(
+        &title,
+        &split(false),
+        &split(true),
+        threshold.map(|t| t.image),
+        (900, 520),
+    )?;
+    write(&dir.join("histogram.png"), &png)?;
+
+    let roc: Vec<(f64, f64)> = roc_curve(&scored.scores, &set.anomalous)
+        .iter()
+        .map(|p| (p.fpr, p.tpr))
+        .collect();
+    let chance = [(0.0, 0.0), (1.0, 1.0)];
+    let series = [
+        Series {
+            name: "ROC",
+            points: &roc,
+        },
+        Series {
+            name: "chance",
+            points: &chance,
+        },
+    ];
+    let title = format!("ROC curve, AUROC {:.4}", e.image_auroc);
+    let png = line_chart(
+        &title,
+        "false positive rate",
+        "true positive rate",
+        &series,
+        false,
+        (640, 560),
+    )?;
+    write(&dir.join("roc.png"), &png)?;
+
+    if let Some(masks) = &set.masks {
+        let s = set.images.shape;
+        let curve = pro_curve(PixelSet {
+            maps: &scored.maps,
+            masks,
+            size: (s.height, s.width),
+        });
+        let inside: Vec<(f64, f64)> = curve
+            .iter()
+            .copied()
+            .filter(|p| p.0 <= PRO_FPR_LIMIT)
+            .collect();
+        // One corner per distinct pixel value can be a million points: draw about 2,000.
+        let step = (inside.len() / 2000).max(1);
+        let mut shown: Vec<(f64, f64)> = inside.iter().copied().step_by(step).collect();
+        shown.extend(inside.last().copied());
+        let title = format!(
+            "Per-region overlap, PRO {}",
+            e.pixel
+                .as_ref()
+                .and_then(|p| p.pro)
+                .map_or("n/a".into(), |v| format!("{v:.4}"))
+        );
+        let png = line_chart(
+            &title,
+            "pixel false positive rate",
+            "mean region overlap",
+            &[Series {
+                name: "PRO",
+                points: &shown,
+            }],
+            false,
+            (640, 560),
+        )?;
+        write(&dir.join("pro.png"), &png)?;
+    }
+
+    let mut csv = String::from("index,path,score,truth\n");
+    for (i, (s, a)) in scored.scores.iter().zip(&set.anomalous).enumerate() {
+        let truth = if *a { "anomalous" } else { "normal" };
+        csv.push_str(&format!(
+            "{i},\"{}\",{s:.8},{truth}\n",
+            set.images.origins[i].replace('"', "\"\"")
+        ));
+    }
+    write(&dir.join("scores.csv"), csv.as_bytes())
+}

@@ -1,0 +1,118 @@
+//! `cae anomaly threshold RUN`: fits the decision threshold on held-out images (by default the
+//! run's validation partition, never its training images) and stores it in RUN/threshold.json.
+
+use super::{ScoreChoice, Source, map_maxima};
+use crate::cmd::print_json;
+use anyhow::bail;
+use cae::anomaly::Partition;
+use cae::anomaly::threshold::{FitScores, ThresholdMethod, fit};
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct ThresholdArgs {
+    #[command(flatten)]
+    pub source: Source,
+    #[command(flatten)]
+    pub score: ScoreChoice,
+    /// This percentile (0-100) of the normal images' scores.
+    #[arg(long, value_name = "P", group = "method")]
+    pub percentile: Option<f64>,
+    /// Target false positive rate on unseen normal images, e.g. 0.01 (normal images only).
+    #[arg(long, value_name = "RATE", group = "method")]
+    pub fpr: Option<f64>,
+    /// The F1-optimal threshold (needs normal and anomalous images).
+    #[arg(long, group = "method")]
+    pub f1: bool,
+    /// A threshold given by hand.
+    #[arg(long, value_name = "X", group = "method")]
+    pub value: Option<f64>,
+    /// With --value: the pixel threshold for predicted masks (default: none, or --value for
+    /// --score max-smoothed).
+    #[arg(long, value_name = "X", requires = "value")]
+    pub pixel_value: Option<f64>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn method(a: &ThresholdArgs) -> anyhow::Result<ThresholdMethod> {
+    Ok(match (a.percentile, a.fpr, a.f1, a.value) {
+        (Some(p), ..) => ThresholdMethod::Percentile(p),
+        (_, Some(f), ..) => ThresholdMethod::Fpr(f),
+        (_, _, true, _) => ThresholdMethod::F1,
+        (.., Some(v)) => ThresholdMethod::Manual {
+            image: v,
+            pixel: a.pixel_value,
+        },
+        _ => {
+            bail!("choose how to fit the threshold: --percentile 99, --fpr 0.01, --f1 or --value X")
+        }
+    })
+}
+
+pub fn run(a: ThresholdArgs) -> anyhow::Result<()> {
+    let method = method(&a)?;
+    method.check()?;
+    let kind = a.score.resolve(None)?;
+    let ctx = a.source.load(Partition::Validation)?;
+    let scored = ctx.score(kind, a.source.batch_size, false)?;
+    let maxima = map_maxima(&scored);
+    let threshold = fit(
+        kind,
+        method,
+        FitScores {
+            scores: &scored.scores,
+            map_maxima: &maxima,
+            anomalous: &ctx.set.anomalous,
+            source: &ctx.set.source,
+        },
+    )?;
+    let path = threshold.save(&a.source.run)?;
+    let normal: Vec<f64> = scored
+        .scores
+        .iter()
+        .zip(&ctx.set.anomalous)
+        .filter(|(_, a)| !**a)
+        .map(|(s, _)| *s)
+        .collect();
+    let flagged = normal
+        .iter()
+        .filter(|&&s| threshold.is_anomalous(s))
+        .count();
+    let fitting_fpr = flagged as f64 / normal.len().max(1) as f64;
+    if a.json {
+        return print_json(&serde_json::json!({
+            "path": path,
+            "threshold": threshold,
+            "fitting_normal_flagged": fitting_fpr,
+        }));
+    }
+    println!(
+        "threshold {:.6} on score {} ({method}); pixel threshold {}",
+        threshold.image,
+        threshold.score,
+        threshold
+            .pixel
+            .map_or("none".to_string(), |p| format!("{p:.6}")),
+    );
+    let f = &threshold.fitted_on;
+    println!(
+        "fitted on {}: {} normal, {} anomalous images; flags {:.1}% of those normal images",
+        f.source,
+        f.normal,
+        f.anomalous,
+        100.0 * fitting_fpr
+    );
+    if let (Some(e), ThresholdMethod::Fpr(t)) = (threshold.expected_fpr, method) {
+        let note = if e < t - 1e-12 || e > t + 1e-12 {
+            format!(" (the closest {} normal images allow)", f.normal)
+        } else {
+            String::new()
+        };
+        println!(
+            "expected false positive rate on unseen normal images: {:.2}%{note}",
+            100.0 * e
+        );
+    }
+    println!("wrote {}", path.display());
+    Ok(())
+}

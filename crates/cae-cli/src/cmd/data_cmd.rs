@@ -1,0 +1,184 @@
+//! `cae data make-defects` (texture patches with synthetic defects, in the MVTec AD layout) and
+//! `cae data make-labels` (a labels `.npy` for an unlabelled array whose order encodes the class,
+//! such as scikit-image's `lfw_subset`: 100 faces, then 100 non-faces).
+
+use crate::cmd::print_json;
+use anyhow::{Context, bail};
+use cae::anomaly::defects::{ALL_KINDS, DefectConfig, DefectKind, Texture, write_layout};
+use cae::atomic::write_atomic;
+use cae::data::{LoadOptions, load};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct DataCmdArgs {
+    #[command(subcommand)]
+    pub command: DataCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Cut train and test patches from a texture photograph, some with synthetic defects
+    /// (scratch, spot, hole, stain, cut, fold) and their masks, in the MVTec AD layout.
+    MakeDefects(MakeDefectsArgs),
+    /// Write a labels .npy: --counts 100,100 gives 100 zeros then 100 ones.
+    MakeLabels(MakeLabelsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MakeDefectsArgs {
+    /// The texture photograph (any image; converted to grey).
+    pub texture: String,
+    /// Folder to create (must not exist or be empty).
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: PathBuf,
+    /// Patch side in pixels.
+    #[arg(long, default_value_t = 64)]
+    pub patch: usize,
+    /// Defect-free training patches (train/good).
+    #[arg(long, default_value_t = 300)]
+    pub train: usize,
+    /// Defect-free test patches (test/good).
+    #[arg(long, default_value_t = 60)]
+    pub test_good: usize,
+    /// Test patches per defect kind.
+    #[arg(long, default_value_t = 15)]
+    pub per_kind: usize,
+    /// Defect kinds, e.g. scratch,hole (default: all six).
+    #[arg(long, value_delimiter = ',', value_name = "KINDS")]
+    pub kinds: Option<Vec<String>>,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MakeLabelsArgs {
+    /// How many images of each label, in order: 100,100 → label 0 ×100, then label 1 ×100.
+    #[arg(long, value_delimiter = ',', required = true, value_name = "N,N,...")]
+    pub counts: Vec<usize>,
+    /// The .npy file to write (name it <stem>_labels.npy beside <stem>.npy).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+pub fn run(a: DataCmdArgs) -> anyhow::Result<()> {
+    match a.command {
+        DataCommand::MakeDefects(m) => make_defects(m),
+        DataCommand::MakeLabels(m) => make_labels(m),
+    }
+}
+
+fn parse_kinds(names: &Option<Vec<String>>) -> anyhow::Result<Vec<DefectKind>> {
+    let Some(names) = names else {
+        return Ok(ALL_KINDS.to_vec());
+    };
+    names
+        .iter()
+        .map(|n| {
+            ALL_KINDS.iter().copied().find(|k| k.name() == n.trim()).ok_or_else(|| {
+                anyhow::anyhow!("unknown defect kind '{n}': expected scratch, spot, hole, stain, cut or fold")
+            })
+        })
+        .collect()
+}
+
+fn make_defects(a: MakeDefectsArgs) -> anyhow::Result<()> {
+    let kinds = parse_kinds(&a.kinds)?;
+    let options = LoadOptions {
+        channels: Some(1),
+        ..LoadOptions::default()
+    };
+    let texture = load(&a.texture, &options)?;
+    if texture.len() != 1 {
+        bail!(
+            "{}: holds {} images; give one texture photograph",
+            a.texture,
+            texture.len()
+        );
+    }
+    let config = DefectConfig {
+        patch: a.patch,
+        train: a.train,
+        test_good: a.test_good,
+        per_kind: a.per_kind,
+        kinds,
+        seed: a.seed,
+    };
+    let tex = Texture {
+        pixels: &texture.pixels,
+        height: texture.shape.height,
+        width: texture.shape.width,
+    };
+    let written = write_layout(tex, &config, &a.out)?;
+    if a.json {
+        return print_json(
+            &serde_json::json!({ "out": a.out, "patches": written, "config": config }),
+        );
+    }
+    println!(
+        "wrote {written} patches of {p}x{p} to {}: train/good {}, test/good {}, {} per defect kind ({}), masks in ground_truth/",
+        a.out.display(),
+        a.train,
+        a.test_good,
+        a.per_kind,
+        config
+            .kinds
+            .iter()
+            .map(|k| k.name())
+            .collect::<Vec<_>>()
+            .join(", "),
+        p = a.patch,
+    );
+    Ok(())
+}
+
+/// A version-1.0 `.npy` header for a 1-D uint8 array of `n` values, padded to 64 bytes.
+fn npy_u8_header(n: usize) -> Vec<u8> {
+    let mut dict = format!("{{'descr': '|u1', 'fortran_order': False, 'shape': ({n},), }}");
+    let unpadded = 10 + dict.len() + 1;
+    dict.push_str(&" ".repeat((64 - unpadded % 64) % 64));
+    dict.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    out.extend_from_slice(dict.as_bytes());
+    out
+}
+
+fn make_labels(a: MakeLabelsArgs) -> anyhow::Result<()> {
+    if a.counts.len() > 256 {
+        bail!(
+            "--counts names {} labels; at most 256 fit in uint8 labels",
+            a.counts.len()
+        );
+    }
+    let n: usize = a.counts.iter().sum();
+    if n == 0 {
+        bail!("--counts adds up to 0 images; give at least one positive count");
+    }
+    let mut bytes = npy_u8_header(n);
+    for (label, &count) in a.counts.iter().enumerate() {
+        bytes.extend(std::iter::repeat_n(label as u8, count));
+    }
+    write_atomic(&a.out, &bytes).with_context(|| format!("{}: cannot write", a.out.display()))?;
+    println!(
+        "wrote {} labels ({:?} per label) to {}",
+        n,
+        a.counts,
+        a.out.display()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn npy_header_is_aligned_and_well_formed() {
+        let h = super::npy_u8_header(200);
+        assert_eq!(h.len() % 64, 0);
+        assert!(h.starts_with(b"\x93NUMPY\x01\x00"));
+        let text = String::from_utf8_lossy(&h[10..]);
+        assert!(text.contains("'shape': (200,)") && text.ends_with('\n'));
+    }
+}

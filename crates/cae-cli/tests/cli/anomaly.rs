@@ -1,0 +1,436 @@
+//! `cae anomaly` and `cae data make-defects|make-labels` end to end: one-class training with
+//! monitors, thresholds, scoring with overlays, evaluation on labelled digits and on a small
+//! generated MVTec AD folder, the FPR promise on unseen normal digits, and every bad input.
+
+mod mvtec;
+
+use crate::util::*;
+use mvtec::make_mvtec;
+use std::path::Path;
+
+/// Trains a fast one-class run on the fixture: digit 1 normal (about 30 training images),
+/// 30% test, 30% validation.
+fn one_class_run(d: &Dir, out: &str, epochs: &str) {
+    ok(&run(
+        &d.path,
+        &[
+            "train",
+            "--arch",
+            "upsample",
+            "--data",
+            &mnist_arg(),
+            "--normal-class",
+            "1",
+            "--test-fraction",
+            "0.3",
+            "--val-fraction",
+            "0.3",
+            "--epochs",
+            epochs,
+            "--batch-size",
+            "8",
+            "--lr",
+            "3e-3",
+            "--out",
+            out,
+        ],
+    ));
+}
+
+#[test]
+fn one_class_run_threshold_score_and_eval() {
+    let d = Dir::new("anomaly-e2e");
+    one_class_run(&d, "run", "12");
+    let metrics = std::fs::read_to_string(d.join("run/metrics.csv")).unwrap();
+    let header = metrics.lines().next().unwrap();
+    assert!(header.ends_with("anomalous_mse,normal_mse"), "{header}");
+    let last: Vec<f64> = metrics
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // Held-out anomalous digits reconstruct worse than held-out ones (digit 1 is normal).
+    assert!(last[last.len() - 2] > last[last.len() - 1], "{metrics}");
+    assert!(d.join("run/monitors.png").is_file());
+
+    let t = json(&run(
+        &d.path,
+        &[
+            "anomaly",
+            "threshold",
+            "run",
+            "--percentile",
+            "95",
+            "--json",
+        ],
+    ));
+    assert!(t["threshold"]["image"].as_f64().unwrap() > 0.0);
+    assert_eq!(t["threshold"]["method"]["percentile"], 95.0);
+    assert!(t["threshold"]["fitted_on"]["normal"].as_u64().unwrap() > 5);
+    assert!(d.join("run/threshold.json").is_file());
+
+    let e = json(&run(
+        &d.path,
+        &["anomaly", "eval", "run", "-o", "eval", "--json"],
+    ));
+    assert_eq!(e["images"], 150);
+    let auroc = e["image_auroc"].as_f64().unwrap();
+    assert!(auroc > 0.8 && auroc <= 1.0, "digit-1 AUROC {auroc}");
+    let c = &e["at_threshold"]["confusion"];
+    let total: u64 = ["tp", "fp", "tn", "fn"]
+        .iter()
+        .map(|k| c[k].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 150);
+    assert_eq!(e["per_class"].as_array().unwrap().len(), 9);
+    for f in ["histogram.png", "roc.png", "scores.csv"] {
+        assert!(d.join("eval").join(f).is_file(), "{f}");
+    }
+
+    let s = json(&run(
+        &d.path,
+        &[
+            "anomaly",
+            "score",
+            "run",
+            "-o",
+            "pics",
+            "--max-overlays",
+            "3",
+            "--json",
+        ],
+    ));
+    let images = s["images"].as_array().unwrap();
+    assert_eq!(images.len(), 150);
+    let n = images[0]["normalized"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&n));
+    let flagged = images
+        .iter()
+        .filter(|i| i["anomalous"].as_bool().unwrap())
+        .count();
+    assert_eq!(flagged as u64, s["flagged"].as_u64().unwrap());
+    assert!(flagged as u64 == c["tp"].as_u64().unwrap() + c["fp"].as_u64().unwrap());
+    let pngs = std::fs::read_dir(d.join("pics")).unwrap().filter(|e| {
+        e.as_ref()
+            .unwrap()
+            .path()
+            .extension()
+            .is_some_and(|x| x == "png")
+    });
+    assert_eq!(pngs.count(), 3);
+    // The plain table has a header and one line per image.
+    let table = ok(&run(&d.path, &["anomaly", "score", "run"]));
+    assert_eq!(table.lines().count(), 151);
+}
+
+#[test]
+fn resumed_one_class_run_keeps_its_monitors() {
+    let d = Dir::new("anomaly-resume");
+    one_class_run(&d, "run", "2");
+    ok(&run(
+        &d.path,
+        &["train", "--resume", "run", "--epochs", "3"],
+    ));
+    let metrics = std::fs::read_to_string(d.join("run/metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count(), 4, "{metrics}");
+    for line in metrics.lines().skip(1) {
+        assert!(
+            !line.ends_with(',') && line.split(',').count() == 7,
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn labelling_without_a_threshold_is_a_clear_error() {
+    let d = Dir::new("anomaly-nothreshold");
+    one_class_run(&d, "run", "1");
+    fails_with(
+        &run(&d.path, &["anomaly", "score", "run"]),
+        "no threshold fitted yet",
+    );
+    // F1 needs anomalies; --fpr must be a rate; the run's test partition needs --test-fraction.
+    fails_with(
+        &run(&d.path, &["anomaly", "threshold", "run", "--fpr", "2"]),
+        "--fpr 2",
+    );
+    fails_with(
+        &run(&d.path, &["anomaly", "threshold", "run"]),
+        "--percentile 99",
+    );
+    ok(&run(
+        &d.path,
+        &[
+            "train",
+            "--data",
+            &mnist_arg(),
+            "--classes",
+            "1",
+            "--epochs",
+            "1",
+            "--arch",
+            "pytorch-small",
+            "--out",
+            "plain",
+        ],
+    ));
+    fails_with(
+        &run(&d.path, &["anomaly", "threshold", "plain", "--f1"]),
+        "needs normal and anomalous images",
+    );
+    fails_with(
+        &run(&d.path, &["anomaly", "eval", "plain"]),
+        "has no test partition",
+    );
+    fails_with(
+        &run(
+            &d.path,
+            &[
+                "anomaly",
+                "eval",
+                "run",
+                "--data",
+                &mnist_arg(),
+                "--normal-class",
+                "cat",
+            ],
+        ),
+        "no class 'cat'",
+    );
+    fails_with(
+        &run(
+            &d.path,
+            &[
+                "anomaly",
+                "eval",
+                "run",
+                "--data",
+                &mnist_arg(),
+                "--classes",
+                "1",
+            ],
+        ),
+        "needs normal and anomalous images",
+    );
+}
+
+#[test]
+fn empty_test_sets_are_clear_errors() {
+    let d = Dir::new("anomaly-empty");
+    one_class_run(&d, "run", "1");
+    std::fs::create_dir_all(d.join("nothing")).unwrap();
+    fails_with(
+        &run(&d.path, &["anomaly", "eval", "run", "--data", "nothing"]),
+        "no images found",
+    );
+    make_mvtec(&d, "mv");
+    for entry in std::fs::read_dir(d.join("mv/test")).unwrap() {
+        std::fs::remove_dir_all(entry.unwrap().path()).unwrap();
+    }
+    fails_with(
+        &run(
+            &d.path,
+            &[
+                "anomaly", "eval", "run", "--data", "mv", "--resize", "28x28",
+            ],
+        ),
+        "holds no images",
+    );
+}
+
+#[test]
+fn make_labels_then_train_one_class_on_an_npy() {
+    let d = Dir::new("anomaly-labels");
+    ok(&run(
+        &d.path,
+        &[
+            "data",
+            "make-labels",
+            "--counts",
+            "3,2",
+            "-o",
+            "x_labels.npy",
+        ],
+    ));
+    // An npy of 5 4x4 images: three dark, two bright.
+    let pixels: Vec<u8> = (0..5)
+        .flat_map(|i| [if i < 3 { 20 } else { 230 }; 16])
+        .collect();
+    d.write("x.npy", &npy_u8("5, 4, 4", &pixels));
+    let o = run(
+        &d.path,
+        &[
+            "train",
+            "--arch",
+            "galeone",
+            "--data",
+            "x.npy",
+            "--normal-class",
+            "0",
+            "--val-fraction",
+            "0",
+            "--epochs",
+            "1",
+            "--out",
+            "run",
+            "--json",
+        ],
+    );
+    ok(&o);
+    let config = std::fs::read_to_string(d.join("run/config.toml")).unwrap();
+    assert!(config.contains("normal_class = \"0\""), "{config}");
+    fails_with(
+        &run(
+            &d.path,
+            &["data", "make-labels", "--counts", "0", "-o", "y.npy"],
+        ),
+        "adds up to 0",
+    );
+    fails_with(
+        &run(
+            &d.path,
+            &[
+                "train",
+                "--data",
+                "x.npy",
+                "--normal-class",
+                "7",
+                "--out",
+                "r2",
+            ],
+        ),
+        "no class '7'",
+    );
+}
+
+#[test]
+fn normal_and_abnormal_folders() {
+    let d = Dir::new("anomaly-folders");
+    ok(&run(
+        &d.path,
+        &[
+            "train",
+            "--arch",
+            "pytorch-small",
+            "--data",
+            &mnist_arg(),
+            "--epochs",
+            "1",
+            "--out",
+            "run",
+        ],
+    ));
+    // 4 dark-ish "normal" images and 3 bright "abnormal" ones.
+    for (folder, n, v) in [("normal", 4, 10u8), ("abnormal", 3, 250u8)] {
+        for i in 0..n {
+            let img =
+                image::GrayImage::from_fn(28, 28, |x, _| image::Luma([v.wrapping_add(x as u8)]));
+            std::fs::create_dir_all(d.join(&format!("set/{folder}"))).unwrap();
+            img.save(d.join(&format!("set/{folder}/{i}.png"))).unwrap();
+        }
+    }
+    let e = json(&run(
+        &d.path,
+        &["anomaly", "eval", "run", "--data", "set", "--json"],
+    ));
+    assert_eq!(
+        (e["normal"].as_u64(), e["anomalous"].as_u64()),
+        (Some(4), Some(3))
+    );
+    // Bright images are far from anything the model saw: perfectly separated.
+    assert_eq!(e["image_auroc"].as_f64(), Some(1.0));
+    let t = json(&run(
+        &d.path,
+        &[
+            "anomaly",
+            "threshold",
+            "run",
+            "--data",
+            "set",
+            "--f1",
+            "--json",
+        ],
+    ));
+    assert_eq!(t["threshold"]["fitted_on"]["anomalous"], 3);
+    let e = json(&run(
+        &d.path,
+        &["anomaly", "eval", "run", "--data", "set", "--json"],
+    ));
+    assert_eq!(e["at_threshold"]["f1"].as_f64(), Some(1.0));
+}
+
+/// Digits 500.. of the shared 4,000 (unseen by a run trained on the 500-digit fixture) as an
+/// unlabelled `.npy`, or `None` when `../shared` is not there.
+fn unseen_digits(d: &Dir) -> Option<String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/mnist/mnist4k-images-idx3-ubyte.gz");
+    let gz = std::fs::read(src).ok()?;
+    let mut raw = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut raw).ok()?;
+    let pixels = &raw[16 + 500 * 784..];
+    let n = pixels.len() / 784;
+    let bytes = npy_u8(&format!("{n}, 28, 28"), pixels);
+    Some(d.write("unseen.npy", &bytes).display().to_string())
+}
+
+/// A `.npy` (version 1.0, uint8) of the given shape, e.g. `"5, 4, 4"`.
+fn npy_u8(shape: &str, data: &[u8]) -> Vec<u8> {
+    let mut header = format!("{{'descr': '|u1', 'fortran_order': False, 'shape': ({shape}), }}");
+    while !(10 + header.len() + 1).is_multiple_of(64) {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(data);
+    bytes
+}
+
+#[test]
+fn an_fpr_threshold_from_normal_images_holds_on_unseen_normal_images() {
+    let d = Dir::new("anomaly-fpr");
+    let Some(unseen) = unseen_digits(&d) else {
+        eprintln!("skipped: ../shared/data/mnist not found");
+        return;
+    };
+    // Every digit is normal here: fitted on 300 held-out fixture digits, measured on 3,500
+    // digits the run never saw.
+    ok(&run(
+        &d.path,
+        &[
+            "train",
+            "--arch",
+            "pytorch-small",
+            "--data",
+            &mnist_arg(),
+            "--val-fraction",
+            "0.6",
+            "--epochs",
+            "2",
+            "--out",
+            "run",
+        ],
+    ));
+    for target in ["0.05", "0.2"] {
+        ok(&run(
+            &d.path,
+            &["anomaly", "threshold", "run", "--fpr", target],
+        ));
+        let s = json(&run(
+            &d.path,
+            &["anomaly", "score", "run", "--data", &unseen, "--json"],
+        ));
+        let n = s["images"].as_array().unwrap().len();
+        assert_eq!(n, 3500);
+        let measured = s["flagged"].as_f64().unwrap() / n as f64;
+        let target: f64 = target.parse().unwrap();
+        eprintln!("FPR target {target}: measured {measured:.4} on {n} unseen normal digits");
+        assert!(
+            (measured - target).abs() < 0.03,
+            "target {target}, measured {measured}"
+        );
+    }
+}

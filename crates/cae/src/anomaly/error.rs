@@ -1,0 +1,103 @@
+//! [`AnomalyError`]: every way scoring, thresholding or evaluating can fail. Each message is
+//! one line that names the run or data involved, says what is wrong and what to do; the CLI
+//! prints them verbatim.
+
+use crate::data::DataError;
+use crate::data::mvtec::MvtecError;
+
+/// An error of the anomaly-detection workflow.
+#[derive(Debug, thiserror::Error)]
+pub enum AnomalyError {
+    /// Labels are needed but the run has no threshold.
+    #[error(
+        "{run}: no threshold fitted yet (threshold.json is missing), so images cannot be labelled; fit one with `cae anomaly threshold {run} --percentile 99` (or --fpr, --f1, --value)"
+    )]
+    NoThreshold { run: String },
+
+    /// `threshold.json` exists but cannot be read.
+    #[error("{path}: unreadable threshold file ({message}); refit it with `cae anomaly threshold`")]
+    ThresholdFile { path: String, message: String },
+
+    /// A threshold method's number is out of range.
+    #[error("{0}")]
+    InvalidThreshold(String),
+
+    /// A normal-only threshold was asked of data without normal images.
+    #[error(
+        "no normal images in {origin} to fit a threshold on; give data with normal images (or name the normal class with --normal-class)"
+    )]
+    NoNormal { origin: String },
+
+    /// Something needs both classes and one is missing.
+    #[error(
+        "{what} needs normal and anomalous images, but {origin} holds {normal} normal and {anomalous} anomalous"
+    )]
+    NeedsBoth {
+        what: String,
+        origin: String,
+        normal: usize,
+        anomalous: usize,
+    },
+
+    /// The data holds no image at all.
+    #[error("{origin}: no images to score; {hint}")]
+    Empty { origin: String, hint: String },
+
+    /// Labelled data without a normal class.
+    #[error(
+        "{origin} has labels {available} but no normal class was named; pass --normal-class C (all other classes are anomalous)"
+    )]
+    NoNormalClass { origin: String, available: String },
+
+    /// The named normal class is not in the data.
+    #[error("{origin}: no class '{class}'; classes present: {available}")]
+    UnknownClass {
+        origin: String,
+        class: String,
+        available: String,
+    },
+
+    /// `--normal-class` on data without labels.
+    #[error(
+        "{origin} has no labels, so --normal-class {class} cannot apply; use labelled data (IDX with labels, class folders, .npy with <stem>_labels.npy)"
+    )]
+    Unlabelled { origin: String, class: String },
+
+    /// A one-class setting is out of range.
+    #[error("{0}")]
+    InvalidSetting(String),
+
+    /// The run has no held-out partition of the kind asked for.
+    #[error("{run}: {reason}; pass --data SRC")]
+    NoPartition { run: String, reason: String },
+
+    /// A threshold fitted for one score kind was asked to label another.
+    #[error(
+        "{run}: the threshold was fitted on score {fitted} but {asked} was asked; refit with `cae anomaly threshold {run} --score {asked_name}` or drop --score"
+    )]
+    ScoreMismatch {
+        run: String,
+        fitted: String,
+        asked: String,
+        asked_name: String,
+    },
+
+    /// Data could not be loaded.
+    #[error(transparent)]
+    Data(#[from] DataError),
+
+    /// An MVTec AD folder is malformed.
+    #[error(transparent)]
+    Layout(#[from] MvtecError),
+
+    /// The model or its data could not be used.
+    #[error("{0}")]
+    Model(String),
+
+    /// A file could not be written.
+    #[error("{path}: cannot write: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,31 @@
+//! One-class classification and anomaly detection with a trained autoencoder: a model trained
+//! on normal images only reconstructs normal images well, so reconstruction error flags
+//! anomalies.
+//!
+//! Split as anomalib splits it, so that a model never decides thresholds:
+//!
+//! - data: [`dataset`] (what is normal, masks), [`partition`] (a one-class run's
+//!   train/validation/test partitions and monitors), [`defects`] (synthetic defects on texture
+//!   patches, written in the MVTec AD layout; the layout itself is `crate::data::mvtec`);
+//! - scoring: [`score`] (image scores and anomaly maps from reconstructions);
+//! - post-processing: [`threshold`] (fitting, normalisation, `RUN/threshold.json`);
+//! - metrics: [`metrics`] (image AUROC, AUPR, F1, …), [`pixel`] (pixel AUROC, PRO);
+//! - the inference contract and report: [`report`] (score, normalised score, label, map, mask).
+//!
+//! Pictures (overlays, score histograms) live in `crate::plot`.
+
+pub mod dataset;
+pub mod defects;
+mod error;
+pub mod metrics;
+pub mod partition;
+pub mod pixel;
+pub mod report;
+pub mod score;
+pub mod threshold;
+
+pub use dataset::{AnomalySet, DataRequest, Partition, load_set};
+pub use error::AnomalyError;
+pub use report::{Evaluation, Prediction, evaluate, predict};
+pub use score::{ScoreKind, ScoredSet, score_set};
+pub use threshold::{Threshold, ThresholdMethod};

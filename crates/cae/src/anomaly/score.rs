@@ -1,0 +1,312 @@
+//! Scoring: how far a reconstruction is from its input, per image (one number) and per pixel
+//! (an anomaly map). The score kinds are independent of any model; [`score_set`] runs a trained
+//! autoencoder over a set and applies one.
+//!
+//! | kind | anomaly map (H×W, channels averaged) | image score |
+//! | --- | --- | --- |
+//! | `mse` | squared error | mean of the map |
+//! | `mae` | absolute error | mean of the map |
+//! | `ssim` | 1 − SSIM map (11×11 Gaussian window) | 1 − mean SSIM |
+//! | `max-smoothed` | squared error, Gaussian-smoothed (σ) | maximum of the map |
+//!
+//! `max-smoothed` answers "is there one place that is badly reconstructed?", so a small
+//! defect is not averaged away by a large clean background.
+
+use crate::data::{ImageSet, ImageShape};
+use crate::infer::for_each_reconstruction;
+use crate::model::Autoencoder;
+use crate::quality;
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+/// Default σ (pixels) of the `max-smoothed` score's Gaussian.
+pub const DEFAULT_SIGMA: f64 = 2.0;
+
+/// How an image's reconstruction error becomes a score and an anomaly map.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ScoreKind {
+    /// Mean squared error; map: squared error.
+    Mse,
+    /// Mean absolute error; map: absolute error.
+    Mae,
+    /// 1 − SSIM; map: 1 − the SSIM map.
+    Ssim,
+    /// Maximum of the Gaussian-smoothed squared error (σ in pixels); map: the smoothed error.
+    MaxSmoothed { sigma: f64 },
+}
+
+impl ScoreKind {
+    /// Parses `mse`, `mae`, `ssim` or `max-smoothed`; `sigma` applies to `max-smoothed` only
+    /// (default [`DEFAULT_SIGMA`]) and must be positive.
+    pub fn parse(name: &str, sigma: Option<f64>) -> Result<ScoreKind, String> {
+        let kind = match name {
+            "mse" => ScoreKind::Mse,
+            "mae" | "l1" => ScoreKind::Mae,
+            "ssim" => ScoreKind::Ssim,
+            "max-smoothed" | "max_smoothed" => {
+                let sigma = sigma.unwrap_or(DEFAULT_SIGMA);
+                if !(sigma.is_finite() && sigma > 0.0 && sigma <= 64.0) {
+                    return Err(format!(
+                        "--sigma {sigma}: the smoothing σ must be a number in (0, 64] pixels"
+                    ));
+                }
+                return Ok(ScoreKind::MaxSmoothed { sigma });
+            }
+            other => {
+                return Err(format!(
+                    "unknown score '{other}': expected mse, mae, ssim or max-smoothed"
+                ));
+            }
+        };
+        if sigma.is_some() {
+            return Err(format!(
+                "--sigma only applies to --score max-smoothed, not {name}"
+            ));
+        }
+        Ok(kind)
+    }
+
+    /// The anomaly map of one image (`height * width` values) from CHW original and
+    /// reconstruction.
+    pub fn map(&self, original: &[f32], reconstruction: &[f32], shape: ImageShape) -> Vec<f32> {
+        let (c, h, w) = (shape.channels, shape.height, shape.width);
+        match *self {
+            ScoreKind::Mse => channel_mean(original, reconstruction, shape, |d| d * d),
+            ScoreKind::Mae => channel_mean(original, reconstruction, shape, f32::abs),
+            ScoreKind::Ssim => quality::ssim_map(original, reconstruction, (c, h, w))
+                .into_iter()
+                .map(|v| 1.0 - v)
+                .collect(),
+            ScoreKind::MaxSmoothed { sigma } => {
+                let squared = channel_mean(original, reconstruction, shape, |d| d * d);
+                gaussian_blur(&squared, (h, w), sigma)
+            }
+        }
+    }
+
+    /// The image score from the image, its reconstruction and its anomaly map.
+    pub fn image_score(
+        &self,
+        original: &[f32],
+        reconstruction: &[f32],
+        shape: ImageShape,
+        map: &[f32],
+    ) -> f64 {
+        match self {
+            ScoreKind::Mse | ScoreKind::Mae => {
+                map.iter().map(|&v| f64::from(v)).sum::<f64>() / map.len().max(1) as f64
+            }
+            ScoreKind::Ssim => {
+                let s = (shape.channels, shape.height, shape.width);
+                1.0 - quality::ssim(original, reconstruction, s)
+            }
+            ScoreKind::MaxSmoothed { .. } => map
+                .iter()
+                .map(|&v| f64::from(v))
+                .fold(f64::NEG_INFINITY, f64::max),
+        }
+    }
+}
+
+impl std::fmt::Display for ScoreKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ScoreKind::Mse => f.write_str("mse"),
+            ScoreKind::Mae => f.write_str("mae"),
+            ScoreKind::Ssim => f.write_str("ssim"),
+            ScoreKind::MaxSmoothed { sigma } => write!(f, "max-smoothed (σ {sigma})"),
+        }
+    }
+}
+
+/// Per-pixel `f(original − reconstruction)`, averaged over channels.
+fn channel_mean(a: &[f32], b: &[f32], shape: ImageShape, f: impl Fn(f32) -> f32) -> Vec<f32> {
+    let plane = shape.height * shape.width;
+    let mut out = vec![0.0f32; plane];
+    if a.len() != shape.len() || b.len() != shape.len() || shape.channels == 0 {
+        return vec![f32::NAN; plane];
+    }
+    for c in 0..shape.channels {
+        let range = c * plane..(c + 1) * plane;
+        for ((o, x), y) in out.iter_mut().zip(&a[range.clone()]).zip(&b[range]) {
+            *o += f(x - y);
+        }
+    }
+    let n = shape.channels as f32;
+    out.iter_mut().for_each(|v| *v /= n);
+    out
+}
+
+/// Index `i` mirrored into `0..n` the way scipy's `reflect` mode does (`d c b a | a b c d`).
+fn reflect(i: isize, n: usize) -> usize {
+    let period = 2 * n as isize;
+    let m = i.rem_euclid(period);
+    if m < n as isize {
+        m as usize
+    } else {
+        (period - 1 - m) as usize
+    }
+}
+
+/// Separable Gaussian blur of an `h × w` plane: σ in pixels, kernel truncated at 4σ and
+/// normalised, reflect padding at the borders.
+pub fn gaussian_blur(plane: &[f32], (h, w): (usize, usize), sigma: f64) -> Vec<f32> {
+    if plane.len() != h * w || h == 0 || w == 0 {
+        return plane.to_vec();
+    }
+    let radius = (4.0 * sigma).ceil() as isize;
+    let mut kernel: Vec<f64> = (-radius..=radius)
+        .map(|d| (-(d * d) as f64 / (2.0 * sigma * sigma)).exp())
+        .collect();
+    let total: f64 = kernel.iter().sum();
+    kernel.iter_mut().for_each(|k| *k /= total);
+    let mut rows = vec![0.0f32; h * w];
+    for y in 0..h {
+        for x in 0..w {
+            let mut acc = 0.0;
+            for (k, d) in kernel.iter().zip(-radius..=radius) {
+                acc += k * f64::from(plane[y * w + reflect(x as isize + d, w)]);
+            }
+            rows[y * w + x] = acc as f32;
+        }
+    }
+    let mut out = vec![0.0f32; h * w];
+    for y in 0..h {
+        for x in 0..w {
+            let mut acc = 0.0;
+            for (k, d) in kernel.iter().zip(-radius..=radius) {
+                acc += k * f64::from(rows[reflect(y as isize + d, h) * w + x]);
+            }
+            out[y * w + x] = acc as f32;
+        }
+    }
+    out
+}
+
+/// Scores and anomaly maps of every image of a set, in order.
+#[derive(Debug, Clone)]
+pub struct ScoredSet {
+    /// The score kind used.
+    pub kind: ScoreKind,
+    /// One image score per image.
+    pub scores: Vec<f64>,
+    /// One anomaly map per image (`height * width`).
+    pub maps: Vec<Vec<f32>>,
+    /// The reconstructions (CHW, clamped to [0, 1]) when asked for.
+    pub reconstructions: Option<Vec<Vec<f32>>>,
+}
+
+/// Reconstructs every image of `set` with `model` and scores it with `kind`.
+pub fn score_set(
+    model: &Autoencoder,
+    set: &ImageSet,
+    kind: ScoreKind,
+    batch_size: usize,
+    device: &Device,
+    keep_reconstructions: bool,
+) -> Result<ScoredSet, String> {
+    let shape = set.shape;
+    let mut scores = Vec::with_capacity(set.len());
+    let mut maps = Vec::with_capacity(set.len());
+    let mut recons = keep_reconstructions.then(Vec::new);
+    for_each_reconstruction(model, set, batch_size, device, |_, x, y| {
+        let map = kind.map(x, y, shape);
+        scores.push(kind.image_score(x, y, shape, &map));
+        maps.push(map);
+        if let Some(r) = recons.as_mut() {
+            r.push(y.to_vec());
+        }
+    })?;
+    Ok(ScoredSet {
+        kind,
+        scores,
+        maps,
+        reconstructions: recons,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(c: usize, h: usize, w: usize) -> ImageShape {
+        ImageShape {
+            channels: c,
+            height: h,
+            width: w,
+        }
+    }
+
+    #[test]
+    fn parses_kinds_and_rejects_bad_sigma() {
+        assert_eq!(ScoreKind::parse("mse", None), Ok(ScoreKind::Mse));
+        assert_eq!(
+            ScoreKind::parse("max-smoothed", None),
+            Ok(ScoreKind::MaxSmoothed { sigma: 2.0 })
+        );
+        assert!(ScoreKind::parse("max-smoothed", Some(0.0)).is_err());
+        assert!(
+            ScoreKind::parse("mse", Some(1.0))
+                .unwrap_err()
+                .contains("--sigma")
+        );
+        assert!(
+            ScoreKind::parse("psnr", None)
+                .unwrap_err()
+                .contains("unknown score")
+        );
+        let json = serde_json::to_string(&ScoreKind::MaxSmoothed { sigma: 1.5 }).unwrap();
+        assert_eq!(json, r#"{"kind":"max-smoothed","sigma":1.5}"#);
+    }
+
+    #[test]
+    fn maps_and_scores_by_hand() {
+        // Two channels, 1x2 image: errors (0.2, 0.0) in channel 0 and (0.4, 0.0) in channel 1.
+        let s = shape(2, 1, 2);
+        let x = [0.5, 0.5, 0.5, 0.5];
+        let y = [0.3, 0.5, 0.1, 0.5];
+        let mse = ScoreKind::Mse;
+        let m = mse.map(&x, &y, s);
+        assert!((m[0] - (0.04 + 0.16) / 2.0).abs() < 1e-6 && m[1] == 0.0);
+        assert!((mse.image_score(&x, &y, s, &m) - 0.05).abs() < 1e-6);
+        let m = ScoreKind::Mae.map(&x, &y, s);
+        assert!((m[0] - 0.3).abs() < 1e-6);
+        // Identical images: SSIM 1 → score 0, map 0.
+        let same = ScoreKind::Ssim.map(&x, &x, s);
+        assert!(same.iter().all(|v| v.abs() < 1e-6));
+    }
+
+    #[test]
+    fn max_smoothed_finds_a_small_defect_that_the_mean_hides() {
+        // 16x16: image A has a uniform small error everywhere, image B one bright 2x2 defect
+        // with the same total squared error. MSE ties them; max-smoothed ranks B higher.
+        let s = shape(1, 16, 16);
+        let x = vec![0.5f32; 256];
+        let a: Vec<f32> = x.iter().map(|v| v + 0.05).collect();
+        let mut b = x.clone();
+        let d = (0.05f32 * 0.05 * 256.0 / 4.0).sqrt();
+        for p in [7 * 16 + 7, 7 * 16 + 8, 8 * 16 + 7, 8 * 16 + 8] {
+            b[p] += d;
+        }
+        let score = |k: ScoreKind, y: &[f32]| k.image_score(&x, y, s, &k.map(&x, y, s));
+        assert!((score(ScoreKind::Mse, &a) - score(ScoreKind::Mse, &b)).abs() < 1e-6);
+        let k = ScoreKind::MaxSmoothed { sigma: 1.0 };
+        assert!(score(k, &b) > 5.0 * score(k, &a));
+    }
+
+    #[test]
+    fn blur_keeps_constants_and_mass_and_reflects() {
+        let c = gaussian_blur(&[0.25; 20], (4, 5), 1.5);
+        assert!(c.iter().all(|v| (v - 0.25).abs() < 1e-6));
+        let mut spike = vec![0.0f32; 81];
+        spike[40] = 1.0;
+        let b = gaussian_blur(&spike, (9, 9), 1.0);
+        let sum: f32 = b.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-3, "{sum}");
+        assert!(b[40] > b[41] && b[41] > b[42] && (b[39] - b[41]).abs() < 1e-7);
+        assert_eq!(reflect(-1, 4), 0);
+        assert_eq!(reflect(4, 4), 3);
+        assert_eq!(reflect(-6, 4), 2);
+    }
+}

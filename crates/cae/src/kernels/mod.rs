@@ -1,0 +1,280 @@
+//! Fast CPU convolution kernels for Burn's Flex backend, as a Burn backend extension.
+//!
+//! Burn 0.22's Flex convolutions are competitive forward, but their gradients run as generic
+//! convolutions (the weight gradient convolves with the output gradient as a huge kernel) and
+//! dominate a training step. [`ConvKernels`] adds `conv2d` and `conv_transpose2d` ops, with bias
+//! and activation fused, that have a Flex implementation (im2col + gemm over cache-sized column
+//! tiles [`conv`], transposed convolutions split into stride phases [`transposed`], direct
+//! register-blocked loops for few output channels [`direct`], images spread over rayon) and an
+//! `Autodiff<Flex>` implementation whose backward pass computes the input, weight and bias
+//! gradients in one step ([`autodiff`]).
+//!
+//! [`conv2d`] and [`conv_transpose2d`] (and the `*_module` forms for Burn's modules) take and
+//! return plain `Tensor<4>`s: on a Flex device (with or without autodiff) they run these
+//! kernels; on any other device, or with `CAE_KERNELS=burn` in the environment, Burn's built-in
+//! ops. Shapes the kernels do not handle (dtypes other than f32, groups) go to Burn's Flex ops.
+//! Results match Burn's to float rounding (see the parity tests).
+
+mod act;
+mod autodiff;
+mod conv;
+mod conv_transpose;
+mod direct;
+mod flex;
+mod im2col;
+mod matmul;
+mod memory;
+mod pool;
+#[cfg(test)]
+mod tests;
+mod transposed;
+
+pub use act::Act;
+pub use memory::keep_freed_memory;
+
+use burn::backend::ops::ModuleOps;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, DispatchDevice, ExtensionType, Flex, backend_extension};
+use burn::nn::PaddingConfig2d;
+use burn::nn::activation::Activation;
+use burn::nn::conv::{Conv2d, ConvTranspose2d};
+use burn::nn::pool::MaxPool2d;
+use burn::tensor::DType;
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
+use burn::tensor::{Device, Tensor};
+use std::sync::OnceLock;
+
+/// A convolution's optional bias (extension ops take no `Option` of a tensor).
+#[derive(ExtensionType)]
+pub enum Bias<B: Backend> {
+    Add(FloatTensor<B>),
+    Zero,
+}
+
+impl<B: Backend> Bias<B> {
+    fn from_option(bias: Option<FloatTensor<B>>) -> Bias<B> {
+        bias.map_or(Bias::Zero, Bias::Add)
+    }
+
+    fn into_option(self) -> Option<FloatTensor<B>> {
+        match self {
+            Bias::Add(b) => Some(b),
+            Bias::Zero => None,
+        }
+    }
+}
+
+/// Convolutions with hand-written CPU kernels (Flex) and gradients (`Autodiff<Flex>`).
+#[backend_extension(Flex, Autodiff)]
+pub trait ConvKernels: Backend {
+    /// `act(conv2d(x, weight, bias))`, conv2d as [`burn::tensor::module::conv2d`]:
+    /// x `[n, cin, h, w]`, weight `[cout, cin, kh, kw]`, bias `[cout]`.
+    fn cae_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        #[extension_type] bias: Bias<Self>,
+        options: ConvOptions<2>,
+        act: Act,
+    ) -> FloatTensor<Self>;
+
+    /// `act(conv_transpose2d(x, weight, bias))`, as [`burn::tensor::module::conv_transpose2d`]:
+    /// x `[n, cin, h, w]`, weight `[cin, cout, kh, kw]`, bias `[cout]`.
+    fn cae_conv_transpose2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        #[extension_type] bias: Bias<Self>,
+        options: ConvTransposeOptions<2>,
+        act: Act,
+    ) -> FloatTensor<Self>;
+
+    /// `max_pool2d` as [`burn::tensor::module::max_pool2d`] (floor mode), x `[n, c, h, w]`.
+    fn cae_max_pool2d(x: FloatTensor<Self>, options: MaxPoolOptions<2>) -> FloatTensor<Self>;
+}
+
+/// `act(t)` with the backend's own ops (for the shapes the kernels leave to Burn).
+fn activate<B: Backend>(t: FloatTensor<B>, act: Act) -> FloatTensor<B> {
+    match act {
+        Act::Identity => t,
+        Act::Relu => B::relu(t),
+        Act::Sigmoid => B::sigmoid(t),
+    }
+}
+
+impl ConvKernels for Flex {
+    fn cae_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Bias<Self>,
+        options: ConvOptions<2>,
+        act: Act,
+    ) -> FloatTensor<Self> {
+        let bias = bias.into_option();
+        match flex::conv_shape(&x, &weight, bias.as_ref(), &options) {
+            Some(s) => flex::conv_forward(&flex::dense(x), &flex::dense(weight), bias, &s, act),
+            None => activate::<Flex>(Flex::conv2d(x, weight, bias, options), act),
+        }
+    }
+
+    fn cae_conv_transpose2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Bias<Self>,
+        options: ConvTransposeOptions<2>,
+        act: Act,
+    ) -> FloatTensor<Self> {
+        let bias = bias.into_option();
+        match flex::conv_transpose_shape(&x, &weight, bias.as_ref(), &options) {
+            Some(s) => {
+                let (x, w) = (flex::dense(x), flex::dense(weight));
+                flex::conv_transpose_forward(&x, &w, bias, &s, act)
+            }
+            None => activate::<Flex>(Flex::conv_transpose2d(x, weight, bias, options), act),
+        }
+    }
+
+    fn cae_max_pool2d(x: FloatTensor<Self>, o: MaxPoolOptions<2>) -> FloatTensor<Self> {
+        let dims = flex::dims4(&x);
+        match dims.and_then(|d| Some((d, pool::PoolShape::new(d, &o)?))) {
+            Some((d, s)) => flex::max_pool_forward(&flex::dense(x), d, &s),
+            // Unreachable through `max_pool2d`, which sends these shapes to Burn's own op.
+            None => {
+                let pad = o.padding.map(|(begin, _)| begin);
+                Flex::max_pool2d(x, o.kernel_size, o.stride, pad, o.dilation, o.ceil_mode)
+            }
+        }
+    }
+}
+
+/// Whether `CAE_KERNELS=burn` asks for Burn's built-in convolutions everywhere.
+pub fn disabled() -> bool {
+    static DISABLED: OnceLock<bool> = OnceLock::new();
+    *DISABLED.get_or_init(|| std::env::var("CAE_KERNELS").is_ok_and(|v| v == "burn"))
+}
+
+/// Whether tensors on `device` run these kernels.
+pub fn runs_on(device: &Device) -> bool {
+    !disabled()
+        && matches!(
+            device.clone().inner().as_dispatch(),
+            DispatchDevice::Flex(_)
+        )
+}
+
+/// `act(t)` with Burn's tensor API.
+fn activate_tensor(t: Tensor<4>, act: Act) -> Tensor<4> {
+    match act {
+        Act::Identity => t,
+        Act::Relu => burn::tensor::activation::relu(t),
+        Act::Sigmoid => burn::tensor::activation::sigmoid(t),
+    }
+}
+
+/// `act(conv2d(x, weight, bias))`; Burn's built-ins where the kernels do not run.
+pub fn conv2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+    act: Act,
+) -> Tensor<4> {
+    if !runs_on(&x.device()) {
+        return activate_tensor(burn::tensor::module::conv2d(x, weight, bias, options), act);
+    }
+    Tensor::from_dispatch(<Dispatch as ConvKernels>::cae_conv2d(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        Bias::from_option(bias.map(Tensor::into_dispatch)),
+        options,
+        act,
+    ))
+}
+
+/// `act(conv_transpose2d(x, weight, bias))`; Burn's built-ins where the kernels do not run.
+pub fn conv_transpose2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvTransposeOptions<2>,
+    act: Act,
+) -> Tensor<4> {
+    if !runs_on(&x.device()) {
+        let y = burn::tensor::module::conv_transpose2d(x, weight, bias, options);
+        return activate_tensor(y, act);
+    }
+    Tensor::from_dispatch(<Dispatch as ConvKernels>::cae_conv_transpose2d(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        Bias::from_option(bias.map(Tensor::into_dispatch)),
+        options,
+        act,
+    ))
+}
+
+/// The activations the kernels fuse.
+fn fusable(activation: &Activation) -> Option<Act> {
+    match activation {
+        Activation::Identity(_) => Some(Act::Identity),
+        Activation::Relu(_) => Some(Act::Relu),
+        Activation::Sigmoid(_) => Some(Act::Sigmoid),
+        _ => None,
+    }
+}
+
+/// `activation.forward(conv.forward(x))` through [`conv2d`]; the module keeps the parameters
+/// (saved weights are unchanged). Padding other than explicit goes to Burn's module.
+pub fn conv2d_module(conv: &Conv2d, activation: &Activation, x: Tensor<4>) -> Tensor<4> {
+    let PaddingConfig2d::Explicit(top, left, bottom, right) = conv.padding else {
+        return activation.forward(conv.forward(x));
+    };
+    let padding = [(top, bottom), (left, right)];
+    let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
+    let (w, b) = (conv.weight.val(), conv.bias.as_ref().map(|b| b.val()));
+    match fusable(activation) {
+        Some(act) => conv2d(x, w, b, options, act),
+        None => activation.forward(conv2d(x, w, b, options, Act::Identity)),
+    }
+}
+
+/// `activation.forward(conv.forward(x))` through [`conv_transpose2d`].
+pub fn conv_transpose2d_module(
+    conv: &ConvTranspose2d,
+    activation: &Activation,
+    x: Tensor<4>,
+) -> Tensor<4> {
+    let options = ConvTransposeOptions::new(
+        conv.stride,
+        conv.padding,
+        conv.padding_out,
+        conv.dilation,
+        conv.groups,
+    );
+    let (w, b) = (conv.weight.val(), conv.bias.as_ref().map(|b| b.val()));
+    match fusable(activation) {
+        Some(act) => conv_transpose2d(x, w, b, options, act),
+        None => activation.forward(conv_transpose2d(x, w, b, options, Act::Identity)),
+    }
+}
+
+/// `max_pool2d(x, options)` through the kernels on Flex (f32, floor mode); Burn's otherwise.
+pub fn max_pool2d(x: Tensor<4>, options: MaxPoolOptions<2>) -> Tensor<4> {
+    if !runs_on(&x.device()) || x.dtype() != DType::F32 || options.ceil_mode {
+        return burn::tensor::module::max_pool2d(x, options);
+    }
+    Tensor::from_dispatch(<Dispatch as ConvKernels>::cae_max_pool2d(
+        x.into_dispatch(),
+        options,
+    ))
+}
+
+/// `pool.forward(x)` through [`max_pool2d`]; padding other than explicit goes to Burn's module.
+pub fn max_pool2d_module(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
+    let PaddingConfig2d::Explicit(top, left, bottom, right) = pool.padding else {
+        return pool.forward(x);
+    };
+    let options = MaxPoolOptions::new(pool.kernel_size)
+        .with_stride(pool.stride)
+        .with_padding_pairs([(top, bottom), (left, right)])
+        .with_dilation(pool.dilation)
+        .with_ceil_mode(pool.ceil_mode);
+    max_pool2d(x, options)
+}

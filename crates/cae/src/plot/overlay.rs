@@ -1,0 +1,201 @@
+//! The per-image anomaly picture: input, reconstruction, error heatmap, and the input under a
+//! translucent heatmap with the predicted-mask contour (red) and, when known, the ground-truth
+//! contour (green; yellow where both agree), under a one-line caption.
+
+use image::{Rgb, RgbImage};
+use plotters::prelude::*;
+
+use super::{PlotError, colormap, encode_png, font};
+
+/// Gap between panels and around the picture, in pixels.
+const GAP: u32 = 4;
+/// Height of the caption line and of the panel-title line.
+const LINE: u32 = 20;
+const PREDICTED: Rgb<u8> = Rgb([230, 30, 30]);
+const TRUTH: Rgb<u8> = Rgb([40, 220, 60]);
+const BOTH: Rgb<u8> = Rgb([250, 230, 30]);
+
+/// Everything one overlay shows.
+#[derive(Debug, Clone, Copy)]
+pub struct Overlay<'a> {
+    /// The input, CHW in [0, 1].
+    pub original: &'a [f32],
+    /// Its reconstruction, CHW in [0, 1].
+    pub reconstruction: &'a [f32],
+    /// (channels, height, width).
+    pub shape: (usize, usize, usize),
+    /// The anomaly map, `height * width`.
+    pub map: &'a [f32],
+    /// The map value drawn as the top of the colormap (e.g. twice the pixel threshold, so the
+    /// threshold sits mid-scale).
+    pub map_top: f32,
+    /// Predicted mask (non-zero = anomalous pixel).
+    pub predicted: Option<&'a [u8]>,
+    /// Ground-truth mask.
+    pub truth: Option<&'a [u8]>,
+    /// One line of text above the panels.
+    pub caption: &'a str,
+}
+
+/// RGB of pixel (y, x) of a CHW image (grey for one channel).
+fn rgb_at(img: &[f32], (c, h, w): (usize, usize, usize), y: usize, x: usize) -> [f32; 3] {
+    let plane = h * w;
+    let v = |ch: usize| img.get(ch * plane + y * w + x).copied().unwrap_or(0.0);
+    if c >= 3 {
+        [v(0), v(1), v(2)]
+    } else {
+        [v(0); 3]
+    }
+}
+
+fn byte(v: f32) -> u8 {
+    (v.clamp(0.0, 1.0) * 255.0).round() as u8
+}
+
+/// True when upscaled pixel (Y, X) lies on the border of `mask`.
+fn on_contour(mask: &[u8], (h, w): (usize, usize), scale: usize, yy: usize, xx: usize) -> bool {
+    let at = |y: isize, x: isize| {
+        if y < 0 || x < 0 {
+            return false;
+        }
+        let (sy, sx) = (y as usize / scale, x as usize / scale);
+        sy < h && sx < w && mask.get(sy * w + sx).is_some_and(|&m| m != 0)
+    };
+    let (y, x) = (yy as isize, xx as isize);
+    at(y, x) && !(at(y - 1, x) && at(y + 1, x) && at(y, x - 1) && at(y, x + 1))
+}
+
+/// Renders the overlay as PNG bytes; each image pixel becomes `scale × scale` pixels.
+pub fn anomaly_overlay(o: &Overlay<'_>, scale: u32) -> Result<Vec<u8>, PlotError> {
+    let (c, h, w) = o.shape;
+    let scale = scale.clamp(1, 64);
+    let (ph, pw) = (h as u32 * scale, w as u32 * scale);
+    if ph == 0 || pw == 0 || ph > 4096 || pw > 4096 {
+        return Err(PlotError::Size {
+            width: pw,
+            height: ph,
+            reason: "an overlay panel must be between 1 and 4096 pixels a side",
+        });
+    }
+    let width = (4 * pw + 5 * GAP).max(420);
+    let height = 2 * LINE + ph + 3 * GAP;
+    let mut img = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
+    let top = 2 * LINE + 2 * GAP;
+    let s = scale as usize;
+    let top_colour = o.map_top.max(f32::MIN_POSITIVE);
+    for yy in 0..ph as usize {
+        for xx in 0..pw as usize {
+            let (y, x) = (yy / s, xx / s);
+            let input = rgb_at(o.original, (c, h, w), y, x);
+            let recon = rgb_at(o.reconstruction, (c, h, w), y, x);
+            let heat = colormap(o.map.get(y * w + x).copied().unwrap_or(0.0) / top_colour);
+            let grey = (input[0] + input[1] + input[2]) / 3.0;
+            let blend: [u8; 3] =
+                std::array::from_fn(|i| byte(0.45 * grey + 0.55 * f32::from(heat[i]) / 255.0));
+            let pred = o
+                .predicted
+                .is_some_and(|m| on_contour(m, (h, w), s, yy, xx));
+            let truth = o.truth.is_some_and(|m| on_contour(m, (h, w), s, yy, xx));
+            let marked = match (pred, truth) {
+                (true, true) => BOTH,
+                (true, false) => PREDICTED,
+                (false, true) => TRUTH,
+                (false, false) => Rgb(blend),
+            };
+            let panels = [
+                Rgb(input.map(byte)),
+                Rgb(recon.map(byte)),
+                Rgb(heat),
+                marked,
+            ];
+            for (k, colour) in panels.into_iter().enumerate() {
+                let px = GAP + k as u32 * (pw + GAP) + xx as u32;
+                img.put_pixel(px, top + yy as u32, colour);
+            }
+        }
+    }
+    draw_text(&mut img, o.caption, &panel_titles(o), pw)?;
+    encode_png(&img)
+}
+
+fn panel_titles(o: &Overlay<'_>) -> [&'static str; 4] {
+    let last = match (o.predicted.is_some(), o.truth.is_some()) {
+        (true, true) => "predicted / true",
+        (true, false) => "predicted mask",
+        (false, true) => "true mask",
+        (false, false) => "overlay",
+    };
+    ["input", "reconstruction", "error map", last]
+}
+
+/// Draws the caption and the panel titles with the embedded font.
+fn draw_text(
+    img: &mut RgbImage,
+    caption: &str,
+    titles: &[&str; 4],
+    pw: u32,
+) -> Result<(), PlotError> {
+    font::ensure_registered()?;
+    let (width, height) = img.dimensions();
+    let buf: &mut [u8] = img.as_mut();
+    let root = BitMapBackend::with_buffer(buf, (width, height)).into_drawing_area();
+    let err = |e: DrawingAreaErrorKind<_>| PlotError::Draw(e.to_string());
+    let style = (font::FAMILY, 14).into_font().color(&BLACK);
+    root.draw(&Text::new(
+        caption.to_string(),
+        (GAP as i32, 4),
+        style.clone(),
+    ))
+    .map_err(err)?;
+    let small = (font::FAMILY, 12).into_font().color(&RGBColor(90, 90, 90));
+    for (k, t) in titles.iter().enumerate() {
+        let x = (GAP + k as u32 * (pw + GAP)) as i32;
+        root.draw(&Text::new(
+            t.to_string(),
+            (x, (LINE + GAP) as i32),
+            small.clone(),
+        ))
+        .map_err(err)?;
+    }
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draws_four_panels_and_contours() {
+        let shape = (1, 8, 8);
+        let original = vec![0.5f32; 64];
+        let mut map = vec![0.0f32; 64];
+        map[27] = 1.0;
+        let mut predicted = vec![0u8; 64];
+        predicted[27] = 1;
+        let mut truth = vec![0u8; 64];
+        truth[0] = 1;
+        let o = Overlay {
+            original: &original,
+            reconstruction: &original,
+            shape,
+            map: &map,
+            map_top: 1.0,
+            predicted: Some(&predicted),
+            truth: Some(&truth),
+            caption: "anomalous",
+        };
+        let png = anomaly_overlay(&o, 4).unwrap();
+        let img = image::load_from_memory(&png).unwrap().to_rgb8();
+        assert_eq!(img.height(), 2 * LINE + 32 + 3 * GAP);
+        let top = 2 * LINE + 2 * GAP;
+        let panel = |k: u32, y: u32, x: u32| *img.get_pixel(GAP + k * (32 + GAP) + x, top + y);
+        // Input panel: mid grey. Heatmap: brightest colour at the hot pixel (3, 3).
+        assert_eq!(panel(0, 1, 1), Rgb([128, 128, 128]));
+        assert_eq!(panel(2, 13, 13).0, colormap(1.0));
+        // Contours: predicted (red) around pixel (3, 3), truth (green) at pixel (0, 0).
+        assert_eq!(panel(3, 12, 13), PREDICTED);
+        assert_eq!(panel(3, 0, 0), TRUTH);
+        assert_ne!(panel(3, 20, 20), PREDICTED);
+    }
+}
