@@ -197,7 +197,9 @@ pub(crate) fn backward(
         Default::default()
     };
     Grads {
-        x: want.x.then(|| transposed(dy, weight, &s.input_grad())),
+        x: want
+            .x
+            .then(|| transposed(dy, weight, None, &s.input_grad(), Act::Identity)),
         weight: want.weight.then_some(dw),
         bias: want.bias.then_some(db),
     }

@@ -7,7 +7,7 @@
 //! `[out = cin, in = cout, kh, kw]`); with `cols = im2col(dy[n])` the weight gradient is
 //! `dW += x[n] · colsᵀ`.
 
-use super::act::{Act, finish};
+use super::act::Act;
 use super::conv::{self, ConvShape, Grads, Wanted, add_channel_sums, over_chunks};
 use super::im2col::{Geom, im2col, with_scratch};
 use super::matmul::{View, matmul};
@@ -49,14 +49,7 @@ pub(crate) fn forward(
     s: &ConvTShape,
     act: Act,
 ) -> Vec<f32> {
-    let mut y = transposed(x, weight, &s.as_transposed());
-    let plane = s.geom.img[0] * s.geom.img[1];
-    if bias.is_some() || act != Act::Identity {
-        use rayon::prelude::*;
-        y.par_chunks_mut((s.geom.img_len()).max(1))
-            .for_each(|yn| finish(yn, bias, plane, act));
-    }
-    y
+    transposed(x, weight, bias, &s.as_transposed(), act)
 }
 
 /// Gradients of `sum((conv_transpose(x, weight) + bias) ⊙ dy)` with respect to what `want`

@@ -210,45 +210,6 @@ fn weight_grad_any(
     weight_grad::<false>(src, p, g, gw, kd, oh, dw)
 }
 
-/// A stride-1 correlation of an image with few output channels, as one phase of a transposed
-/// convolution: `out[o, a, b] = Σ w[o, i, ty, tx] · img[i, a + ty·dy + oy, b + tx·dx + ox]`
-/// (zero outside the image), `w` as `[o, i, taps_y, taps_x]`, `(dy, dx)` the spacing and
-/// `(oy, ox)` the offset.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Phase {
-    pub channels: usize,
-    pub img: [usize; 2],
-    pub taps: [usize; 2],
-    pub spacing: [usize; 2],
-    pub offset: [isize; 2],
-    pub grid: [usize; 2],
-}
-
-impl Phase {
-    fn layout(&self) -> Padded {
-        let span = |i: usize| self.spacing[i] * (self.taps[i] - 1);
-        Padded {
-            channels: self.channels,
-            rows: self.grid[0] + span(0),
-            width: round_up(self.grid[1]) + span(1),
-            img: self.img,
-            shift: self.offset,
-        }
-    }
-
-    /// Scratch floats [`Phase::run`] needs.
-    pub fn scratch(&self) -> usize {
-        self.layout().len()
-    }
-
-    /// Computes the phase of `img` into `out` (`[o, grid]`), using `scratch`.
-    pub fn run(&self, img: &[f32], w: &[f32], out: &mut [f32], scratch: &mut [f32]) {
-        let p = self.layout();
-        p.fill(img, scratch);
-        correlate_any(scratch, &p, w, (self.taps, self.spacing), out, self.grid);
-    }
-}
-
 fn round_up(v: usize) -> usize {
     v.div_ceil(BW) * BW
 }

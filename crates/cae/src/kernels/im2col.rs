@@ -244,7 +244,7 @@ mod tests {
     }
 
     #[test]
-    fn tiled_im2col_matches_the_definition() {
+    fn tiled_im2col_matches_the_definition_and_col2im_is_its_adjoint() {
         for g in [
             geom(2, [5, 7], 3, 1, 1, [1, 1]),
             geom(3, [9, 6], 3, 2, 1, [2, 0]),
@@ -269,6 +269,21 @@ mod tests {
                 }
                 assert_eq!(got, want, "{g:?} tile {tile}");
             }
+            // col2im is the adjoint: <im2col(x), c> == <x, col2im(c)>.
+            let c: Vec<f32> = (0..g.rows() * n)
+                .map(|v| ((v * 7) % 5) as f32 - 2.0)
+                .collect();
+            let mut back = vec![0.0; g.img_len()];
+            for r in g.tiles() {
+                let part: Vec<f32> = c
+                    .chunks(n)
+                    .flat_map(|row| row[r.clone()].to_vec())
+                    .collect();
+                col2im(&part, &g, r, &mut back);
+            }
+            let lhs: f32 = want.iter().zip(&c).map(|(a, b)| a * b).sum();
+            let rhs: f32 = img.iter().zip(&back).map(|(a, b)| a * b).sum();
+            assert!((lhs - rhs).abs() <= 1e-3 * lhs.abs().max(1.0), "{g:?}");
         }
     }
 }

@@ -72,6 +72,16 @@ impl PoolShape {
     }
 }
 
+/// The running maximum after seeing `v` at offset `i`: later values win only if larger, or NaN.
+#[inline(always)]
+fn pick(best: (f32, u32), v: f32, i: usize) -> (f32, u32) {
+    if v > best.0 || v.is_nan() {
+        (v, i as u32)
+    } else {
+        best
+    }
+}
+
 /// Max of every window, and (when `argmax`) each maximum's offset in its input plane.
 pub(crate) fn forward(x: &[f32], s: &PoolShape, argmax: bool) -> (Vec<f32>, Vec<u32>) {
     let (ip, op) = (s.in_plane(), s.out_plane());
@@ -84,16 +94,28 @@ pub(crate) fn forward(x: &[f32], s: &PoolShape, argmax: bool) -> (Vec<f32>, Vec<
         let mut at = 0;
         for &(y0, ny) in &s.windows[0] {
             for &(x0, nx) in &s.windows[1] {
-                let (mut best, mut arg) = (f32::NEG_INFINITY, NONE);
-                for a in 0..ny {
-                    let row = (y0 + a * dh) * w + x0;
-                    for b in 0..nx {
-                        let v = xp[row + b * dw];
-                        if arg == NONE || v > best || v.is_nan() {
-                            (best, arg) = (v, (row + b * dw) as u32);
+                let (best, arg) = if ny == 2 && nx == 2 && dh == 1 && dw == 1 {
+                    // The common full 2×2 window, unrolled.
+                    let i = y0 * w + x0;
+                    let (r0, r1) = (&xp[i..i + 2], &xp[i + w..i + w + 2]);
+                    let m = pick((r0[0], i as u32), r0[1], i + 1);
+                    let m = pick(m, r1[0], i + w);
+                    pick(m, r1[1], i + w + 1)
+                } else {
+                    let mut m = (f32::NEG_INFINITY, NONE);
+                    for a in 0..ny {
+                        let row = (y0 + a * dh) * w + x0;
+                        for b in 0..nx {
+                            let i = row + b * dw;
+                            m = if m.1 == NONE {
+                                (xp[i], i as u32)
+                            } else {
+                                pick(m, xp[i], i)
+                            };
                         }
                     }
-                }
+                    m
+                };
                 yp[at] = best;
                 if let Some(ix) = ip_.as_deref_mut() {
                     ix[at] = arg;
@@ -179,10 +201,16 @@ mod tests {
             let dims = [rng.random_range(1..=3), rng.random_range(1..=3), 0, 0];
             let side = |i: usize, rng: &mut ChaCha8Rng| rng.random_range(d[i] * (k[i] - 1) + 1..=9);
             let dims = [dims[0], dims[1], side(0, &mut rng), side(1, &mut rng)];
-            let o = MaxPoolOptions::new(k)
+            let mut o = MaxPoolOptions::new(k)
                 .with_stride(s)
                 .with_dilation(d)
                 .with_padding_pairs(padding);
+            let mut dims = dims;
+            if case < 4 {
+                // The models' pools: 2×2, stride 2, `same` (padding after on odd sides).
+                o = MaxPoolOptions::new([2, 2]).with_padding_pairs([(0, case % 2), (0, case % 2)]);
+                dims = [2, 3, 6 + case % 2, 6 + case % 2];
+            }
             let x = Tensor::<4>::random(dims, Distribution::Uniform(-1.0, 1.0), &device);
             // Every other case: ReLU-like inputs, full of tied zeros.
             let x = if case % 2 == 0 {
