@@ -27,8 +27,10 @@ pub(crate) struct Geom {
     pub grid: [usize; 2],
 }
 
-/// Floats of column tile to aim for: 128 KiB, well inside a per-core L2.
-const TILE_FLOATS: usize = 32 * 1024;
+/// Floats of column tile to aim for: 1 MiB. Larger tiles give gemm wider products (its own
+/// packing keeps the working set in cache); measured ~12% less CPU time than 128 KiB tiles on
+/// the 64-channel convolutions of `dense-latent`, the same on small ones.
+const TILE_FLOATS: usize = 256 * 1024;
 
 impl Geom {
     /// Rows of the column matrix: `channels · kh · kw`.
