@@ -13,7 +13,9 @@
   torch_reference.py sgemm  [--threads 2]
       the machine's single-precision matrix-multiply rate (GFLOP/s) through PyTorch's BLAS.
 
-The models mirror crates/cae/src/spec/presets/*.toml layer for layer (same padding rules).
+The models mirror crates/cae/src/spec/presets/*.toml layer for layer (same padding rules, same
+output activations), module for module as `cae arch PRESET --torch` prints them, so a
+`cae export` file loads into them with load_state_dict(strict=True) (bench/interop_check.py).
 """
 import argparse, gzip, json, struct, sys, time
 import numpy as np
@@ -30,43 +32,61 @@ def read_idx(path):
     return np.frombuffer(data[16:16 + n * h * w], dtype=np.uint8).reshape(n, h, w)
 
 
-def model(arch, channels, latent=128):
+def model(arch, channels, height=28, width=28):
+    """The PyTorch twin of a preset with its default parameters, for a CxHxW input. Module order
+    (and so state_dict names) is what `cae export` writes and `cae import` expects."""
     import torch.nn as nn
+    c, q = channels, (height // 4, width // 4)
     if arch == "pytorch-small":
         return nn.Sequential(
-            nn.Conv2d(channels, 16, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(c, 16, 3, stride=2, padding=1), nn.ReLU(),
             nn.Conv2d(16, 8, 3, stride=2, padding=1),
             nn.ConvTranspose2d(8, 16, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
-            nn.ConvTranspose2d(16, channels, 3, stride=2, padding=1, output_padding=1), nn.Sigmoid())
+            nn.ConvTranspose2d(16, c, 3, stride=2, padding=1, output_padding=1), nn.Sigmoid())
     if arch == "upsample":
         return nn.Sequential(
-            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(32, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(16, 8, 3, padding=1), nn.ReLU(),
             nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(),
             nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(32, channels, 3, padding=1), nn.Sigmoid())
+            nn.Conv2d(32, c, 3, padding=1))  # linear output, as in the preset
     if arch == "keras-denoise":
         return nn.Sequential(
-            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True),
+            nn.Conv2d(c, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True),
             nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True),
             nn.ConvTranspose2d(32, 32, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
             nn.ConvTranspose2d(32, 32, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
-            nn.Conv2d(32, channels, 3, padding=1), nn.Sigmoid())
+            nn.Conv2d(32, c, 3, padding=1), nn.Sigmoid())
     if arch == "galeone":
-        return nn.Sequential(nn.Conv2d(channels, 32, 7, padding=6), nn.ReLU(), nn.Conv2d(32, channels, 7), nn.Sigmoid())
-    if arch.startswith("dense-latent"):
-        side = int(arch.split(":")[1]) if ":" in arch else 28
-        q = side // 4
+        return nn.Sequential(nn.Conv2d(c, 32, 7, padding=6), nn.ReLU(), nn.Conv2d(32, c, 7))
+    if arch == "dense-latent":
+        latent = 128
         return nn.Sequential(
-            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(128 * q * q, latent),
-            nn.Linear(latent, 128 * q * q), nn.ReLU(), nn.Unflatten(1, (128, q, q)),
+            nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(128 * q[0] * q[1], latent),
+            nn.Linear(latent, 128 * q[0] * q[1]), nn.ReLU(), nn.Unflatten(1, (128, *q)),
             nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(128, 64, 3, padding=1), nn.ReLU(),
             nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(64, 32, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(32, channels, 3, padding=1), nn.Sigmoid())
+            nn.Conv2d(32, c, 3, padding=1))
+    if arch == "oneclass":
+        base, latent = 32, 16
+        act = lambda: nn.LeakyReLU(0.1)
+        return nn.Sequential(
+            nn.Conv2d(c, base, 3, padding=1), act(), nn.MaxPool2d(2),
+            nn.Conv2d(base, 2 * base, 3, padding=1), act(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(2 * base * q[0] * q[1], latent),
+            nn.Linear(latent, 2 * base * q[0] * q[1]), act(), nn.Unflatten(1, (2 * base, *q)),
+            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(2 * base, base, 3, padding=1), act(),
+            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(base, base, 3, padding=1), act(),
+            nn.Conv2d(base, c, 3, padding=1))
     sys.exit(f"unknown arch {arch}")
+
+
+# How many of a twin's first modules make the encoder (net[:n] gives `cae encode`'s codes).
+ENCODER_MODULES = {"pytorch-small": 3, "upsample": 8, "keras-denoise": 6, "galeone": 2,
+                   "dense-latent": 10, "oneclass": 8}
 
 
 def to_float(a):
@@ -86,7 +106,7 @@ def cmd_train(a):
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
     xtr, xte = to_float(np.load(a.train)), to_float(np.load(a.test))
-    net = model(a.arch, xtr.shape[1])
+    net = model(a.arch, *xtr.shape[1:])
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
     xtr_t, xte_t = torch.from_numpy(xtr), torch.from_numpy(xte)
     start = time.perf_counter()
@@ -113,8 +133,7 @@ def cmd_bench(a):
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     c, h, w = (int(v) for v in a.input.split("x"))
-    arch = a.arch if not a.arch.startswith("dense-latent") else f"dense-latent:{h}"
-    net = model(arch, c)
+    net = model(a.arch, c, h, w)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     x = torch.rand(a.batch, c, h, w)
     train = []

@@ -40,6 +40,10 @@ pub enum Command {
     Anomaly(crate::cmd::anomaly::AnomalyArgs),
     /// Make data sets: texture patches with synthetic defects, labels files.
     Data(crate::cmd::data_cmd::DataCmdArgs),
+    /// Write a run's weights as a PyTorch state dict (.safetensors) with PyTorch's names.
+    Export(crate::cmd::export::ExportArgs),
+    /// Make a run directory from PyTorch weights (.safetensors or .pt) for a given spec.
+    Import(crate::cmd::import::ImportArgs),
 }
 
 /// How images are loaded (shared by every command that reads data).
@@ -151,6 +155,10 @@ pub struct ReconstructArgs {
     /// Images per row.
     #[arg(long, default_value_t = 8)]
     pub per_row: usize,
+    /// Also write these images' raw model outputs (not clamped to [0, 1]) as an N×C×H×W
+    /// float32 .npy, e.g. to compare with another framework.
+    #[arg(long, value_name = "NPY")]
+    pub npy: Option<PathBuf>,
     /// Pixel scale factor (default: fit small images to ~112 px).
     #[arg(long)]
     pub scale: Option<u32>,
@@ -176,6 +184,9 @@ pub struct ArchArgs {
     /// Print the resolved spec as TOML instead of the table.
     #[arg(long)]
     pub toml: bool,
+    /// Print the PyTorch nn.Sequential the spec stands for (its names are `cae export`'s).
+    #[arg(long, conflicts_with = "toml")]
+    pub torch: bool,
     #[arg(long)]
     pub json: bool,
 }

@@ -60,6 +60,27 @@ pub fn for_each_reconstruction(
     Ok(())
 }
 
+/// The model's outputs for every image of `set`, not clamped, concatenated in order
+/// (`[n, c, h, w]` row-major): what another framework's forward pass should give.
+pub fn raw_outputs(
+    model: &Autoencoder,
+    set: &ImageSet,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Vec<f32>, String> {
+    let mut out = Vec::with_capacity(set.len() * set.shape.len());
+    let indices: Vec<usize> = (0..set.len()).collect();
+    for chunk in indices.chunks(batch_size.max(1)) {
+        let y = model.forward(batch_tensor(set, chunk, device));
+        let values = y
+            .into_data()
+            .try_into_vec::<f32>()
+            .map_err(|e| format!("reading model output: {e:?}"))?;
+        out.extend(values);
+    }
+    Ok(out)
+}
+
 /// MSE, PSNR and SSIM of the model's reconstructions of `set`.
 pub fn evaluate(
     model: &Autoencoder,

@@ -9,6 +9,7 @@ pub mod denoise;
 pub mod device;
 pub mod features;
 pub mod infer;
+pub mod interop;
 pub mod kernels;
 pub mod model;
 pub mod noise;

@@ -11,6 +11,7 @@
 //!   monitors.png      per-epoch error of monitored held-out sets (one-class runs)
 //!   recon/epoch-NNN.png  originals above reconstructions, per epoch
 //!   summary.json      final figures
+//!   imported.json     where the weights came from (runs made by `cae import` instead of training)
 //! ```
 
 use crate::data::ImageShape;
@@ -78,6 +79,10 @@ impl RunDir {
     }
     pub fn summary(&self) -> PathBuf {
         self.root.join("summary.json")
+    }
+    /// Where imported weights came from (`cae import`).
+    pub fn imported(&self) -> PathBuf {
+        self.root.join("imported.json")
     }
 
     /// Reads `config.toml`.

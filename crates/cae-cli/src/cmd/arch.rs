@@ -33,6 +33,8 @@ pub fn run(a: ArchArgs) -> anyhow::Result<()> {
     let spec = ArchSpec::resolve(name, &parse_params(&a.param)?, input)?;
     if a.toml {
         print!("{}", spec.spec.to_toml());
+    } else if a.torch {
+        println!("{}", cae::interop::torch_sequential(&spec)?.source());
     } else if a.json {
         print_json(&spec.summary())?;
     } else {

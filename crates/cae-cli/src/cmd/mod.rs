@@ -9,7 +9,9 @@ mod demo;
 pub mod denoise;
 pub mod encode;
 mod eval;
+pub mod export;
 pub mod filters;
+pub mod import;
 pub mod patches;
 pub mod probe;
 mod reconstruct;
@@ -32,6 +34,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Patches(a) => patches::run(a),
         Command::Anomaly(a) => anomaly::run(a),
         Command::Data(a) => data_cmd::run(a),
+        Command::Export(a) => export::run(a),
+        Command::Import(a) => import::run(a),
     }
 }
 

@@ -6,7 +6,8 @@ use crate::args::ReconstructArgs;
 use anyhow::Context;
 use cae::atomic::write_atomic;
 use cae::device::DeviceKind;
-use cae::infer::reconstruct_first;
+use cae::features::npy_write::f32_npy;
+use cae::infer::{raw_outputs, reconstruct_first};
 use cae::plot::{encode_png, reconstruction_grid};
 use cae::quality::QualityAccumulator;
 use cae::run_dir::RunDir;
@@ -39,6 +40,13 @@ pub fn run(a: ReconstructArgs) -> anyhow::Result<()> {
     let png = encode_png(&image)?;
     write_atomic(&a.output, &png)
         .with_context(|| format!("{}: cannot write", a.output.display()))?;
+    if let Some(path) = &a.npy {
+        let head = set.select(&(0..originals.len()).collect::<Vec<_>>());
+        let raw = raw_outputs(&run.model, &head, 64, &device).map_err(anyhow::Error::msg)?;
+        let bytes = f32_npy(&raw, &[head.len(), s.channels, s.height, s.width])
+            .map_err(anyhow::Error::msg)?;
+        write_atomic(path, &bytes).with_context(|| format!("{}: cannot write", path.display()))?;
+    }
     let mut q = QualityAccumulator::new((s.channels, s.height, s.width));
     for (x, y) in o.iter().zip(&r) {
         q.add(x, y);

@@ -9,5 +9,6 @@ mod arch;
 mod bad_input;
 mod denoise;
 mod features;
+mod interop;
 mod resume;
 mod train;

@@ -89,6 +89,10 @@ fn kept_message(last_good: usize, run: &str) -> String {
 
 /// Loads every image the data settings name.
 pub fn load_data(data: &DataConfig, seed: u64) -> Result<ImageSet, String> {
+    if data.source.is_empty() {
+        // Runs made by `cae import` come without data.
+        return Err("the run records no data source (imported weights); pass --data SRC".into());
+    }
     let options = data.load_options(seed)?;
     data::load(&data.source, &options).map_err(|e| e.to_string())
 }

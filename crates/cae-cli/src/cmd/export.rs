@@ -1,0 +1,77 @@
+//! `cae export`: a run's weights as a PyTorch state dict in `.safetensors`, under the names and
+//! layouts `torch.nn` uses (see `cae::interop`), with the spec and input shape in its metadata.
+
+use super::print_json;
+use anyhow::{Context, bail};
+use cae::Device;
+use cae::atomic::write_atomic;
+use cae::interop::{export_state_dict, torch_sequential};
+use cae::model::{Autoencoder, load_weights};
+use cae::run_dir::RunDir;
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A run directory made by `cae train` or `cae import`.
+    pub run: PathBuf,
+    /// The .safetensors file to write.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: PathBuf,
+    /// Which weights: the best epoch's or the last epoch's.
+    #[arg(long, value_enum, default_value_t = Which::Best)]
+    pub weights: Which,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Which {
+    Best,
+    Last,
+}
+
+pub fn run(a: ExportArgs) -> anyhow::Result<()> {
+    let ext = a.output.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if matches!(ext, "pt" | "pth" | "bin") {
+        bail!(
+            "{}: cae writes .safetensors only; PyTorch reads it with safetensors.torch.load_file (torch.save that to get a .pt)",
+            a.output.display()
+        );
+    }
+    let device = Device::flex();
+    let dir = RunDir::new(&a.run);
+    let config = dir.read_config()?;
+    let spec = dir.spec(&config)?;
+    let weights = match a.weights {
+        Which::Best => dir.best(),
+        Which::Last => dir.last(),
+    };
+    if !weights.is_file() {
+        bail!(
+            "{}: the run has no weights yet ({}); it was stopped before its first epoch ended",
+            a.run.display(),
+            weights.file_name().unwrap_or_default().to_string_lossy()
+        );
+    }
+    let mut model = Autoencoder::new(&spec, &device);
+    load_weights(&mut model, &weights)?;
+    let state = export_state_dict(&model, &spec)?;
+    let bytes = state.to_safetensors()?;
+    write_atomic(&a.output, &bytes)
+        .with_context(|| format!("{}: cannot write", a.output.display()))?;
+    let modules = torch_sequential(&spec)?.modules.len();
+    let params = spec.total_params();
+    if a.json {
+        return print_json(&serde_json::json!({
+            "output": a.output, "tensors": state.tensors.len(), "params": params,
+            "modules": modules, "input": spec.input.to_string(),
+        }));
+    }
+    println!(
+        "wrote {} ({} tensors, {params} parameters; PyTorch: an nn.Sequential of {modules} modules, its source in the metadata key cae.torch)",
+        a.output.display(),
+        state.tensors.len(),
+    );
+    Ok(())
+}

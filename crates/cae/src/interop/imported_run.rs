@@ -1,0 +1,69 @@
+//! A run directory from imported weights, on the same contract `cae train` writes
+//! (`config.toml`, `best.bpk`, `last.bpk`), plus `imported.json` saying where the weights came
+//! from; so `cae eval`, `reconstruct`, `encode`, `anomaly ...` work on it unchanged.
+
+use super::InteropError;
+use crate::atomic::write_atomic;
+use crate::model::{Autoencoder, weights_to_bytes};
+use crate::run_dir::RunDir;
+use crate::spec::ValidSpec;
+use crate::train::RunConfig;
+use crate::train::config::{DataConfig, TrainConfig};
+use serde::Serialize;
+use std::path::Path;
+
+/// Where imported weights came from (`imported.json`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImportRecord {
+    /// The file the weights were read from.
+    pub source: String,
+    /// `safetensors` or `pytorch`.
+    pub format: String,
+    /// Tensors read.
+    pub tensors: usize,
+    /// Trainable parameters of the model.
+    pub params: usize,
+}
+
+/// Creates the run directory `out` (never over an existing run) for `model`, built from `spec`.
+/// The config is written last: an interrupted import leaves no half-made run.
+pub fn write_imported_run(
+    out: &Path,
+    spec: &ValidSpec,
+    model: &Autoencoder,
+    record: &ImportRecord,
+) -> Result<RunDir, InteropError> {
+    let shown = out.display().to_string();
+    if RunDir::exists(out) {
+        return Err(InteropError::RunExists(shown));
+    }
+    let write_err = |path: &Path, source| InteropError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    if out.is_file() {
+        let source = std::io::Error::other("a file is in the way of the run directory");
+        return Err(write_err(out, source));
+    }
+    std::fs::create_dir_all(out).map_err(|e| write_err(out, e))?;
+    let run = RunDir::new(out);
+    let weights = weights_to_bytes(model)?;
+    for path in [run.best(), run.last()] {
+        write_atomic(&path, &weights).map_err(|e| write_err(&path, e))?;
+    }
+    let record_json = serde_json::to_vec_pretty(record)
+        .map_err(|e| InteropError::Tensor(format!("imported.json: {e}")))?;
+    write_atomic(&run.imported(), &record_json).map_err(|e| write_err(&run.imported(), e))?;
+    // No data or training settings came with the weights: the defaults stand in, and commands
+    // that read data take it from --data.
+    let config = RunConfig {
+        arch: spec.spec.clone(),
+        input: spec.input.to_string(),
+        data: DataConfig::default(),
+        train: TrainConfig::default(),
+    };
+    let text = toml::to_string(&config)
+        .map_err(|e| InteropError::Tensor(format!("writing config: {e}")))?;
+    write_atomic(&run.config(), text.as_bytes()).map_err(|e| write_err(&run.config(), e))?;
+    Ok(run)
+}

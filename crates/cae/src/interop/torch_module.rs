@@ -1,0 +1,286 @@
+//! The PyTorch model a checked spec stands for: one `nn.Sequential` whose modules follow the
+//! planned layers in order. It fixes the parameter names export writes and import expects
+//! (`{module index}.weight`, ...) and gives the Python source that builds the same model, so any
+//! spec — not only the presets — can be loaded in PyTorch.
+//!
+//! Each planned layer becomes these modules, in this order:
+//!
+//! | layer | modules |
+//! | --- | --- |
+//! | conv | `ZeroPad2d` if its padding differs between opposite sides, `Conv2d`, activation |
+//! | conv_transpose | `ConvTranspose2d`, activation |
+//! | dense | `Linear`, activation |
+//! | max_pool / avg_pool | `MaxPool2d` / `AvgPool2d` (extra bottom/right padding via `ceil_mode`) |
+//! | upsample | `Upsample` |
+//! | batch_norm | `BatchNorm2d` (volume) or `BatchNorm1d` (vector) |
+//! | dropout | `Dropout` |
+//! | activation | the activation (`Identity` for `identity`) |
+//! | implicit flatten / reshape | `Flatten` / `Unflatten(1, (c, h, w))` |
+//!
+//! A layer's activation adds a module only when it is not `identity`.
+
+use super::InteropError;
+use crate::spec::{Activation, LayerPlan, PlannedLayer, Shape, UpsampleMode, ValidSpec};
+
+/// The `nn.Sequential` of a spec.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TorchSequential {
+    /// Python source of each module, e.g. `nn.ReLU()`, in order.
+    pub modules: Vec<TorchModule>,
+    /// The first `encoder_modules` modules are the encoder (`net[:encoder_modules]` encodes).
+    pub encoder_modules: usize,
+    /// Per planned layer (encoder then decoder): the index of its module holding parameters.
+    pub param_module: Vec<Option<usize>>,
+}
+
+/// One module of the sequential.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TorchModule {
+    /// Python source, with `nn` standing for `torch.nn`.
+    pub source: String,
+    /// The planned layer it comes from, e.g. `encoder layer 1 (conv)`.
+    pub layer: String,
+}
+
+/// Builds the sequential of `spec`; fails for a layer PyTorch has no module for.
+pub fn torch_sequential(spec: &ValidSpec) -> Result<TorchSequential, InteropError> {
+    let mut modules = Vec::new();
+    let mut param_module = Vec::new();
+    let mut encoder_modules = 0;
+    for (pos, planned) in spec.layers().enumerate() {
+        if pos == spec.encoder.len() {
+            encoder_modules = modules.len();
+        }
+        let layer = describe(planned);
+        let (sources, params_at) =
+            layer_modules(planned).map_err(|reason| InteropError::Unsupported {
+                layer: layer.clone(),
+                reason,
+            })?;
+        param_module.push(params_at.map(|k| modules.len() + k));
+        modules.extend(sources.into_iter().map(|source| TorchModule {
+            source,
+            layer: layer.clone(),
+        }));
+    }
+    if spec.decoder.is_empty() {
+        encoder_modules = modules.len();
+    }
+    Ok(TorchSequential {
+        modules,
+        encoder_modules,
+        param_module,
+    })
+}
+
+impl TorchSequential {
+    /// Python source of the whole model: `nn.Sequential(...)`, one module per line with its
+    /// index and the layer it comes from as a comment. `eval(source, {"nn": torch.nn})` builds it.
+    pub fn source(&self) -> String {
+        let mut out = String::from("nn.Sequential(\n");
+        for (i, m) in self.modules.iter().enumerate() {
+            out.push_str(&format!("    {},  # {i}: {}\n", m.source, m.layer));
+        }
+        out.push(')');
+        out
+    }
+}
+
+/// `encoder layer 2 (conv)`, or `encoder flatten (implicit)`.
+pub(super) fn describe(l: &PlannedLayer) -> String {
+    match l.index {
+        Some(i) => format!("{} layer {i} ({})", l.part, l.plan.kind()),
+        None => format!("{} {} (implicit)", l.part, l.plan.kind()),
+    }
+}
+
+/// The modules of one planned layer and which of them holds its parameters.
+fn layer_modules(l: &PlannedLayer) -> Result<(Vec<String>, Option<usize>), String> {
+    let mut out = Vec::new();
+    let mut params_at = None;
+    match &l.plan {
+        LayerPlan::Conv {
+            in_channels,
+            filters,
+            kernel,
+            stride,
+            dilation,
+            padding: [t, lft, b, r],
+            activation,
+            bias,
+            ..
+        } => {
+            let symmetric = t == b && lft == r;
+            if !symmetric {
+                out.push(format!("nn.ZeroPad2d(({lft}, {r}, {t}, {b}))"));
+            }
+            let pad = if symmetric { [*t, *lft] } else { [0, 0] };
+            params_at = Some(out.len());
+            out.push(format!(
+                "nn.Conv2d({in_channels}, {filters}, kernel_size={}, stride={}, padding={}, dilation={}, bias={})",
+                pair(*kernel),
+                pair(*stride),
+                pair(pad),
+                pair(*dilation),
+                py_bool(*bias)
+            ));
+            out.extend(activation_module(*activation));
+        }
+        LayerPlan::ConvTranspose {
+            in_channels,
+            filters,
+            kernel,
+            stride,
+            padding,
+            output_padding,
+            activation,
+            bias,
+            ..
+        } => {
+            params_at = Some(0);
+            out.push(format!(
+                "nn.ConvTranspose2d({in_channels}, {filters}, kernel_size={}, stride={}, padding={}, output_padding={}, bias={})",
+                pair(*kernel),
+                pair(*stride),
+                pair(*padding),
+                pair(*output_padding),
+                py_bool(*bias)
+            ));
+            out.extend(activation_module(*activation));
+        }
+        LayerPlan::Dense {
+            inputs,
+            units,
+            activation,
+            bias,
+            ..
+        } => {
+            params_at = Some(0);
+            out.push(format!(
+                "nn.Linear({inputs}, {units}, bias={})",
+                py_bool(*bias)
+            ));
+            out.extend(activation_module(*activation));
+        }
+        LayerPlan::MaxPool {
+            size,
+            stride,
+            padding,
+        } => {
+            let (pad, ceil) = pool_padding(l, *size, *stride, *padding)?;
+            out.push(format!(
+                "nn.MaxPool2d(kernel_size={}, stride={}, padding={}, ceil_mode={})",
+                pair(*size),
+                pair(*stride),
+                pair(pad),
+                py_bool(ceil)
+            ));
+        }
+        LayerPlan::AvgPool {
+            size,
+            stride,
+            padding,
+        } => {
+            let (pad, ceil) = pool_padding(l, *size, *stride, *padding)?;
+            out.push(format!(
+                "nn.AvgPool2d(kernel_size={}, stride={}, padding={}, ceil_mode={}, count_include_pad=False)",
+                pair(*size),
+                pair(*stride),
+                pair(pad),
+                py_bool(ceil)
+            ));
+        }
+        LayerPlan::Upsample { factor, mode } => {
+            let scale = format!("({}.0, {}.0)", factor[0], factor[1]);
+            out.push(match mode {
+                UpsampleMode::Nearest => {
+                    format!("nn.Upsample(scale_factor={scale}, mode='nearest')")
+                }
+                UpsampleMode::Bilinear => format!(
+                    "nn.Upsample(scale_factor={scale}, mode='bilinear', align_corners=False)"
+                ),
+            });
+        }
+        LayerPlan::BatchNorm { features } => {
+            params_at = Some(0);
+            let dims = match l.input {
+                Shape::Volume { .. } => "2d",
+                Shape::Vector(_) => "1d",
+            };
+            out.push(format!("nn.BatchNorm{dims}({features})"));
+        }
+        LayerPlan::Dropout { rate } => out.push(format!("nn.Dropout(p={})", py_float(*rate))),
+        LayerPlan::Activation(a) => {
+            out.push(activation_module(*a).unwrap_or_else(|| "nn.Identity()".into()))
+        }
+        LayerPlan::Flatten => out.push("nn.Flatten()".into()),
+        LayerPlan::Reshape { c, h, w } => out.push(format!("nn.Unflatten(1, ({c}, {h}, {w}))")),
+    }
+    Ok((out, params_at))
+}
+
+/// The activation's module, `None` for identity.
+fn activation_module(a: Activation) -> Option<String> {
+    Some(match a {
+        Activation::Identity => return None,
+        Activation::Relu => "nn.ReLU()".into(),
+        Activation::LeakyRelu(s) => format!("nn.LeakyReLU(negative_slope={})", py_float(s)),
+        Activation::Elu(alpha) => format!("nn.ELU(alpha={})", py_float(alpha)),
+        Activation::Gelu => "nn.GELU()".into(),
+        Activation::Sigmoid => "nn.Sigmoid()".into(),
+        Activation::Tanh => "nn.Tanh()".into(),
+    })
+}
+
+/// PyTorch pools pad `(top, left)` on both sides; a larger bottom/right padding is what
+/// `ceil_mode` adds, when it gives the same output size. Returns the padding and the mode.
+fn pool_padding(
+    l: &PlannedLayer,
+    size: [usize; 2],
+    stride: [usize; 2],
+    [t, lft, b, r]: [usize; 4],
+) -> Result<([usize; 2], bool), String> {
+    let (Shape::Volume { h, w, .. }, Shape::Volume { h: oh, w: ow, .. }) = (l.input, l.output)
+    else {
+        return Err("a pool needs an image volume".into());
+    };
+    let fits = |ceil: bool| {
+        torch_pool_out(h, size[0], stride[0], t, ceil) == Some(oh)
+            && torch_pool_out(w, size[1], stride[1], lft, ceil) == Some(ow)
+    };
+    if b >= t && r >= lft {
+        if fits(false) {
+            return Ok(([t, lft], false));
+        }
+        if fits(true) {
+            return Ok(([t, lft], true));
+        }
+    }
+    Err(format!(
+        "padding [top {t}, left {lft}, bottom {b}, right {r}] on {h}x{w} gives {oh}x{ow}, which no PyTorch pool (symmetric padding, ceil_mode) reproduces"
+    ))
+}
+
+/// PyTorch's pooled size for one axis (`torch.nn.MaxPool2d` docs, dilation 1).
+fn torch_pool_out(n: usize, k: usize, s: usize, p: usize, ceil: bool) -> Option<usize> {
+    let span = (n + 2 * p).checked_sub(k)?;
+    if !ceil {
+        return Some(span / s + 1);
+    }
+    let out = span.div_ceil(s) + 1;
+    // The last window must start inside the input or its left padding.
+    Some(if (out - 1) * s >= n + p { out - 1 } else { out })
+}
+
+fn pair([a, b]: [usize; 2]) -> String {
+    format!("({a}, {b})")
+}
+
+fn py_bool(v: bool) -> &'static str {
+    if v { "True" } else { "False" }
+}
+
+/// A float as Python reads it (`0.1`, `1.0`, `1e-5`).
+fn py_float(v: f64) -> String {
+    format!("{v:?}")
+}
