@@ -40,6 +40,8 @@ pub enum Command {
     Anomaly(crate::cmd::anomaly::AnomalyArgs),
     /// Make data sets: texture patches with synthetic defects, labels files.
     Data(crate::cmd::data_cmd::DataCmdArgs),
+    /// Serve a run over HTTP: anomaly scores, heatmaps, reconstructions, latent codes.
+    Serve(crate::cmd::serve::ServeArgs),
 }
 
 /// How images are loaded (shared by every command that reads data).

@@ -13,6 +13,7 @@ pub mod filters;
 pub mod patches;
 pub mod probe;
 mod reconstruct;
+pub mod serve;
 mod train;
 
 use crate::args::{Cli, Command};
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Patches(a) => patches::run(a),
         Command::Anomaly(a) => anomaly::run(a),
         Command::Data(a) => data_cmd::run(a),
+        Command::Serve(a) => serve::run(a),
     }
 }
 

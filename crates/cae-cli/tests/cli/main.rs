@@ -10,4 +10,5 @@ mod bad_input;
 mod denoise;
 mod features;
 mod resume;
+mod serve;
 mod train;
