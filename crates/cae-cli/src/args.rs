@@ -44,6 +44,8 @@ pub enum Command {
     Export(crate::cmd::export::ExportArgs),
     /// Make a run directory from PyTorch weights (.safetensors or .pt) for a given spec.
     Import(crate::cmd::import::ImportArgs),
+    /// Serve a run over HTTP: anomaly scores, heatmaps, reconstructions, latent codes.
+    Serve(crate::cmd::serve::ServeArgs),
 }
 
 /// How images are loaded (shared by every command that reads data).

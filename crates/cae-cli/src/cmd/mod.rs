@@ -15,6 +15,7 @@ pub mod import;
 pub mod patches;
 pub mod probe;
 mod reconstruct;
+pub mod serve;
 mod train;
 
 use crate::args::{Cli, Command};
@@ -36,6 +37,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(a) => data_cmd::run(a),
         Command::Export(a) => export::run(a),
         Command::Import(a) => import::run(a),
+        Command::Serve(a) => serve::run(a),
     }
 }
 

@@ -11,4 +11,5 @@ mod denoise;
 mod features;
 mod interop;
 mod resume;
+mod serve;
 mod train;

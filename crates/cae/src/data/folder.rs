@@ -269,7 +269,7 @@ fn mismatch(
 }
 
 /// The single plane of a gray image (by colour type, or RGB with R = G = B), else None.
-fn gray_plane(img: &DynamicImage) -> Option<Vec<f32>> {
+pub(super) fn gray_plane(img: &DynamicImage) -> Option<Vec<f32>> {
     if !img.color().has_color() {
         return Some(img.to_luma32f().into_raw());
     }
@@ -281,7 +281,7 @@ fn gray_plane(img: &DynamicImage) -> Option<Vec<f32>> {
 }
 
 /// Planar f32 in [0, 1] with 1 (luminance) or 3 (RGB) channels; alpha is dropped.
-fn to_planar(img: &DynamicImage, channels: usize) -> Vec<f32> {
+pub(super) fn to_planar(img: &DynamicImage, channels: usize) -> Vec<f32> {
     if channels == 1 && !img.color().has_color() {
         return img.to_luma32f().into_raw();
     }

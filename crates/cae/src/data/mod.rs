@@ -12,6 +12,7 @@ mod error;
 mod fixture;
 mod folder;
 mod idx;
+mod image_bytes;
 pub mod mvtec;
 mod npy;
 mod shapes;
@@ -26,6 +27,9 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 pub use error::DataError;
+pub use image_bytes::{
+    ImageHeader, ImageLimits, check_header, decode_image, read_header, resize_image,
+};
 pub use shapes::SHAPE_CLASS_NAMES;
 
 /// Channels × height × width of one image.

@@ -1,0 +1,107 @@
+//! `cae serve RUN`: the run behind HTTP (see the `cae-serve` crate). This file only turns flags
+//! into `ServeOptions` and reports where the server listens and that it stopped.
+
+use anyhow::Context;
+use cae::anomaly::ScoreKind;
+use cae::device::DeviceKind;
+use cae_serve::{BatchOptions, Limits, ServeOptions, serve};
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A run directory made by `cae train` (with RUN/threshold.json for labels).
+    pub run: PathBuf,
+    /// Address to listen on; port 0 picks a free port (printed on stderr).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Largest request body in bytes (one image, or a whole multipart body).
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_body_bytes)]
+    pub max_body: usize,
+    /// Longest image side, in pixels, an image header may declare.
+    #[arg(long, value_name = "PX", default_value_t = Limits::default().max_side)]
+    pub max_side: u32,
+    /// Most pixels (width × height) an image header may declare.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_pixels)]
+    pub max_pixels: u64,
+    /// Most images in one multipart request.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_images)]
+    pub max_images: usize,
+    /// Request timeout in seconds (upload and queueing included); then 504.
+    #[arg(long, value_name = "SECONDS", default_value_t = Limits::default().timeout.as_secs_f64())]
+    pub timeout: f64,
+    /// Most requests in progress at once on /v1/...; more get 503 at once.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_concurrency)]
+    pub max_concurrency: usize,
+    /// Most images in one model call.
+    #[arg(long, value_name = "N", default_value_t = BatchOptions::default().max_batch)]
+    pub max_batch: usize,
+    /// Longest the first image of a batch waits for others, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = BatchOptions::default().max_wait.as_secs_f64() * 1e3)]
+    pub max_wait_ms: f64,
+    /// Most images waiting for the model; more get 503.
+    #[arg(long, value_name = "N", default_value_t = BatchOptions::default().queue)]
+    pub queue: usize,
+    /// mse | mae | ssim | max-smoothed (default: the threshold's, else mse).
+    #[arg(long, value_name = "KIND")]
+    pub score: Option<String>,
+    /// σ in pixels of the max-smoothed score's Gaussian (default 2).
+    #[arg(long, value_name = "PX")]
+    pub sigma: Option<f64>,
+    /// flex | wgpu | cuda
+    #[arg(long, default_value = "flex")]
+    pub device: String,
+}
+
+fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| value.is_finite() && !d.is_zero())
+        .with_context(|| format!("{flag} {value}: expected a positive number"))
+}
+
+pub fn run(a: ServeArgs) -> anyhow::Result<()> {
+    let device = a
+        .device
+        .parse::<DeviceKind>()
+        .map_err(anyhow::Error::msg)?
+        .device()
+        .map_err(anyhow::Error::msg)?;
+    let score = match (&a.score, a.sigma) {
+        (None, None) => None,
+        (None, Some(_)) => anyhow::bail!("--sigma needs --score max-smoothed"),
+        (Some(s), sigma) => Some(ScoreKind::parse(s, sigma).map_err(anyhow::Error::msg)?),
+    };
+    let max_wait = if a.max_wait_ms == 0.0 {
+        Duration::ZERO
+    } else {
+        seconds("--max-wait-ms", a.max_wait_ms / 1e3)?
+    };
+    let options = ServeOptions {
+        run: a.run,
+        addr: a.addr,
+        limits: Limits {
+            max_body_bytes: a.max_body,
+            max_side: a.max_side,
+            max_pixels: a.max_pixels,
+            max_images: a.max_images,
+            timeout: seconds("--timeout", a.timeout)?,
+            max_concurrency: a.max_concurrency,
+        },
+        batch: BatchOptions {
+            max_batch: a.max_batch,
+            max_wait,
+            queue: a.queue,
+        },
+        score,
+        device,
+    };
+    let run = options.run.display().to_string();
+    serve(options, |addr| {
+        eprintln!("cae serve: {run} listening on http://{addr}");
+    })?;
+    eprintln!("cae serve: stopped");
+    Ok(())
+}

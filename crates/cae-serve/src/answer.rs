@@ -1,0 +1,113 @@
+//! What the endpoints send back, built with the library's own scoring and pictures: the score
+//! and anomaly map from `ScoreKind` (as `cae anomaly score`), label and normalised score from
+//! the run's `Threshold` via `anomaly::predict`, the heatmap from `plot::anomaly_overlay`, and
+//! plain PNGs from `plot::image_grid`. Pure functions; the handlers run them off the async
+//! threads.
+
+use crate::error::ApiError;
+use crate::served_run::ServedRun;
+use base64::Engine;
+use cae::anomaly::{Prediction, predict};
+use cae::plot::{Overlay, anomaly_overlay, encode_png, image_grid};
+use serde::Serialize;
+
+/// The answer for one scored image.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScoreAnswer {
+    /// The multipart file name (or part number); absent for a raw body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The raw image score (higher = more anomalous).
+    pub score: f64,
+    /// Min–max normalised with the threshold at 0.5; null without a threshold.
+    pub normalized_score: Option<f64>,
+    /// The image threshold; null without one.
+    pub threshold: Option<f64>,
+    /// `score > threshold`; null without a threshold.
+    pub is_anomaly: Option<bool>,
+    /// The anomaly overlay (input, reconstruction, error map, mask) as base64 PNG, when asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heatmap_png_base64: Option<String>,
+}
+
+/// One image scored: the answer, and the map and prediction the heatmap needs.
+pub struct Scored {
+    pub answer: ScoreAnswer,
+    map: Vec<f32>,
+    prediction: Option<Prediction>,
+}
+
+/// Scores `original` against its `reconstruction` with the run's score kind and threshold.
+pub fn score(
+    run: &ServedRun,
+    name: Option<String>,
+    original: &[f32],
+    reconstruction: &[f32],
+) -> Scored {
+    let kind = run.score;
+    let map = kind.map(original, reconstruction, run.input);
+    let score = kind.image_score(original, reconstruction, run.input, &map);
+    let prediction = run.threshold.as_ref().map(|t| predict(t, score, &map));
+    Scored {
+        answer: ScoreAnswer {
+            name,
+            score,
+            normalized_score: prediction.as_ref().map(|p| p.normalized),
+            threshold: run.threshold.as_ref().map(|t| t.image),
+            is_anomaly: prediction.as_ref().map(|p| p.anomalous),
+            heatmap_png_base64: None,
+        },
+        map,
+        prediction,
+    }
+}
+
+/// The overlay picture of a scored image, drawn as `cae anomaly score -o` draws it.
+pub fn heatmap_png(
+    run: &ServedRun,
+    scored: &Scored,
+    original: &[f32],
+    reconstruction: &[f32],
+) -> Result<Vec<u8>, ApiError> {
+    let s = run.input;
+    // The colour scale tops out at twice the pixel threshold, so the threshold sits mid-scale;
+    // without one, at this image's own maximum.
+    let top = match run.threshold.as_ref().and_then(|t| t.pixel) {
+        Some(p) if p > 0.0 => 2.0 * p as f32,
+        _ => scored.map.iter().copied().fold(f32::MIN_POSITIVE, f32::max),
+    };
+    let a = &scored.answer;
+    let caption = match a.is_anomaly {
+        Some(anomalous) => format!(
+            "{}  score {:.5}  normalised {:.2}",
+            if anomalous { "ANOMALOUS" } else { "normal" },
+            a.score,
+            a.normalized_score.unwrap_or(f64::NAN)
+        ),
+        None => format!("score {:.5}  (no threshold fitted)", a.score),
+    };
+    let overlay = Overlay {
+        original,
+        reconstruction,
+        shape: (s.channels, s.height, s.width),
+        map: &scored.map,
+        map_top: top,
+        predicted: scored.prediction.as_ref().and_then(|p| p.mask.as_deref()),
+        truth: None,
+        caption: &caption,
+    };
+    let scale = (128 / s.height.max(s.width).max(1)).clamp(1, 8) as u32;
+    anomaly_overlay(&overlay, scale).map_err(|e| ApiError::internal(format!("heatmap: {e}")))
+}
+
+/// Adds the base64 overlay to the answer.
+pub fn attach_heatmap(scored: &mut Scored, png: &[u8]) {
+    scored.answer.heatmap_png_base64 = Some(base64::engine::general_purpose::STANDARD.encode(png));
+}
+
+/// One CHW image in [0, 1] of the run's input shape as a PNG of the same size.
+pub fn image_png(run: &ServedRun, pixels: &[f32]) -> Result<Vec<u8>, ApiError> {
+    let s = run.input;
+    let img = image_grid(&[vec![pixels]], (s.channels, s.height, s.width), 1, 0);
+    encode_png(&img).map_err(|e| ApiError::internal(format!("encoding the PNG: {e}")))
+}

@@ -1,0 +1,267 @@
+//! The endpoints. Each one reads its images ([`Upload`]), decodes and checks them on the
+//! blocking pool ([`Intake`](crate::intake::Intake)), sends them through the batch worker, and
+//! builds its answer on the blocking pool again ([`crate::answer`]), so the async threads only
+//! move bytes.
+//!
+//! | endpoint | body | answer |
+//! | --- | --- | --- |
+//! | `POST /v1/score[?heatmap=1]` | image, or multipart with several | JSON per image |
+//! | `POST /v1/heatmap` | one image | PNG overlay |
+//! | `POST /v1/reconstruct` | one image | PNG |
+//! | `POST /v1/encode` | image, or multipart | JSON latent vector per image |
+//! | `GET /healthz` | | JSON status and batching counters |
+//! | `GET /v1/model` | | JSON: architecture, input, score, threshold, training |
+
+use crate::answer::{self, ScoreAnswer};
+use crate::batcher::{BatchError, Batcher, panic_message};
+use crate::error::ApiError;
+use crate::forward::{ModelJob, ModelOutput, Want};
+use crate::options::Limits;
+use crate::served_run::ServedRun;
+use crate::upload::{Upload, UploadedImage};
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What every handler shares: the run, the way to the model, the limits.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    run: ServedRun,
+    batcher: Batcher<ModelJob, ModelOutput>,
+    limits: Limits,
+    started: Instant,
+}
+
+impl AppState {
+    pub fn new(run: ServedRun, batcher: Batcher<ModelJob, ModelOutput>, limits: Limits) -> Self {
+        AppState {
+            inner: Arc::new(Shared {
+                run,
+                batcher,
+                limits,
+                started: Instant::now(),
+            }),
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.inner.limits
+    }
+
+    pub fn run(&self) -> &ServedRun {
+        &self.inner.run
+    }
+
+    /// Decodes and checks every image on the blocking pool.
+    async fn prepare(&self, images: Vec<UploadedImage>) -> Result<Vec<Arc<[f32]>>, ApiError> {
+        let state = self.clone();
+        blocking(move || {
+            images
+                .iter()
+                .map(|img| {
+                    let px = state.run().intake.prepare(&img.bytes, &img.label())?;
+                    Ok(Arc::from(px))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// Sends prepared images through the batch worker; one output per image, in order.
+    async fn infer(&self, images: &[Arc<[f32]>], want: Want) -> Result<Vec<Vec<f32>>, ApiError> {
+        let replies = images
+            .iter()
+            .map(|pixels| {
+                self.inner.batcher.submit(ModelJob {
+                    pixels: pixels.clone(),
+                    want,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(batch_error)?;
+        let mut outputs = Vec::with_capacity(replies.len());
+        for reply in replies {
+            let output = reply
+                .await
+                .map_err(|_| ApiError::internal("the model worker dropped the request"))?
+                .map_err(batch_error)?;
+            match (output, want) {
+                (ModelOutput::Reconstruction(v), Want::Reconstruction)
+                | (ModelOutput::Code(v), Want::Code) => outputs.push(v),
+                _ => return Err(ApiError::internal("the model answered the wrong question")),
+            }
+        }
+        Ok(outputs)
+    }
+}
+
+fn batch_error(e: BatchError) -> ApiError {
+    match e {
+        BatchError::Overloaded(_) | BatchError::Stopped => ApiError::overloaded(e.to_string()),
+        BatchError::Failed(m) => ApiError::internal(m),
+    }
+}
+
+/// Runs CPU work on the blocking pool; a panic there becomes a 500.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => Err(ApiError::internal(format!(
+            "internal error: {}",
+            panic_message(&*e.into_panic())
+        ))),
+        Err(_) => Err(ApiError::internal("the work was cancelled")),
+    }
+}
+
+/// `heatmap=1` in the query of `/v1/score`; unknown parameters are errors.
+pub fn heatmap_flag(query: Option<&str>) -> Result<bool, ApiError> {
+    let mut heatmap = false;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, "1"));
+        if key != "heatmap" {
+            return Err(ApiError::bad_request(format!(
+                "unknown query parameter '{key}': /v1/score takes heatmap=1"
+            )));
+        }
+        heatmap = match value {
+            "1" | "true" | "yes" | "on" => true,
+            "0" | "false" | "no" | "off" => false,
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "heatmap={other}: expected 1 or 0"
+                )));
+            }
+        };
+    }
+    Ok(heatmap)
+}
+
+fn png(bytes: Vec<u8>) -> Response {
+    ([(CONTENT_TYPE, "image/png")], bytes).into_response()
+}
+
+/// One answer for a raw body, `{"results": [...]}` for a multipart one.
+fn answers<T: Serialize>(multipart: bool, mut list: Vec<T>) -> Response {
+    if !multipart && list.len() == 1 {
+        return Json(list.remove(0)).into_response();
+    }
+    Json(json!({ "results": list })).into_response()
+}
+
+pub async fn score(
+    State(app): State<AppState>,
+    RawQuery(query): RawQuery,
+    upload: Upload,
+) -> Result<Response, ApiError> {
+    let heatmap = heatmap_flag(query.as_deref())?;
+    let names: Vec<Option<String>> = upload.images.iter().map(|i| i.answer_name()).collect();
+    let originals = app.prepare(upload.images).await?;
+    let recons = app.infer(&originals, Want::Reconstruction).await?;
+    let state = app.clone();
+    let list = blocking(move || {
+        let run = state.run();
+        let mut list: Vec<ScoreAnswer> = Vec::with_capacity(originals.len());
+        for ((name, x), y) in names.into_iter().zip(&originals).zip(&recons) {
+            let mut scored = answer::score(run, name, x, y);
+            if heatmap {
+                let picture = answer::heatmap_png(run, &scored, x, y)?;
+                answer::attach_heatmap(&mut scored, &picture);
+            }
+            list.push(scored.answer);
+        }
+        Ok(list)
+    })
+    .await?;
+    Ok(answers(upload.multipart, list))
+}
+
+pub async fn heatmap(State(app): State<AppState>, upload: Upload) -> Result<Response, ApiError> {
+    let image = upload.single("/v1/heatmap")?;
+    let originals = app.prepare(vec![image]).await?;
+    let recons = app.infer(&originals, Want::Reconstruction).await?;
+    let state = app.clone();
+    let picture = blocking(move || {
+        let run = state.run();
+        let scored = answer::score(run, None, &originals[0], &recons[0]);
+        answer::heatmap_png(run, &scored, &originals[0], &recons[0])
+    })
+    .await?;
+    Ok(png(picture))
+}
+
+pub async fn reconstruct(
+    State(app): State<AppState>,
+    upload: Upload,
+) -> Result<Response, ApiError> {
+    let image = upload.single("/v1/reconstruct")?;
+    let originals = app.prepare(vec![image]).await?;
+    let recons = app.infer(&originals, Want::Reconstruction).await?;
+    let state = app.clone();
+    let picture = blocking(move || answer::image_png(state.run(), &recons[0])).await?;
+    Ok(png(picture))
+}
+
+/// The answer of `/v1/encode` for one image.
+#[derive(Serialize)]
+struct Code {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    /// The bottleneck's shape before flattening, e.g. `8x7x7`.
+    shape: String,
+    dim: usize,
+    latent: Vec<f32>,
+}
+
+pub async fn encode(State(app): State<AppState>, upload: Upload) -> Result<Response, ApiError> {
+    let names: Vec<Option<String>> = upload.images.iter().map(|i| i.answer_name()).collect();
+    let originals = app.prepare(upload.images).await?;
+    let codes = app.infer(&originals, Want::Code).await?;
+    let shape = &app.run().code_shape;
+    let list: Vec<Code> = names
+        .into_iter()
+        .zip(codes)
+        .map(|(name, latent)| Code {
+            name,
+            shape: shape.clone(),
+            dim: latent.len(),
+            latent,
+        })
+        .collect();
+    Ok(answers(upload.multipart, list))
+}
+
+pub async fn healthz(State(app): State<AppState>) -> Json<serde_json::Value> {
+    let (batches, images, largest, failed) = app.inner.batcher.stats().snapshot();
+    Json(json!({
+        "status": "ok",
+        "uptime_s": app.inner.started.elapsed().as_secs_f64(),
+        "batches": batches,
+        "images": images,
+        "largest_batch": largest,
+        "failed_batches": failed,
+    }))
+}
+
+pub async fn model(State(app): State<AppState>) -> Json<serde_json::Value> {
+    Json(app.run().info())
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "no such endpoint: POST /v1/score, /v1/heatmap, /v1/reconstruct, /v1/encode; GET \
+         /healthz, /v1/model",
+    )
+}
