@@ -152,12 +152,18 @@ fn png(bytes: Vec<u8>) -> Response {
     ([(CONTENT_TYPE, "image/png")], bytes).into_response()
 }
 
+/// The answers of a multipart request, in part order.
+#[derive(Serialize)]
+struct Results<T> {
+    results: Vec<T>,
+}
+
 /// One answer for a raw body, `{"results": [...]}` for a multipart one.
 fn answers<T: Serialize>(multipart: bool, mut list: Vec<T>) -> Response {
     if !multipart && list.len() == 1 {
         return Json(list.remove(0)).into_response();
     }
-    Json(json!({ "results": list })).into_response()
+    Json(Results { results: list }).into_response()
 }
 
 pub async fn score(

@@ -183,7 +183,7 @@ mod tests {
         assert!(m.contains("empty"), "{m}");
         let (s, m) = status(t.prepare(b"this is not an image at all", "body"));
         assert_eq!(s, StatusCode::BAD_REQUEST);
-        assert!(m.contains("not a PNG, JPEG or BMP"), "{m}");
+        assert!(m.contains("not a valid PNG, JPEG or BMP image"), "{m}");
         let mut cut = gray(28, 28);
         cut.truncate(cut.len() / 2);
         assert_eq!(status(t.prepare(&cut, "body")).0, StatusCode::BAD_REQUEST);

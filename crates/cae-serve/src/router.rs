@@ -5,7 +5,7 @@
 
 use crate::error::ApiError;
 use crate::handlers::{self, AppState};
-use crate::upload::MaxImages;
+use crate::upload::UploadLimits;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, Extension};
 use axum::http::HeaderValue;
@@ -41,7 +41,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/model", get(handlers::model))
         .fallback(handlers::not_found)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
-        .layer(Extension(MaxImages(limits.max_images)))
+        .layer(Extension(UploadLimits {
+            max_body_bytes: limits.max_body_bytes,
+            max_images: limits.max_images,
+        }))
         .with_state(state);
     harden(app)
 }

@@ -80,28 +80,36 @@ fn media_type(value: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// The per-request image limit, put in the request extensions by the router.
+/// The limits the extractor enforces itself, put in the request extensions by the router
+/// (the body limit is applied by `DefaultBodyLimit`; it is here for messages).
 #[derive(Debug, Clone, Copy)]
-pub struct MaxImages(pub usize);
+pub struct UploadLimits {
+    pub max_body_bytes: usize,
+    pub max_images: usize,
+}
 
 impl<S: Send + Sync> FromRequest<S> for Upload {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Upload, ApiError> {
-        let max_images = req
+        let limits = req
             .extensions()
-            .get::<MaxImages>()
-            .map_or(usize::MAX, |m| m.0);
+            .get::<UploadLimits>()
+            .copied()
+            .unwrap_or(UploadLimits {
+                max_body_bytes: usize::MAX,
+                max_images: usize::MAX,
+            });
         let content_type = req
             .headers()
             .get(CONTENT_TYPE)
             .map(|v| media_type(v.to_str().unwrap_or("")));
         match content_type.as_deref() {
-            Some("multipart/form-data") => read_multipart(req, state, max_images).await,
+            Some("multipart/form-data") => read_multipart(req, state, limits).await,
             Some(t) if IMAGE_TYPES.contains(&t) => {
                 let bytes = Bytes::from_request(req, state)
                     .await
-                    .map_err(|e| read_error(e.status(), e.body_text()))?;
+                    .map_err(|e| read_error(e.status(), e.body_text(), limits))?;
                 if bytes.is_empty() {
                     return Err(ApiError::bad_request(
                         "empty body: send one PNG, JPEG or BMP image",
@@ -126,9 +134,12 @@ impl<S: Send + Sync> FromRequest<S> for Upload {
 }
 
 /// A body that could not be read: 413 when over the limit, else 400 (a broken upload).
-fn read_error(status: StatusCode, text: String) -> ApiError {
+fn read_error(status: StatusCode, text: String, limits: UploadLimits) -> ApiError {
     if status == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::too_large(format!("{text}: the body is over the --max-body limit"))
+        ApiError::too_large(format!(
+            "the body is over the limit of {} bytes (--max-body)",
+            limits.max_body_bytes
+        ))
     } else {
         ApiError::bad_request(format!("cannot read the body: {text}"))
     }
@@ -137,7 +148,7 @@ fn read_error(status: StatusCode, text: String) -> ApiError {
 async fn read_multipart<S: Send + Sync>(
     req: Request,
     state: &S,
-    max_images: usize,
+    limits: UploadLimits,
 ) -> Result<Upload, ApiError> {
     let mut multipart = Multipart::from_request(req, state)
         .await
@@ -152,6 +163,7 @@ async fn read_multipart<S: Send + Sync>(
                 return Err(read_error(
                     e.status(),
                     format!("multipart body: {}", e.body_text()),
+                    limits,
                 ));
             }
         };
@@ -163,19 +175,23 @@ async fn read_multipart<S: Send + Sync>(
         if !is_image {
             continue;
         }
-        if images.len() == max_images {
+        if images.len() == limits.max_images {
             return Err(ApiError::too_large(format!(
-                "more than {max_images} images in one request (--max-images)"
+                "more than {} images in one request (--max-images)",
+                limits.max_images
             )));
         }
         let file_name = field
             .file_name()
             .filter(|f| !f.is_empty())
             .map(str::to_string);
-        let bytes = field
-            .bytes()
-            .await
-            .map_err(|e| read_error(e.status(), format!("part {part}: {}", e.body_text())))?;
+        let bytes = field.bytes().await.map_err(|e| {
+            read_error(
+                e.status(),
+                format!("part {part}: {}", e.body_text()),
+                limits,
+            )
+        })?;
         images.push(UploadedImage {
             part: Some(part),
             file_name,

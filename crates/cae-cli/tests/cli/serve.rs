@@ -38,30 +38,31 @@ impl Server {
                 let _ = tx.send(line);
             }
         });
+        // From here on, Drop kills and reaps the child on every path.
+        let mut server = Server {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            stderr,
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut seen = Vec::new();
         while Instant::now() < deadline {
-            match stderr.recv_timeout(Duration::from_millis(100)) {
+            match server.stderr.recv_timeout(Duration::from_millis(100)) {
                 Ok(line) => {
                     if let Some(addr) = line.split("listening on http://").nth(1) {
-                        let addr = addr.trim().parse().expect("an address");
-                        return Server {
-                            child,
-                            addr,
-                            stderr,
-                        };
+                        server.addr = addr.trim().parse().expect("an address");
+                        return server;
                     }
                     seen.push(line);
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if let Ok(Some(status)) = child.try_wait() {
+                    if let Ok(Some(status)) = server.child.try_wait() {
                         panic!("cae serve exited with {status}: {}", seen.join("\n"));
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
-        let _ = child.kill();
         panic!("cae serve did not start: {}", seen.join("\n"));
     }
 

@@ -297,14 +297,23 @@ async fn malformed_requests_get_4xx_json_and_the_server_goes_on() {
         ("a", Some("1.png"), "image/png", &png),
         ("b", Some("2.png"), "image/png", &png),
     ]);
-    let cases: Vec<(&str, &str, Option<&str>, Vec<u8>, StatusCode, &str)> = vec![
+    // (method, uri, content type, body, expected status, a word the message must hold)
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        Vec<u8>,
+        StatusCode,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
         (
             "POST",
             "/v1/score",
             Some("image/png"),
             b"garbage bytes".to_vec(),
             StatusCode::BAD_REQUEST,
-            "not a PNG",
+            "not a valid PNG",
         ),
         (
             "POST",

@@ -48,18 +48,21 @@ fn invalid(name: &str, format: &str, message: impl std::fmt::Display) -> DataErr
     }
 }
 
+/// A reader over bytes in memory.
+type BytesReader<'a> = ImageReader<Cursor<&'a [u8]>>;
+
 /// A reader for `bytes` whose format is known from its first bytes, with the decoder limits
-/// set from `limits`.
+/// set from `limits`, and the format's name.
 fn reader<'a>(
     bytes: &'a [u8],
     name: &str,
     limits: Option<ImageLimits>,
-) -> Result<(ImageReader<Cursor<&'a [u8]>>, &'static str), DataError> {
+) -> Result<(BytesReader<'a>, &'static str), DataError> {
     let unknown = || {
         invalid(
             name,
-            "image",
-            "the bytes are not a PNG, JPEG or BMP file (unrecognised signature)",
+            "PNG, JPEG or BMP",
+            "its first bytes are no known image signature",
         )
     };
     let format = image::guess_format(bytes).map_err(|_| unknown())?;
