@@ -6,7 +6,9 @@ mod util;
 
 mod anomaly;
 mod arch;
+mod bad_corpus;
 mod bad_input;
+mod crash;
 mod denoise;
 mod features;
 mod interop;

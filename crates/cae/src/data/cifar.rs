@@ -94,16 +94,39 @@ pub(super) fn load_files(files: &[PathBuf]) -> Result<ImageSet, DataError> {
     let mut batches = Vec::with_capacity(files.len());
     for path in files {
         let bytes = read_file(path)?;
-        let variant = detect(path, &bytes)?;
-        batches.push((path, bytes, variant));
+        batches.push((show(path), bytes));
     }
-    let total: usize = batches.iter().map(|(_, b, v)| b.len() / v.record()).sum();
-    let first = files.first().map_or_else(String::new, |p| show(p));
-    let mut pixels = alloc_pixels(total.checked_mul(PIXELS), &first)?;
+    let mut set = decode_batches(&batches)?;
+    if let Some(path) = files.first()
+        && let Some(labels) = &set.labels
+    {
+        set.class_names = class_names(path, detect(&batches[0].0, &batches[0].1)?, labels)?;
+    }
+    Ok(set)
+}
+
+/// Decodes the bytes of one batch file; `name` (a file name or path) picks the variant as a
+/// file name would and names the batch in messages and origins. No class names.
+pub(super) fn decode(bytes: Vec<u8>, name: &str) -> Result<ImageSet, DataError> {
+    decode_batches(&[(name.to_string(), bytes)])
+}
+
+/// Decodes `(name, bytes)` batches into one set, in order.
+fn decode_batches(batches: &[(String, Vec<u8>)]) -> Result<ImageSet, DataError> {
+    let mut variants = Vec::with_capacity(batches.len());
+    for (name, bytes) in batches {
+        variants.push(detect(name, bytes)?);
+    }
+    let total: usize = batches
+        .iter()
+        .zip(&variants)
+        .map(|((_, b), v)| b.len() / v.record())
+        .sum();
+    let first = batches.first().map_or("", |(n, _)| n.as_str());
+    let mut pixels = alloc_pixels(total.checked_mul(PIXELS), first)?;
     let mut labels = Vec::with_capacity(total);
     let mut origins = Vec::with_capacity(total);
-    for (path, bytes, variant) in &batches {
-        let shown = show(path);
+    for ((shown, bytes), variant) in batches.iter().zip(&variants) {
         for (i, rec) in bytes.chunks_exact(variant.record()).enumerate() {
             // CIFAR-100: [coarse, fine, pixels...]; the fine label is the class.
             labels.push(u32::from(rec[variant.label_bytes() - 1]));
@@ -115,10 +138,6 @@ pub(super) fn load_files(files: &[PathBuf]) -> Result<ImageSet, DataError> {
             origins.push(format!("{shown}#{i}"));
         }
     }
-    let class_names = match batches.first() {
-        Some((path, _, v)) => class_names(path, *v, &labels)?,
-        None => None,
-    };
     Ok(ImageSet {
         shape: ImageShape {
             channels: 3,
@@ -127,20 +146,23 @@ pub(super) fn load_files(files: &[PathBuf]) -> Result<ImageSet, DataError> {
         },
         pixels,
         labels: Some(labels),
-        class_names,
+        class_names: None,
         origins,
     })
 }
 
 /// Chooses CIFAR-10 or CIFAR-100 from the file name, else from the size and label ranges,
 /// and checks the size is a whole number of records and the labels are in range.
-fn detect(path: &Path, bytes: &[u8]) -> Result<Variant, DataError> {
+fn detect(path: &str, bytes: &[u8]) -> Result<Variant, DataError> {
     let malformed = |detail: String| DataError::Malformed {
-        path: show(path),
+        path: path.to_string(),
         format: FORMAT,
         detail,
     };
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let name = Path::new(path)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
     let by_name = if name.starts_with("data_batch") || name == "test_batch.bin" {
         Some(Variant::Ten)
     } else if name == "train.bin" || name == "test.bin" {

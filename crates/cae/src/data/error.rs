@@ -26,6 +26,13 @@ pub enum DataError {
         error: std::io::Error,
     },
 
+    /// A data file holds no bytes at all.
+    #[error("{path}: the file is empty (0 bytes); was it cut off while copying or downloading?")]
+    Empty {
+        /// The file.
+        path: String,
+    },
+
     /// The source string is neither a known builtin nor a recognisable file or folder.
     #[error(
         "unknown data source '{name}': expected an IDX file, a .npy file, a CIFAR .bin file, \

@@ -79,7 +79,8 @@ pub(super) fn load(root: &Path, opts: &LoadOptions) -> Result<ImageSet, DataErro
         files.truncate(n);
     }
     let paths: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
-    let (shape, pixels) = decode_all(&paths, opts)?;
+    let sources: Vec<ImageSource> = paths.iter().map(|p| ImageSource::File(p)).collect();
+    let (shape, pixels) = decode_all(&sources, opts)?;
     Ok(ImageSet {
         shape,
         pixels,
@@ -91,8 +92,7 @@ pub(super) fn load(root: &Path, opts: &LoadOptions) -> Result<ImageSet, DataErro
 
 /// Loads a single image file as a one-image set.
 pub(super) fn load_file(path: &Path, opts: &LoadOptions) -> Result<ImageSet, DataError> {
-    let paths = [path.to_path_buf()];
-    let (shape, pixels) = decode_all(&paths, opts)?;
+    let (shape, pixels) = decode_all(&[ImageSource::File(path)], opts)?;
     Ok(ImageSet {
         shape,
         pixels,
@@ -100,6 +100,90 @@ pub(super) fn load_file(path: &Path, opts: &LoadOptions) -> Result<ImageSet, Dat
         class_names: None,
         origins: vec![show(path)],
     })
+}
+
+/// Decodes in-memory image files (PNG, JPEG, BMP; the format is guessed from the bytes) as the
+/// folder loader decodes files: one shape for all, gray or colour detection, `opts.channels`
+/// and `opts.resize` applied. Each `(name, bytes)` pair names its image in messages and origins.
+pub(super) fn decode_images(
+    images: &[(&str, &[u8])],
+    opts: &LoadOptions,
+) -> Result<ImageSet, DataError> {
+    let sources: Vec<ImageSource> = images
+        .iter()
+        .map(|&(name, bytes)| ImageSource::Memory { name, bytes })
+        .collect();
+    if sources.is_empty() {
+        return Err(DataError::NoImages {
+            path: "the given images".to_string(),
+        });
+    }
+    let (shape, pixels) = decode_all(&sources, opts)?;
+    Ok(ImageSet {
+        shape,
+        pixels,
+        labels: None,
+        class_names: None,
+        origins: images.iter().map(|(n, _)| n.to_string()).collect(),
+    })
+}
+
+/// Where one image's bytes come from.
+#[derive(Clone, Copy)]
+enum ImageSource<'a> {
+    File(&'a Path),
+    Memory { name: &'a str, bytes: &'a [u8] },
+}
+
+impl ImageSource<'_> {
+    /// The name shown in messages and origins.
+    fn name(&self) -> String {
+        match self {
+            ImageSource::File(p) => show(p),
+            ImageSource::Memory { name, .. } => name.to_string(),
+        }
+    }
+
+    /// A reader with the format guessed from the first bytes and the decoding limits set.
+    fn reader(&self) -> Result<ImageReader<Box<dyn SeekRead + '_>>, DataError> {
+        let empty = || DataError::Empty { path: self.name() };
+        let inner: Box<dyn SeekRead + '_> = match *self {
+            ImageSource::File(path) => {
+                let file = fs::File::open(path).map_err(|e| io_error(path, e))?;
+                if file.metadata().map_err(|e| io_error(path, e))?.len() == 0 {
+                    return Err(empty());
+                }
+                Box::new(std::io::BufReader::new(file))
+            }
+            ImageSource::Memory { bytes, .. } if bytes.is_empty() => return Err(empty()),
+            ImageSource::Memory { bytes, .. } => Box::new(std::io::Cursor::new(bytes)),
+        };
+        let mut reader = ImageReader::new(inner);
+        // The extension is the fallback when the first bytes match no known format.
+        if let Ok(format) = image::ImageFormat::from_path(self.name()) {
+            reader.set_format(format);
+        }
+        let mut reader = reader.with_guessed_format().map_err(|e| DataError::Io {
+            path: self.name(),
+            error: e,
+        })?;
+        reader.limits(decode_limits());
+        Ok(reader)
+    }
+}
+
+/// A buffered, seekable byte stream (a file or memory).
+trait SeekRead: std::io::BufRead + std::io::Seek {}
+impl<T: std::io::BufRead + std::io::Seek> SeekRead for T {}
+
+/// What one decoded image may take in memory (the image crate's own default), checked on the
+/// header before anything is decoded so a header that declares a huge image is refused at once.
+const MAX_DECODED_BYTES: u64 = 512 * 1024 * 1024;
+
+fn decode_limits() -> image::Limits {
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_DECODED_BYTES);
+    limits
 }
 
 /// Image files directly in `dir` and its sub-folders (both sorted, hidden entries skipped).
@@ -151,8 +235,16 @@ fn walk(
     Ok(())
 }
 
-fn format_name(path: &Path) -> String {
-    match path
+/// The format named in messages: the one the first bytes revealed, else the extension's.
+fn format_name(name: &str, guessed: Option<image::ImageFormat>) -> String {
+    match guessed {
+        Some(image::ImageFormat::Png) => return "PNG".to_string(),
+        Some(image::ImageFormat::Jpeg) => return "JPEG".to_string(),
+        Some(image::ImageFormat::Bmp) => return "BMP".to_string(),
+        Some(other) => return format!("{other:?}").to_ascii_uppercase(),
+        None => {}
+    }
+    match Path::new(name)
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase)
@@ -166,41 +258,59 @@ fn format_name(path: &Path) -> String {
     }
 }
 
-fn image_error(path: &Path, e: image::ImageError) -> DataError {
+fn image_error(
+    source: &ImageSource,
+    guessed: Option<image::ImageFormat>,
+    e: image::ImageError,
+) -> DataError {
+    let name = source.name();
     match e {
         image::ImageError::IoError(io) if io.kind() != std::io::ErrorKind::UnexpectedEof => {
-            io_error(path, io)
+            DataError::Io {
+                path: name,
+                error: io,
+            }
         }
         other => DataError::Image {
-            path: show(path),
-            format: format_name(path),
+            format: format_name(&name, guessed),
+            path: name,
             message: one_line(other),
         },
     }
-}
-
-fn reader(path: &Path) -> Result<ImageReader<std::io::BufReader<fs::File>>, DataError> {
-    ImageReader::open(path)
-        .and_then(ImageReader::with_guessed_format)
-        .map_err(|e| io_error(path, e))
 }
 
 /// Header pass (sizes only, nothing decoded) then decode pass; returns the common shape and
 /// all pixels. Without a forced channel count, images are kept as one plane while every image
 /// so far is gray (by colour type or by content: R = G = B everywhere, which also catches
 /// gray palette PNG/BMP files); the first colour image switches the whole set to RGB.
-fn decode_all(paths: &[PathBuf], opts: &LoadOptions) -> Result<(ImageShape, Vec<f32>), DataError> {
-    let root = paths.first().map_or_else(String::new, |p| show(p));
+fn decode_all(
+    sources: &[ImageSource],
+    opts: &LoadOptions,
+) -> Result<(ImageShape, Vec<f32>), DataError> {
+    let root = sources.first().map_or_else(String::new, ImageSource::name);
     let mut first: Option<(u32, u32)> = None;
-    for path in paths {
-        let decoder = reader(path)?
+    for source in sources {
+        let reader = source.reader()?;
+        let guessed = reader.format();
+        let decoder = reader
             .into_decoder()
-            .map_err(|e| image_error(path, e))?;
+            .map_err(|e| image_error(source, guessed, e))?;
         let (w, h) = decoder.dimensions();
+        if decoder.total_bytes() > MAX_DECODED_BYTES {
+            return Err(DataError::TooLarge {
+                path: source.name(),
+                detail: format!(
+                    "the header declares a {w}x{h} (WxH) image of {} bytes; images above {} MiB \
+                     are refused",
+                    decoder.total_bytes(),
+                    MAX_DECODED_BYTES >> 20
+                ),
+            });
+        }
         match first {
             None => first = Some((w, h)),
             Some((fw, fh)) if opts.resize.is_none() && (fw, fh) != (w, h) => {
-                return Err(mismatch(path, (w, h), &root, (fw, fh)));
+                return Err(mismatch(&source.name(), (w, h), &root, (fw, fh)));
             }
             Some(_) => {}
         }
@@ -209,16 +319,20 @@ fn decode_all(paths: &[PathBuf], opts: &LoadOptions) -> Result<(ImageShape, Vec<
     let (height, width) = opts.resize.unwrap_or((fh as usize, fw as usize));
     let plane = height * width;
     let mut channels = opts.channels.unwrap_or(1);
-    let mut pixels = alloc_pixels(paths.len().checked_mul(channels * plane), &root)?;
-    for (i, path) in paths.iter().enumerate() {
-        let img = reader(path)?.decode().map_err(|e| image_error(path, e))?;
+    let mut pixels = alloc_pixels(sources.len().checked_mul(channels * plane), &root)?;
+    for (i, source) in sources.iter().enumerate() {
+        let reader = source.reader()?;
+        let guessed = reader.format();
+        let img = reader
+            .decode()
+            .map_err(|e| image_error(source, guessed, e))?;
         let planar = match opts.channels {
             Some(c) => to_planar(&img, c),
             None if channels == 1 => match gray_plane(&img) {
                 Some(g) => g,
                 None => {
                     // First colour image: earlier gray images become RGB.
-                    let mut rgb = alloc_pixels(paths.len().checked_mul(3 * plane), &root)?;
+                    let mut rgb = alloc_pixels(sources.len().checked_mul(3 * plane), &root)?;
                     for done in pixels.chunks_exact(plane.max(1)).take(i) {
                         for _ in 0..3 {
                             rgb.extend_from_slice(done);
@@ -239,9 +353,14 @@ fn decode_all(paths: &[PathBuf], opts: &LoadOptions) -> Result<(ImageShape, Vec<
         if (native.height, native.width) == (height, width) {
             pixels.extend_from_slice(&planar);
         } else if opts.resize.is_some() {
-            resize_image_into(&planar, native, height, width, &mut pixels, &show(path))?;
+            resize_image_into(&planar, native, height, width, &mut pixels, &source.name())?;
         } else {
-            return Err(mismatch(path, (img.width(), img.height()), &root, (fw, fh)));
+            return Err(mismatch(
+                &source.name(),
+                (img.width(), img.height()),
+                &root,
+                (fw, fh),
+            ));
         }
     }
     let shape = ImageShape {
@@ -253,13 +372,13 @@ fn decode_all(paths: &[PathBuf], opts: &LoadOptions) -> Result<(ImageShape, Vec<
 }
 
 fn mismatch(
-    path: &Path,
+    path: &str,
     (width, height): (u32, u32),
     first: &str,
     (fw, fh): (u32, u32),
 ) -> DataError {
     DataError::SizeMismatch {
-        path: show(path),
+        path: path.to_string(),
         width,
         height,
         first: first.to_string(),

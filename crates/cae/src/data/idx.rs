@@ -29,7 +29,17 @@ pub(super) fn looks_like_idx(head: &[u8]) -> bool {
 
 /// Loads an IDX images file (N×H×W, u8) and, when present, its labels file.
 pub(super) fn load(path: &Path) -> Result<ImageSet, DataError> {
-    let (dims, data) = read_idx(path)?;
+    let mut set = decode(&read_file(path)?, &show(path))?;
+    if let Some(lp) = labels_path_for(path) {
+        set.labels = Some(load_labels(&lp, path, set.len())?);
+    }
+    Ok(set)
+}
+
+/// Decodes the bytes of an IDX images file (N×H×W, u8; raw or gzip) named `name` in messages
+/// and origins; no labels.
+pub(super) fn decode(bytes: &[u8], name: &str) -> Result<ImageSet, DataError> {
+    let (dims, data) = parse(bytes, name)?;
     let [n, height, width] = dims[..] else {
         let detail = if dims.len() == 1 {
             "this is a 1-dimensional (labels) IDX file; pass the images file \
@@ -42,19 +52,14 @@ pub(super) fn load(path: &Path) -> Result<ImageSet, DataError> {
             )
         };
         return Err(DataError::Unsupported {
-            path: show(path),
+            path: name.to_string(),
             format: FORMAT,
             detail,
         });
     };
-    let mut pixels = alloc_pixels(Some(data.len()), &show(path))?;
+    let mut pixels = alloc_pixels(Some(data.len()), name)?;
     pixels.extend(data.iter().map(|&b| f32::from(b) / 255.0));
     drop(data);
-
-    let labels = match labels_path_for(path) {
-        Some(lp) => Some(load_labels(&lp, path, n)?),
-        None => None,
-    };
     Ok(ImageSet {
         shape: ImageShape {
             channels: 1,
@@ -62,15 +67,15 @@ pub(super) fn load(path: &Path) -> Result<ImageSet, DataError> {
             width,
         },
         pixels,
-        labels,
+        labels: None,
         class_names: None,
-        origins: container_origins(path, n),
+        origins: container_origins(name, n),
     })
 }
 
 /// Reads a labels file and checks it has one label per image.
 fn load_labels(labels_path: &Path, images_path: &Path, n: usize) -> Result<Vec<u32>, DataError> {
-    let (dims, data) = read_idx(labels_path)?;
+    let (dims, data) = parse(&read_file(labels_path)?, &show(labels_path))?;
     if dims.len() != 1 {
         return Err(DataError::Malformed {
             path: show(labels_path),
@@ -108,11 +113,10 @@ fn labels_path_for(path: &Path) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Reads an IDX file of unsigned bytes: its dimensions and exactly the data they declare.
-fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>), DataError> {
-    let bytes = read_file(path)?;
+/// Parses an IDX file of unsigned bytes: its dimensions and exactly the data they declare.
+fn parse(bytes: &[u8], path: &str) -> Result<(Vec<usize>, Vec<u8>), DataError> {
     if bytes.starts_with(&GZIP_MAGIC) {
-        let mut dec = MultiGzDecoder::new(&bytes[..]);
+        let mut dec = MultiGzDecoder::new(bytes);
         let dims = read_header(&mut dec, path)?;
         let declared = declared_len(&dims, path)?;
         let cap = (bytes.len() as u64)
@@ -143,7 +147,7 @@ fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>), DataError> {
         )?;
         Ok((dims, data))
     } else {
-        let mut rest = &bytes[..];
+        let mut rest = bytes;
         let dims = read_header(&mut rest, path)?;
         let declared = declared_len(&dims, path)?;
         check_len(path, &dims, declared, rest.len() as u64, "")?;
@@ -152,12 +156,12 @@ fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>), DataError> {
 }
 
 /// Parses magic and dimensions; the reader is left at the first data byte.
-fn read_header(r: &mut impl Read, path: &Path) -> Result<Vec<usize>, DataError> {
+fn read_header(r: &mut impl Read, path: &str) -> Result<Vec<usize>, DataError> {
     let mut magic = [0u8; 4];
     read_exact(r, &mut magic, path, "the 4-byte magic number")?;
     let code = u32::from_be_bytes(magic);
     let malformed = |detail: String| DataError::Malformed {
-        path: show(path),
+        path: path.to_string(),
         format: FORMAT,
         detail,
     };
@@ -181,7 +185,7 @@ fn read_header(r: &mut impl Read, path: &Path) -> Result<Vec<usize>, DataError> 
     };
     if let Some(t) = type_name {
         return Err(DataError::Unsupported {
-            path: show(path),
+            path: path.to_string(),
             format: FORMAT,
             detail: format!(
                 "element type is {t} (magic 0x{code:08x}); only unsigned-byte IDX files \
@@ -204,10 +208,10 @@ fn read_header(r: &mut impl Read, path: &Path) -> Result<Vec<usize>, DataError> 
 }
 
 /// Product of the dimensions, rejecting zero and overflow.
-fn declared_len(dims: &[usize], path: &Path) -> Result<u64, DataError> {
+fn declared_len(dims: &[usize], path: &str) -> Result<u64, DataError> {
     if dims.contains(&0) {
         return Err(DataError::Malformed {
-            path: show(path),
+            path: path.to_string(),
             format: FORMAT,
             detail: format!("header declares {}: the file holds no data", what(dims)),
         });
@@ -218,13 +222,13 @@ fn declared_len(dims: &[usize], path: &Path) -> Result<u64, DataError> {
         .ok()
         .filter(|&t| usize::try_from(t).is_ok())
         .ok_or_else(|| DataError::TooLarge {
-            path: show(path),
+            path: path.to_string(),
             detail: format!("header declares {} ({total} bytes)", what(dims)),
         })
 }
 
 fn check_len(
-    path: &Path,
+    path: &str,
     dims: &[usize],
     declared: u64,
     actual: u64,
@@ -240,7 +244,7 @@ fn check_len(
     }
     if actual > declared {
         return Err(DataError::Malformed {
-            path: show(path),
+            path: path.to_string(),
             format: FORMAT,
             detail: format!(
                 "header declares {} ({declared} bytes) but more data follows{note}; \
@@ -252,9 +256,9 @@ fn check_len(
     Ok(())
 }
 
-fn truncated(path: &Path, dims: &[usize], declared: u64, tail: &str) -> DataError {
+fn truncated(path: &str, dims: &[usize], declared: u64, tail: &str) -> DataError {
     DataError::Truncated {
-        path: show(path),
+        path: path.to_string(),
         format: FORMAT,
         detail: format!(
             "header declares {} ({declared} bytes) but {tail}",
@@ -272,10 +276,10 @@ fn what(dims: &[usize]) -> String {
     }
 }
 
-fn read_exact(r: &mut impl Read, buf: &mut [u8], path: &Path, what: &str) -> Result<(), DataError> {
+fn read_exact(r: &mut impl Read, buf: &mut [u8], path: &str, what: &str) -> Result<(), DataError> {
     r.read_exact(buf).map_err(|e| match e.kind() {
         std::io::ErrorKind::UnexpectedEof => DataError::Truncated {
-            path: show(path),
+            path: path.to_string(),
             format: FORMAT,
             detail: format!("the file ends inside the header ({what})"),
         },
@@ -283,16 +287,16 @@ fn read_exact(r: &mut impl Read, buf: &mut [u8], path: &Path, what: &str) -> Res
     })
 }
 
-fn gzip_error(path: &Path, e: std::io::Error) -> DataError {
+fn gzip_error(path: &str, e: std::io::Error) -> DataError {
     let detail = super::error::one_line(&e);
     match e.kind() {
         std::io::ErrorKind::UnexpectedEof => DataError::Truncated {
-            path: show(path),
+            path: path.to_string(),
             format: FORMAT,
             detail: format!("the gzip stream ends early ({detail}); download the file again"),
         },
         _ => DataError::Malformed {
-            path: show(path),
+            path: path.to_string(),
             format: FORMAT,
             detail: format!("corrupt gzip data: {detail}"),
         },

@@ -4,9 +4,10 @@
 //! This file owns the shared types, source detection, option validation and the order in which
 //! options apply (classes, then limit, then channels, then resize). Each file format lives in
 //! its own file (`idx`, `npy`, `cifar`, `folder`, `shapes`); pixel conversions shared by all of
-//! them live in `transform`, and the error type in `error`.
+//! them live in `transform`, and the error type in `error`; `decode` reads files already in memory.
 
 mod cifar;
+pub mod decode;
 mod error;
 #[cfg(test)]
 mod fixture;
@@ -290,6 +291,9 @@ fn load_file(source: &str, path: &Path, opts: &LoadOptions) -> Result<ImageSet, 
     fs::File::open(path)
         .and_then(|f| f.take(8).read_to_end(&mut head))
         .map_err(|e| io_error(path, e))?;
+    if head.is_empty() {
+        return Err(DataError::Empty { path: show(path) });
+    }
     let ext = path
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
@@ -398,9 +402,8 @@ fn alloc_pixels(count: Option<usize>, path: &str) -> Result<Vec<f32>, DataError>
 }
 
 /// `<file>#<index>` origins for container formats.
-fn container_origins(path: &Path, n: usize) -> Vec<String> {
-    let p = show(path);
-    (0..n).map(|i| format!("{p}#{i}")).collect()
+fn container_origins(name: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{name}#{i}")).collect()
 }
 
 #[cfg(test)]

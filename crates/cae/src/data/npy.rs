@@ -46,9 +46,18 @@ struct Array {
 
 /// Loads a `.npy` image array and, when present, its labels array.
 pub(super) fn load(path: &Path) -> Result<ImageSet, DataError> {
-    let arr = read_array(path)?;
+    let mut set = decode(read_file(path)?, &show(path))?;
+    if let Some(lp) = labels_path_for(path) {
+        set.labels = Some(load_labels(&lp, path, set.len())?);
+    }
+    Ok(set)
+}
+
+/// Decodes the bytes of a `.npy` image array named `path` in messages and origins; no labels.
+pub(super) fn decode(bytes: Vec<u8>, path: &str) -> Result<ImageSet, DataError> {
+    let arr = parse_array(bytes, path)?;
     let unsupported = |detail: String| DataError::Unsupported {
-        path: show(path),
+        path: path.to_string(),
         format: FORMAT,
         detail,
     };
@@ -83,7 +92,7 @@ pub(super) fn load(path: &Path) -> Result<ImageSet, DataError> {
     let n = arr.shape[0];
     let pixels = match arr.dtype {
         Dtype::Uint { size: 1, .. } => {
-            let mut px = alloc_pixels(Some(arr.data.len()), &show(path))?;
+            let mut px = alloc_pixels(Some(arr.data.len()), path)?;
             px.extend(arr.data.iter().map(|&b| f32::from(b) / 255.0));
             px
         }
@@ -96,14 +105,10 @@ pub(super) fn load(path: &Path) -> Result<ImageSet, DataError> {
             )));
         }
     };
-    let labels = match labels_path_for(path) {
-        Some(lp) => Some(load_labels(&lp, path, n)?),
-        None => None,
-    };
     Ok(ImageSet {
         shape,
         pixels,
-        labels,
+        labels: None,
         class_names: None,
         origins: container_origins(path, n),
     })
@@ -111,19 +116,19 @@ pub(super) fn load(path: &Path) -> Result<ImageSet, DataError> {
 
 /// Decodes float data, rejecting NaN/Inf and values outside [0, 1] (beyond `TOLERANCE`).
 fn floats_to_pixels(
-    path: &Path,
+    path: &str,
     data: &[u8],
     size: usize,
     big: bool,
     shape: ImageShape,
 ) -> Result<Vec<f32>, DataError> {
-    let mut px = alloc_pixels(Some(data.len() / size), &show(path))?;
+    let mut px = alloc_pixels(Some(data.len() / size), path)?;
     let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
     for (index, chunk) in data.chunks_exact(size).enumerate() {
         let v = decode_float(chunk, big);
         if !v.is_finite() {
             return Err(DataError::NonFinite {
-                path: show(path),
+                path: path.to_string(),
                 image: index / shape.len().max(1),
                 index,
                 value: v,
@@ -135,7 +140,7 @@ fn floats_to_pixels(
     }
     if min < -TOLERANCE || max > 1.0 + TOLERANCE {
         return Err(DataError::OutOfRange {
-            path: show(path),
+            path: path.to_string(),
             min,
             max,
         });
@@ -165,7 +170,7 @@ fn labels_path_for(path: &Path) -> Option<PathBuf> {
 
 /// Reads a labels array: integers, shape (N,) or (N, 1), each in 0..=u32::MAX.
 fn load_labels(labels_path: &Path, images_path: &Path, n: usize) -> Result<Vec<u32>, DataError> {
-    let arr = read_array(labels_path)?;
+    let arr = parse_array(read_file(labels_path)?, &show(labels_path))?;
     let err = |detail: String| DataError::Unsupported {
         path: show(labels_path),
         format: FORMAT,
@@ -228,11 +233,10 @@ fn load_labels(labels_path: &Path, images_path: &Path, n: usize) -> Result<Vec<u
     Ok(labels)
 }
 
-/// Reads and validates a whole `.npy` file (header, shape, data length, memory order).
-fn read_array(path: &Path) -> Result<Array, DataError> {
-    let bytes = read_file(path)?;
+/// Validates the bytes of a whole `.npy` file (header, shape, data length, memory order).
+fn parse_array(bytes: Vec<u8>, path: &str) -> Result<Array, DataError> {
     let malformed = |detail: String| DataError::Malformed {
-        path: show(path),
+        path: path.to_string(),
         format: FORMAT,
         detail,
     };
@@ -244,7 +248,7 @@ fn read_array(path: &Path) -> Result<Array, DataError> {
         )));
     }
     let truncated_header = || DataError::Truncated {
-        path: show(path),
+        path: path.to_string(),
         format: FORMAT,
         detail: format!("the file ends inside the header ({} bytes)", bytes.len()),
     };
@@ -259,7 +263,7 @@ fn read_array(path: &Path) -> Result<Array, DataError> {
         },
         Some(&[major, minor]) => {
             return Err(DataError::Unsupported {
-                path: show(path),
+                path: path.to_string(),
                 format: FORMAT,
                 detail: format!(
                     "format version {major}.{minor}; versions 1.0 to 3.0 are supported"
@@ -281,7 +285,7 @@ fn read_array(path: &Path) -> Result<Array, DataError> {
     let header = header::parse(text).map_err(|e| malformed(format!("bad header: {e}")))?;
     if header.fortran_order {
         return Err(DataError::Unsupported {
-            path: show(path),
+            path: path.to_string(),
             format: FORMAT,
             detail: "array is in Fortran (column-major) order; save it in C order: \
                      np.save(path, np.ascontiguousarray(a))"
@@ -290,7 +294,7 @@ fn read_array(path: &Path) -> Result<Array, DataError> {
     }
     let Some(dtype) = parse_dtype(&header.descr) else {
         return Err(DataError::Unsupported {
-            path: show(path),
+            path: path.to_string(),
             format: FORMAT,
             detail: format!(
                 "dtype '{}' is not supported: use uint8 (|u1), float32 (<f4) or float64 (<f8) \
@@ -310,14 +314,14 @@ fn read_array(path: &Path) -> Result<Array, DataError> {
     let declared = count
         .and_then(|c| c.checked_mul(item))
         .ok_or_else(|| DataError::TooLarge {
-            path: show(path),
+            path: path.to_string(),
             detail: format!("shape {:?} overflows", header.shape),
         })?;
     let data_start = start + header_len;
     let actual = bytes.len() - data_start;
     if actual < declared {
         return Err(DataError::Truncated {
-            path: show(path),
+            path: path.to_string(),
             format: FORMAT,
             detail: format!(
                 "header declares shape {:?} of '{}' ({declared} bytes) but only {actual} bytes follow",

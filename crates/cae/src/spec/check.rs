@@ -122,14 +122,19 @@ impl LayerPlan {
                 kernel,
                 bias,
                 ..
-            } => in_channels * filters * kernel[0] * kernel[1] + if bias { filters } else { 0 },
+            } => in_channels
+                .saturating_mul(filters)
+                .saturating_mul(kernel[0] * kernel[1])
+                .saturating_add(if bias { filters } else { 0 }),
             LayerPlan::Dense {
                 inputs,
                 units,
                 bias,
                 ..
-            } => inputs * units + if bias { units } else { 0 },
-            LayerPlan::BatchNorm { features } => 2 * features,
+            } => inputs
+                .saturating_mul(units)
+                .saturating_add(if bias { units } else { 0 }),
+            LayerPlan::BatchNorm { features } => features.saturating_mul(2),
             _ => 0,
         }
     }
@@ -166,7 +171,9 @@ impl ValidSpec {
     }
 
     pub fn total_params(&self) -> usize {
-        self.layers().map(|l| l.plan.params()).sum()
+        self.layers()
+            .map(|l| l.plan.params())
+            .fold(0, usize::saturating_add)
     }
 
     /// Input values per code value.
@@ -201,6 +208,7 @@ pub(super) fn check(spec: ArchSpec, input: ImageShape) -> Result<ValidSpec, Spec
             "input {input} has an empty dimension"
         )));
     }
+    check_size("input", input_shape(input)).map_err(SpecError::Invalid)?;
     if spec.encoder.is_empty() {
         return Err(SpecError::Invalid("the encoder has no layers".into()));
     }
@@ -285,6 +293,7 @@ impl Planner {
             }
             let input = self.shape;
             let (plan, output) = plan_layer(layer, input).map_err(err)?;
+            check_size("output", output).map_err(err)?;
             out.push(PlannedLayer {
                 part,
                 index: Some(i + 1),
@@ -321,11 +330,46 @@ impl Planner {
     }
 }
 
+/// The largest kernel, stride, dilation, pooling window, upsampling factor or padding accepted:
+/// far beyond any real model, small enough that no shape arithmetic can overflow.
+const MAX_WINDOW: usize = 1 << 20;
+
+/// The most values one layer may output per image (1 GiB of f32): a spec that asks for more is
+/// refused here instead of failing to allocate once training starts.
+pub const MAX_LAYER_VALUES: usize = 1 << 28;
+
 fn positive(name: &str, v: [usize; 2]) -> Result<(), String> {
     if v[0] == 0 || v[1] == 0 {
         return Err(format!("{name} must be at least 1, got {v:?}"));
     }
-    Ok(())
+    at_most(name, &v)
+}
+
+fn at_most(name: &str, values: &[usize]) -> Result<(), String> {
+    match values.iter().find(|&&v| v > MAX_WINDOW) {
+        Some(v) => Err(format!(
+            "{name} {v} is more than this tool handles (at most {MAX_WINDOW})"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Values per image of `shape`, when it is within [`MAX_LAYER_VALUES`].
+fn check_size(what: &str, shape: Shape) -> Result<(), String> {
+    let count = match shape {
+        Shape::Volume { c, h, w } => c.checked_mul(h).and_then(|v| v.checked_mul(w)),
+        Shape::Vector(n) => Some(n),
+    };
+    match count {
+        Some(n) if n <= MAX_LAYER_VALUES => Ok(()),
+        Some(n) => Err(format!(
+            "{what} {shape} holds {n} values per image, more than this tool handles (2^28)"
+        )),
+        None => Err(format!(
+            "{what} {shape} holds more than 2^64 values per image, more than this tool handles \
+             (2^28)"
+        )),
+    }
 }
 
 /// Explicit paddings as (top, left, bottom, right).
@@ -347,7 +391,7 @@ fn window_padding(
     stride: [usize; 2],
     dilation: [usize; 2],
 ) -> Result<[usize; 4], String> {
-    Ok(match padding {
+    let pad = match padding {
         Padding::Named(PaddingMode::Valid) => [0; 4],
         Padding::Named(PaddingMode::Same) => {
             let (t, b) = shape::same_padding(hw.0, kernel[0], stride[0], dilation[0]);
@@ -361,7 +405,9 @@ fn window_padding(
         }
         Padding::Uniform(p) => [*p; 4],
         Padding::Explicit(v) => explicit_padding(v)?,
-    })
+    };
+    at_most("padding", &pad)?;
+    Ok(pad)
 }
 
 fn window_out(
@@ -456,9 +502,15 @@ fn plan_layer(layer: &LayerSpec, input: Shape) -> Result<(LayerPlan, Shape), Str
                 Padding::Named(PaddingMode::Full) => {
                     return Err("padding \"full\" is not defined for a transposed convolution (use same, valid or numbers)".into());
                 }
-                Padding::Uniform(p) => [*p, *p],
+                Padding::Uniform(p) => {
+                    at_most("padding", &[*p])?;
+                    [*p, *p]
+                }
                 Padding::Explicit(v) => match explicit_padding(v)? {
-                    [t, l, b, r] if t == b && l == r => [t, l],
+                    [t, l, b, r] if t == b && l == r => {
+                        at_most("padding", &[t, l])?;
+                        [t, l]
+                    }
                     _ => {
                         return Err(format!(
                             "padding {v:?}: a transposed convolution needs the same padding on opposite sides"

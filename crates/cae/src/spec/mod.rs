@@ -222,10 +222,13 @@ pub fn parse_param(s: &str) -> Result<(String, f64), String> {
     let (k, v) = s
         .split_once('=')
         .ok_or_else(|| format!("--param '{s}': expected name=value"))?;
-    let v: f64 = v
-        .trim()
+    let text = v.trim();
+    let v: f64 = text
         .parse()
-        .map_err(|_| format!("--param '{s}': '{v}' is not a number"))?;
+        .map_err(|_| format!("--param '{s}': '{text}' is not a number"))?;
+    if !v.is_finite() {
+        return Err(format!("--param '{s}': '{text}' is not a finite number"));
+    }
     Ok((k.trim().to_string(), v))
 }
 

@@ -4,7 +4,7 @@
 use super::checkpoint::Checkpoint;
 use super::config::{DataConfig, RunConfig, TrainConfig};
 use super::fit::{Observer, TrainError, TrainOutcome, fit, load_data};
-use crate::atomic::write_atomic;
+use crate::atomic::{remove_stale_temps, write_atomic};
 use crate::run_dir::RunDir;
 use crate::spec::ArchSpec;
 use std::path::Path;
@@ -86,6 +86,18 @@ pub fn train_resume(
             path: run.config().display().to_string(),
             source,
         })?;
+    }
+    // Temp files of writes a kill interrupted; the files they were replacing are intact.
+    for dir in [run.root.clone(), run.recon_dir()] {
+        match remove_stale_temps(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(TrainError::Write {
+                    path: dir.display().to_string(),
+                    source: e,
+                });
+            }
+            _ => {}
+        }
     }
     // A run killed before its first checkpoint starts over; anything else continues.
     let checkpoint = if run.checkpoint().is_file() {

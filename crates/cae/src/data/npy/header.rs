@@ -4,6 +4,10 @@
 //! A small recursive-descent reader for exactly the literals NumPy writes (strings, True/False,
 //! integers, tuples and lists), so no Python-literal dependency is needed.
 
+/// Deepest nesting of tuples and lists accepted: NumPy writes 1 (the shape) to 3 (structured
+/// dtypes); without a bound a header of nested brackets overflows the stack.
+const MAX_DEPTH: usize = 16;
+
 /// The three keys NumPy guarantees.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) struct Header {
@@ -28,6 +32,7 @@ pub(super) fn parse(text: &str) -> Result<Header, String> {
     let mut p = Parser {
         s: text.as_bytes(),
         pos: 0,
+        depth: 0,
     };
     p.skip_ws();
     p.expect(b'{')?;
@@ -84,6 +89,8 @@ pub(super) fn parse(text: &str) -> Result<Header, String> {
 struct Parser<'a> {
     s: &'a [u8],
     pos: usize,
+    /// Tuples and lists open around `pos`.
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -134,22 +141,31 @@ impl Parser<'_> {
                 Ok(Value::Str(s))
             }
             Some(open @ (b'(' | b'[')) => {
+                if self.depth == MAX_DEPTH {
+                    return Err(format!(
+                        "tuples or lists nested too deeply at byte {} (more than {MAX_DEPTH} levels)",
+                        self.pos
+                    ));
+                }
                 self.pos += 1;
+                self.depth += 1;
                 let close = if open == b'(' { b')' } else { b']' };
                 let mut items = Vec::new();
                 loop {
                     self.skip_ws();
                     if self.eat(close) {
-                        return Ok(Value::Seq(items));
+                        break;
                     }
                     items.push(self.value()?);
                     self.skip_ws();
                     if !self.eat(b',') {
                         self.skip_ws();
                         self.expect(close)?;
-                        return Ok(Value::Seq(items));
+                        break;
                     }
                 }
+                self.depth -= 1;
+                Ok(Value::Seq(items))
             }
             Some(c) if c.is_ascii_digit() => {
                 let start = self.pos;
@@ -224,5 +240,15 @@ mod tests {
         );
         assert!(parse("").is_err());
         assert!(parse("{'shape': ('a',), 'descr': '<f8', 'fortran_order': False}").is_err());
+    }
+
+    #[test]
+    fn bounds_nesting_without_recursing_deeply() {
+        // Found by the npy fuzz target: a header of thousands of nested brackets overflowed the
+        // stack (each level was one recursive call).
+        let deep = format!("{{'shape': {}1{}}}", "(".repeat(100_000), ")".repeat(100_000));
+        assert!(parse(&deep).unwrap_err().contains("nested too deeply"));
+        let ok = "{'descr': '<f4', 'fortran_order': False, 'shape': (((((2,),),),),)}";
+        assert!(parse(ok).unwrap_err().contains("shape holds"));
     }
 }

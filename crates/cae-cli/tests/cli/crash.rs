@@ -1,0 +1,141 @@
+//! Crash safety: `cae train` is killed with SIGKILL again and again at seeded random moments —
+//! while loading, mid-epoch, and while it writes its artifacts and checkpoint (a tiny model on
+//! few images checkpoints every fraction of a second) — and continued with `--resume` each time.
+//! After every kill the run directory must hold a checkpoint that loads (or none yet, when no
+//! epoch had finished); at the end the run must equal an uninterrupted one: same losses, same
+//! weights bit for bit, and no temporary files left behind.
+
+use crate::util::*;
+use cae::train::Checkpoint;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// Kills before the run may finish.
+const KILLS: usize = 40;
+
+/// SplitMix64: a seeded stream of delays, so a failure can be replayed.
+struct Delays(u64);
+
+impl Delays {
+    fn next_ms(&mut self, below: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) % below
+    }
+}
+
+fn new_run_args(out: &str) -> Vec<String> {
+    let data = mnist_arg();
+    [
+        "train",
+        "--data",
+        &data,
+        "--limit",
+        "96",
+        "--epochs",
+        "6",
+        "--batch-size",
+        "16",
+        "--out",
+        out,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// epoch, train_loss, val_loss of every row of `metrics.csv`.
+fn losses(run: &Path) -> Vec<String> {
+    std::fs::read_to_string(run.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').take(3).collect::<Vec<_>>().join(","))
+        .collect()
+}
+
+/// Names of temporary files (`.NAME.tmp-PID`) in the run and its `recon/` folder.
+fn temp_files(run: &Path) -> Vec<String> {
+    [run.to_path_buf(), run.join("recon")]
+        .iter()
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
+        .flatten()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.') && n.contains(".tmp-"))
+        .collect()
+}
+
+#[test]
+fn sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run() {
+    let d = Dir::new("crash");
+    ok(&cae()
+        .args(new_run_args("full"))
+        .current_dir(&d.path)
+        .output()
+        .unwrap());
+
+    let killed = d.join("killed");
+    let log = d.join("stderr.log");
+    let mut delays = Delays(0x00c0_ffee);
+    let (mut kills, mut during_writes, mut before_checkpoint) = (0, 0, 0);
+    let started = Instant::now();
+    loop {
+        // A kill before config.toml was written leaves nothing to resume: start again.
+        let args = if killed.join("config.toml").is_file() {
+            vec!["train".into(), "--resume".into(), "killed".into()]
+        } else {
+            new_run_args("killed")
+        };
+        let mut child = cae()
+            .args(&args)
+            .current_dir(&d.path)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let finished = if kills < KILLS {
+            std::thread::sleep(Duration::from_millis(10 + delays.next_ms(400)));
+            child.try_wait().unwrap()
+        } else {
+            Some(child.wait().unwrap())
+        };
+        if let Some(status) = finished {
+            let err = std::fs::read_to_string(&log).unwrap_or_default();
+            assert!(status.success(), "{args:?} failed after {kills} kills: {err}");
+            break;
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        kills += 1;
+        if !temp_files(&killed).is_empty() {
+            during_writes += 1;
+        }
+        if killed.join("config.toml").is_file() {
+            let ck = killed.join("checkpoint.bin");
+            if ck.is_file() {
+                if let Err(e) = Checkpoint::load(&ck) {
+                    panic!("after kill {kills}: {e}");
+                }
+            } else {
+                before_checkpoint += 1;
+            }
+        }
+    }
+    eprintln!(
+        "{kills} kills in {:.1} s: {during_writes} left a write unfinished, {before_checkpoint} \
+         came before the first checkpoint",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(kills, KILLS, "the run finished before all kills were made");
+    assert_eq!(losses(&killed), losses(&d.join("full")));
+    for weights in ["best.bpk", "last.bpk"] {
+        assert!(
+            std::fs::read(killed.join(weights)).unwrap()
+                == std::fs::read(d.join("full").join(weights)).unwrap(),
+            "{weights} differs from the uninterrupted run's"
+        );
+    }
+    assert_eq!(temp_files(&killed), Vec::<String>::new());
+}

@@ -1,0 +1,4 @@
+//! Fuzz target: `cae_fuzz::cifar` (see `harness.rs`) on arbitrary bytes.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| cae_fuzz::cifar(data));
