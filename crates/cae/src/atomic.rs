@@ -63,11 +63,9 @@ pub fn remove_stale_temps(dir: &Path) -> io::Result<usize> {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         let stale = name.starts_with('.')
-            && name
-                .rsplit_once(TEMP_MARK)
-                .is_some_and(|(_, pid)| {
-                    !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) && pid != own
-                });
+            && name.rsplit_once(TEMP_MARK).is_some_and(|(_, pid)| {
+                !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) && pid != own
+            });
         if stale && entry.file_type()?.is_file() {
             fs::remove_file(entry.path())?;
             removed += 1;
@@ -97,7 +95,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("cae-atomic-stale-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let own = format!(".a.bin{TEMP_MARK}{}", std::process::id());
-        for name in [".a.bin.tmp-123", ".b.png.tmp-9", own.as_str(), "a.bin", ".tmp-x"] {
+        for name in [
+            ".a.bin.tmp-123",
+            ".b.png.tmp-9",
+            own.as_str(),
+            "a.bin",
+            ".tmp-x",
+        ] {
             fs::write(dir.join(name), b"x").unwrap();
         }
         assert_eq!(remove_stale_temps(&dir).unwrap(), 2);

@@ -18,6 +18,7 @@ pub mod quality;
 pub mod run_dir;
 pub mod spec;
 pub mod speed;
+pub mod toml_error;
 pub mod train;
 
 /// The compute device type, re-exported so callers need not depend on Burn.

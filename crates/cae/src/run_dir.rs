@@ -97,12 +97,7 @@ impl RunDir {
         })?;
         toml::from_str(&text).map_err(|e| RunDirError::Config {
             path: path.display().to_string(),
-            message: e
-                .to_string()
-                .lines()
-                .next()
-                .unwrap_or("invalid config")
-                .to_string(),
+            message: crate::toml_error::one_line(&e),
         })
     }
 

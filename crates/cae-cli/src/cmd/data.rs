@@ -7,7 +7,9 @@ use cae::infer::check_fits;
 use cae::train::RunConfig;
 use cae::train::config::parse_hw;
 
-/// Loads `--data` for a trained run: channels and size default to what the model takes.
+/// Loads `--data` for a trained run: channels and size default to the conversions the run was
+/// trained with (`--channels`, `--resize` in its config), never to a silent conversion of images
+/// that do not fit: those are an error that names the flag to pass.
 pub fn load_for_run(args: &DataArgs, config: &RunConfig) -> anyhow::Result<ImageSet> {
     let Some(source) = &args.data else {
         bail!("--data is required (a path or builtin:shapes)")
@@ -24,7 +26,7 @@ pub fn load_for_run(args: &DataArgs, config: &RunConfig) -> anyhow::Result<Image
             .map_err(anyhow::Error::msg)?,
     };
     let options = LoadOptions {
-        channels: args.channels.or(Some(input.channels)),
+        channels: args.channels.or(config.data.channels),
         resize,
         classes: args.classes.clone(),
         limit: args.limit,

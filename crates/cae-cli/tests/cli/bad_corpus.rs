@@ -43,6 +43,8 @@ struct Damage {
     how: String,
     #[serde(default)]
     text: String,
+    /// Byte to flip (default: the middle one).
+    at: Option<usize>,
 }
 
 fn failure() -> i32 {
@@ -106,8 +108,8 @@ fn damage(file: &Path, d: &Damage) {
         "half" => bytes[..bytes.len() / 2].to_vec(),
         "flip" => {
             let mut b = bytes;
-            let mid = b.len() / 2;
-            b[mid] ^= 0x40;
+            let at = d.at.unwrap_or(b.len() / 2).min(b.len() - 1);
+            b[at] ^= 0x40;
             b
         }
         "text" => d.text.as_bytes().to_vec(),
@@ -132,7 +134,11 @@ fn check_case(base: &Path, case: &Case) -> Result<(), String> {
     }
     let (o, rss_kib) = run_measured(&dir, &case.args);
     let err = stderr(&o);
-    let context = format!("exit {:?}, peak {} MiB, stderr:\n{err}", o.status, rss_kib >> 10);
+    let context = format!(
+        "exit {:?}, peak {} MiB, stderr:\n{err}",
+        o.status,
+        rss_kib >> 10
+    );
     if o.status.code() != Some(case.exit) {
         return Err(format!("expected exit {}; {context}", case.exit));
     }
@@ -199,7 +205,11 @@ fn every_bad_input_fails_with_its_one_line_error() {
     let mut names: Vec<&str> = manifest.case.iter().map(|c| c.name.as_str()).collect();
     names.sort_unstable();
     names.dedup();
-    assert_eq!(names.len(), manifest.case.len(), "case names must be unique");
+    assert_eq!(
+        names.len(),
+        manifest.case.len(),
+        "case names must be unique"
+    );
 
     // A few cases at a time: each is a short process.
     let next = AtomicUsize::new(0);
@@ -209,7 +219,10 @@ fn every_bad_input_fails_with_its_one_line_error() {
             s.spawn(|| {
                 while let Some(case) = manifest.case.get(next.fetch_add(1, Ordering::Relaxed)) {
                     if let Err(why) = check_case(&d.path, case) {
-                        failures.lock().unwrap().push(format!("{}: {why}", case.name));
+                        failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("{}: {why}", case.name));
                     }
                 }
             });

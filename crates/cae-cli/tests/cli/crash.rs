@@ -3,10 +3,12 @@
 //! few images checkpoints every fraction of a second) — and continued with `--resume` each time.
 //! After every kill the run directory must hold a checkpoint that loads (or none yet, when no
 //! epoch had finished); at the end the run must equal an uninterrupted one: same losses, same
-//! weights bit for bit, and no temporary files left behind.
+//! weights bit for bit (compared as tensors), and no temporary files left behind.
 
 use crate::util::*;
+use cae::interop::{StateDict, StateTensor};
 use cae::train::Checkpoint;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -35,8 +37,9 @@ fn new_run_args(out: &str) -> Vec<String> {
         &data,
         "--limit",
         "96",
+        // ~30 ms an epoch: long enough (~12 s) that every kill lands before the end.
         "--epochs",
-        "6",
+        "400",
         "--batch-size",
         "16",
         "--out",
@@ -65,6 +68,18 @@ fn temp_files(run: &Path) -> Vec<String> {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with('.') && n.contains(".tmp-"))
         .collect()
+}
+
+/// The `best` or `last` weights of `run` as exported tensors: the `.bpk` bytes themselves hold
+/// Burn's random parameter ids, which differ between any two runs.
+fn tensors(d: &Dir, run: &str, weights: &str) -> BTreeMap<String, StateTensor> {
+    let file = format!("{run}-{weights}.safetensors");
+    ok(&cae()
+        .args(["export", run, "--weights", weights, "-o", &file])
+        .current_dir(&d.path)
+        .output()
+        .unwrap());
+    StateDict::read(&d.join(&file)).unwrap().0.tensors
 }
 
 #[test]
@@ -103,7 +118,10 @@ fn sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run() {
         };
         if let Some(status) = finished {
             let err = std::fs::read_to_string(&log).unwrap_or_default();
-            assert!(status.success(), "{args:?} failed after {kills} kills: {err}");
+            assert!(
+                status.success(),
+                "{args:?} failed after {kills} kills: {err}"
+            );
             break;
         }
         child.kill().unwrap(); // SIGKILL
@@ -130,11 +148,10 @@ fn sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run() {
     );
     assert_eq!(kills, KILLS, "the run finished before all kills were made");
     assert_eq!(losses(&killed), losses(&d.join("full")));
-    for weights in ["best.bpk", "last.bpk"] {
+    for weights in ["best", "last"] {
         assert!(
-            std::fs::read(killed.join(weights)).unwrap()
-                == std::fs::read(d.join("full").join(weights)).unwrap(),
-            "{weights} differs from the uninterrupted run's"
+            tensors(&d, "killed", weights) == tensors(&d, "full", weights),
+            "the {weights} weights differ from the uninterrupted run's"
         );
     }
     assert_eq!(temp_files(&killed), Vec::<String>::new());

@@ -484,8 +484,8 @@ fn plan_layer(layer: &LayerSpec, input: Shape) -> Result<(LayerPlan, Shape), Str
             kernel_regularizer,
         } => {
             let (c, h, w) = volume()?;
-            let (kernel, stride, mut output_padding) =
-                (kernel.hw(), stride.hw(), output_padding.hw());
+            let (kernel, stride, asked) = (kernel.hw(), stride.hw(), output_padding.hw());
+            let mut output_padding = asked;
             if *filters == 0 {
                 return Err("filters must be at least 1".into());
             }
@@ -520,9 +520,18 @@ fn plan_layer(layer: &LayerSpec, input: Shape) -> Result<(LayerPlan, Shape), Str
             };
             for axis in 0..2 {
                 if output_padding[axis] >= stride[axis] {
-                    return Err(format!(
-                        "output_padding {output_padding:?} must be smaller than the stride {stride:?}"
-                    ));
+                    // Over only because `same` added its share: say so, not what was not written.
+                    return Err(if asked[axis] < stride[axis] {
+                        format!(
+                            "padding \"same\" with kernel {kernel:?} at stride {stride:?} needs output_padding \
+                             {output_padding:?}, but it must be smaller than the stride: use an odd kernel, \
+                             a larger stride, or explicit padding"
+                        )
+                    } else {
+                        format!(
+                            "output_padding {output_padding:?} must be smaller than the stride {stride:?}"
+                        )
+                    });
                 }
             }
             let oh =

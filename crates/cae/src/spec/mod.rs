@@ -105,7 +105,7 @@ impl ArchSpec {
             message,
         };
         let mut value: toml::Value =
-            toml::from_str(text).map_err(|e| parse_err(one_line(&e.to_string())))?;
+            toml::from_str(text).map_err(|e| parse_err(crate::toml_error::one_line(&e)))?;
         let table = value
             .as_table_mut()
             .ok_or_else(|| parse_err("expected a TOML table".into()))?;
@@ -151,7 +151,7 @@ impl ArchSpec {
 
         let spec: ArchSpec = value
             .try_into()
-            .map_err(|e: toml::de::Error| parse_err(one_line(&e.to_string())))?;
+            .map_err(|e: toml::de::Error| parse_err(crate::toml_error::one_line(&e)))?;
         check::check(spec, input)
     }
 
@@ -205,16 +205,6 @@ fn resolve_params(
     params.insert("height".into(), input.height as f64);
     params.insert("width".into(), input.width as f64);
     Ok(params)
-}
-
-/// TOML errors span several lines (with a caret picture); users get one line.
-fn one_line(message: &str) -> String {
-    message
-        .split('\n')
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('|') && !l.starts_with('^'))
-        .collect::<Vec<_>>()
-        .join(": ")
 }
 
 /// Parses `--param name=value`.

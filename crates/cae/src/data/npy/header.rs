@@ -246,7 +246,11 @@ mod tests {
     fn bounds_nesting_without_recursing_deeply() {
         // Found by the npy fuzz target: a header of thousands of nested brackets overflowed the
         // stack (each level was one recursive call).
-        let deep = format!("{{'shape': {}1{}}}", "(".repeat(100_000), ")".repeat(100_000));
+        let deep = format!(
+            "{{'shape': {}1{}}}",
+            "(".repeat(100_000),
+            ")".repeat(100_000)
+        );
         assert!(parse(&deep).unwrap_err().contains("nested too deeply"));
         let ok = "{'descr': '<f4', 'fortran_order': False, 'shape': (((((2,),),),),)}";
         assert!(parse(ok).unwrap_err().contains("shape holds"));
