@@ -100,6 +100,9 @@ pub(crate) fn im2col(img: &[f32], g: &Geom, range: Range<usize>, cols: &mut [f32
     let (oy0, oy1) = (range.start / ow, range.end / ow);
     let [kh, kw] = g.kernel;
     let [sh, sw] = g.stride;
+    if g.stride == [1, 1] && ow == w {
+        return im2col_shifted(img, g, oy0..oy1, cols);
+    }
     let mut rows = cols[..g.rows() * len].chunks_exact_mut(len);
     for plane in img[..g.img_len()].chunks_exact(h * w) {
         for ki in 0..kh {
@@ -128,6 +131,51 @@ pub(crate) fn im2col(img: &[f32], g: &Geom, range: Range<usize>, cols: &mut [f32
                             *d = src[j * sw];
                         }
                     }
+                }
+            }
+        }
+    }
+}
+
+/// [`im2col`] for stride 1 with the grid as wide as the image (`same` padding and the like):
+/// then grid rows follow each other in the image as they do in the column row, so a column row
+/// is the image shifted by one offset — one contiguous copy for all its valid grid rows, after
+/// which the few positions that wrapped around a row edge are zeroed. Small images (16×16,
+/// 32×32) otherwise spend most of the gather in per-row copies of a few dozen floats.
+fn im2col_shifted(img: &[f32], g: &Geom, grid_rows: Range<usize>, cols: &mut [f32]) {
+    let [h, w] = g.img;
+    let (oy0, len) = (grid_rows.start, grid_rows.len() * w);
+    let [kh, kw] = g.kernel;
+    let mut rows = cols[..g.rows() * len].chunks_exact_mut(len);
+    for plane in img[..g.img_len()].chunks_exact(h * w) {
+        for ki in 0..kh {
+            let (ylo, yhi) = g.valid(0, ki);
+            let (ya, yb) = (ylo.max(grid_rows.start), yhi.min(grid_rows.end));
+            let dy = g.offset(0, ki);
+            for kj in 0..kw {
+                let (xlo, xhi) = g.valid(1, kj);
+                let Some(row) = rows.next() else { return };
+                if ya >= yb || xlo >= xhi {
+                    row.fill(0.0);
+                    continue;
+                }
+                // Grid rows ya..yb (relative to the tile) read image rows ya+dy.. shifted by dx.
+                let (start, end) = ((ya - oy0) * w, (yb - oy0) * w);
+                row[..start].fill(0.0);
+                row[end..].fill(0.0);
+                let shift = dy * w as isize + g.offset(1, kj);
+                // Image index of position p (tile-relative start) is ya·w + p + shift; clip the
+                // block to the plane, the clipped ends are wrapped positions zeroed below.
+                let first = (ya * w) as isize + shift;
+                let skip = (-first).max(0) as usize;
+                let take = (end - start - skip).min(plane.len() - (first + skip as isize) as usize);
+                let src = (first + skip as isize) as usize;
+                row[start + skip..start + skip + take].copy_from_slice(&plane[src..src + take]);
+                row[start..start + skip].fill(0.0);
+                row[start + skip + take..end].fill(0.0);
+                for grid_row in row[start..end].chunks_exact_mut(w) {
+                    grid_row[..xlo].fill(0.0);
+                    grid_row[xhi..].fill(0.0);
                 }
             }
         }
@@ -254,6 +302,11 @@ mod tests {
             geom(2, [11, 8], 3, 3, 2, [3, 1]),
             geom(2, [4, 4], 1, 1, 1, [0, 0]),
             geom(2, [9, 7], 2, 1, 1, [-2, -1]),
+            // Stride 1, grid as wide as the image: the shifted-copy path.
+            geom(2, [6, 5], 3, 1, 2, [2, 2]),
+            geom(1, [3, 3], 5, 1, 1, [2, 2]),
+            geom(1, [4, 5], 3, 1, 1, [0, 1]),
+            geom(3, [1, 1], 3, 1, 1, [1, 1]),
         ] {
             let img: Vec<f32> = (0..g.img_len()).map(|v| v as f32 + 1.0).collect();
             let want = naive(&img, &g);
