@@ -28,6 +28,7 @@ mod pool;
 #[cfg(test)]
 mod tests;
 mod transposed;
+pub mod upsample_conv;
 
 pub use act::Act;
 pub use memory::keep_freed_memory;
@@ -211,7 +212,7 @@ pub fn conv_transpose2d(
 }
 
 /// The activations the kernels fuse.
-fn fusable(activation: &Activation) -> Option<Act> {
+pub(crate) fn fusable(activation: &Activation) -> Option<Act> {
     match activation {
         Activation::Identity(_) => Some(Act::Identity),
         Activation::Relu(_) => Some(Act::Relu),

@@ -106,6 +106,18 @@ pub struct Reshape {
     pub w: usize,
 }
 
+/// Runs `layers` in order, fusing the pairs [`Layer::forward_fused`] can.
+pub fn run_layers(layers: &[Layer], x: Flow) -> Flow {
+    let mut flow = x;
+    let mut i = 0;
+    while i < layers.len() {
+        let (out, ran) = layers[i].forward_fused(layers.get(i + 1), flow);
+        flow = out;
+        i += ran;
+    }
+    flow
+}
+
 /// One layer of an encoder or decoder.
 #[derive(Module, Debug)]
 pub enum Layer {
@@ -286,6 +298,28 @@ impl Layer {
                 Flow::Volume(t.reshape([batch, r.c, r.h, r.w]))
             }
         }
+    }
+
+    /// Runs this layer and, when it is a ×2 nearest upsample that the next layer's 3×3 `same`
+    /// convolution can absorb ([`kernels::upsample_conv`]), that one too: returns the output
+    /// and how many layers ran. The result is the two layers' to float rounding.
+    pub fn forward_fused(&self, next: Option<&Layer>, x: Flow) -> (Flow, usize) {
+        if let (Layer::Upsample(up), Some(Layer::Conv(b))) = (self, next)
+            && kernels::upsample_conv::fusable(up, &b.conv)
+            && let Flow::Volume(v) = &x
+        {
+            let act = kernels::fusable(&b.activation);
+            let fused = act.unwrap_or(kernels::Act::Identity);
+            if let Some(y) = kernels::upsample_conv::forward(&b.conv, fused, v.clone()) {
+                let y = if act.is_some() {
+                    y
+                } else {
+                    b.activation.forward(y)
+                };
+                return (Flow::Volume(y), 2);
+            }
+        }
+        (self.forward(x), 1)
     }
 
     /// This layer's kernel penalty, if it has a regularizer.

@@ -43,17 +43,12 @@ impl Autoencoder {
     /// - `x`: `[batch, channels, height, width]`
     /// - output: the bottleneck, a volume `[batch, c, h, w]` or a vector `[batch, n]`
     pub fn encode(&self, x: Tensor<4>) -> Flow {
-        self.encoder
-            .iter()
-            .fold(Flow::Volume(x), |x, layer| layer.forward(x))
+        layer::run_layers(&self.encoder, Flow::Volume(x))
     }
 
     /// Rebuilds images from codes.
     pub fn decode(&self, code: Flow) -> Tensor<4> {
-        self.decoder
-            .iter()
-            .fold(code, |x, layer| layer.forward(x))
-            .into_volume()
+        layer::run_layers(&self.decoder, code).into_volume()
     }
 
     /// Reconstruction of a batch: `[batch, c, h, w]` in, same shape out.
@@ -118,6 +113,34 @@ mod tests {
                     p.name
                 );
             }
+        }
+    }
+
+    #[test]
+    fn fused_upsample_conv_pairs_give_the_layer_by_layer_output() {
+        let device = Device::flex();
+        for preset in ["upsample", "dense-latent", "oneclass"] {
+            let spec = ArchSpec::resolve(preset, &[], None).unwrap();
+            let model = Autoencoder::new(&spec, &device);
+            let [c, h, w] = [spec.input.channels, spec.input.height, spec.input.width];
+            let x = Tensor::<4>::random([2, c, h, w], burn::tensor::Distribution::Default, &device);
+            let unfused = model
+                .encoder
+                .iter()
+                .chain(&model.decoder)
+                .fold(Flow::Volume(x.clone()), |f, layer| layer.forward(f))
+                .into_volume();
+            let fused = model.forward(x);
+            let (a, b) = (
+                fused.into_data().try_to_vec::<f32>().unwrap(),
+                unfused.into_data().try_to_vec::<f32>().unwrap(),
+            );
+            let worst = a
+                .iter()
+                .zip(&b)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0f32, f32::max);
+            assert!(worst < 1e-5, "{preset}: max difference {worst}");
         }
     }
 
