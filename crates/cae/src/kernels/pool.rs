@@ -63,6 +63,17 @@ impl PoolShape {
         })
     }
 
+    /// Whether output `(oy, ox)`'s window is exactly input rows `2·oy, 2·oy + 1` × columns
+    /// `2·ox, 2·ox + 1`, for every output.
+    fn is_full_2x2(&self) -> bool {
+        self.dilation == [1, 1]
+            && self.out[1] > 0
+            && self
+                .windows
+                .iter()
+                .all(|axis| axis.iter().enumerate().all(|(o, &win)| win == (2 * o, 2)))
+    }
+
     fn in_plane(&self) -> usize {
         self.img[0] * self.img[1]
     }
@@ -89,7 +100,11 @@ pub(crate) fn forward(x: &[f32], s: &PoolShape, argmax: bool) -> (Vec<f32>, Vec<
     let mut idx = vec![0u32; if argmax { s.planes * op } else { 0 }];
     let [dh, dw] = s.dilation;
     let w = s.img[1];
+    let full_2x2 = s.is_full_2x2();
     let plane = |yp: &mut [f32], ip_: Option<&mut [u32]>, xp: &[f32]| {
+        if full_2x2 {
+            return plane_2x2(yp, ip_, xp, w, s.out);
+        }
         let mut ip_ = ip_;
         let mut at = 0;
         for &(y0, ny) in &s.windows[0] {
@@ -136,6 +151,54 @@ pub(crate) fn forward(x: &[f32], s: &PoolShape, argmax: bool) -> (Vec<f32>, Vec<
             .for_each(|(yp, xp)| plane(yp, None, xp));
     }
     (y, idx)
+}
+
+/// One plane of a pooling whose every window is a whole 2×2 block at stride 2 (the models'
+/// pools on even sides): rows of outputs over row pairs of the input, with selects instead of
+/// branches — the comparisons on real activations are unpredictable, and mispredicted branches
+/// made this pass cost as much as a convolution. Same ties and NaN rule as [`pick`].
+fn plane_2x2(yp: &mut [f32], argmax: Option<&mut [u32]>, xp: &[f32], w: usize, out: [usize; 2]) {
+    let [oh, ow] = out;
+    #[inline(always)]
+    fn max4(p0: &[f32], p1: &[f32], at: u32, w: u32) -> (f32, u32) {
+        let (mut m, mut k) = (p0[0], at);
+        for (v, i) in [(p0[1], at + 1), (p1[0], at + w), (p1[1], at + w + 1)] {
+            let take = v > m || v.is_nan();
+            m = if take { v } else { m };
+            k = if take { i } else { k };
+        }
+        (m, k)
+    }
+    let rows = |oy: usize| {
+        let base = 2 * oy * w;
+        let pairs = xp[base..base + 2 * ow]
+            .chunks_exact(2)
+            .zip(xp[base + w..base + w + 2 * ow].chunks_exact(2));
+        (base, pairs)
+    };
+    match argmax {
+        Some(ix) => {
+            for (oy, (yr, ir)) in yp
+                .chunks_exact_mut(ow)
+                .zip(ix.chunks_exact_mut(ow))
+                .take(oh)
+                .enumerate()
+            {
+                let (base, pairs) = rows(oy);
+                for (ox, ((y, i), (p0, p1))) in yr.iter_mut().zip(ir).zip(pairs).enumerate() {
+                    (*y, *i) = max4(p0, p1, (base + 2 * ox) as u32, w as u32);
+                }
+            }
+        }
+        None => {
+            for (oy, yr) in yp.chunks_exact_mut(ow).take(oh).enumerate() {
+                let (base, pairs) = rows(oy);
+                for (ox, (y, (p0, p1))) in yr.iter_mut().zip(pairs).enumerate() {
+                    *y = max4(p0, p1, (base + 2 * ox) as u32, w as u32).0;
+                }
+            }
+        }
+    }
 }
 
 /// The input gradient: each output gradient added at its window's argmax.
@@ -212,8 +275,8 @@ mod tests {
                 dims = [2, 3, 6 + case % 2, 6 + case % 2];
             }
             let x = Tensor::<4>::random(dims, Distribution::Uniform(-1.0, 1.0), &device);
-            // Every other case: ReLU-like inputs, full of tied zeros.
-            let x = if case % 2 == 0 {
+            // Every other case (and a whole-2×2-window one): ReLU-like inputs, full of tied zeros.
+            let x = if case % 2 == 0 && case != 2 {
                 x
             } else {
                 burn::tensor::activation::relu(x)
