@@ -57,6 +57,8 @@ fn corpus_dir() -> PathBuf {
 
 /// Runs `cae args…` in `dir` and returns its output with its peak resident memory in KiB
 /// (from `wait4`, so it is this child's own figure, not that of other tests' children).
+// The child is reaped by `wait4` below, which clippy does not see.
+#[allow(clippy::zombie_processes)]
 fn run_measured(dir: &Path, args: &[String]) -> (Output, u64) {
     let mut child = cae()
         .args(args)

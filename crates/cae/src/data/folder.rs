@@ -155,7 +155,7 @@ impl ImageSource<'_> {
                 }
                 Box::new(std::io::BufReader::new(file))
             }
-            ImageSource::Memory { bytes, .. } if bytes.is_empty() => return Err(empty()),
+            ImageSource::Memory { bytes: [], .. } => return Err(empty()),
             ImageSource::Memory { bytes, .. } => Box::new(std::io::Cursor::new(bytes)),
         };
         let mut reader = ImageReader::new(inner);

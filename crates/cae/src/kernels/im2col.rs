@@ -94,7 +94,7 @@ pub(crate) fn im2col(img: &[f32], g: &Geom, range: Range<usize>, cols: &mut [f32
         return;
     }
     debug_assert!(
-        range.start % ow == 0 && len % ow == 0,
+        range.start.is_multiple_of(ow) && len.is_multiple_of(ow),
         "tiles are whole grid rows"
     );
     let (oy0, oy1) = (range.start / ow, range.end / ow);
@@ -192,7 +192,7 @@ pub(crate) fn col2im(cols: &[f32], g: &Geom, range: Range<usize>, img: &mut [f32
         return;
     }
     debug_assert!(
-        range.start % ow == 0 && len % ow == 0,
+        range.start.is_multiple_of(ow) && len.is_multiple_of(ow),
         "tiles are whole grid rows"
     );
     let (oy0, oy1) = (range.start / ow, range.end / ow);
