@@ -7,8 +7,9 @@ use super::act::Act;
 use super::conv::{self, ConvShape, Wanted};
 use super::conv_transpose::{self, ConvTShape};
 use super::flex::{self, conv_shape, conv_transpose_shape, dense, values};
+use super::phases::{self, Phases};
 use super::pool::{self, PoolShape};
-use super::{Bias, ConvKernels, activate};
+use super::{Bias, ConvKernels, activate, interleaved_dims, phases_of};
 use burn::backend::Flex;
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -140,7 +141,40 @@ impl Backward<Flex, 1> for PoolBackward {
     }
 }
 
+/// The phase interleave's backward step: each output gradient back to its phase position.
+#[derive(Debug)]
+struct PhasesBackward;
+
+impl Backward<Flex, 1> for PhasesBackward {
+    type State = Phases;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dy = dense(grads.consume::<Flex>(&ops.node));
+        let p = ops.state;
+        if let [Some(node)] = &ops.parents {
+            let dz = phases::deinterleave(values(&dy), &p);
+            let dims = [p.batch, 4 * p.cout, p.half[0] + 1, p.half[1] + 1];
+            grads.register::<Flex>(node.id, flex::tensor(dz, &dims));
+        }
+    }
+}
+
 impl<C: CheckpointStrategy> ConvKernels for Autodiff<Flex, C> {
+    fn cae_interleave_phases(z: FloatTensor<Self>, half: [usize; 2]) -> FloatTensor<Self> {
+        let (z, node) = z.into_parts();
+        let z = dense(z);
+        let p = phases_of(&z, half);
+        let y = flex::tensor(phases::interleave(values(&z), &p), &interleaved_dims(&p));
+        match PhasesBackward
+            .prepare::<C>([node])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(p, y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+
     fn cae_max_pool2d(x: FloatTensor<Self>, o: MaxPoolOptions<2>) -> FloatTensor<Self> {
         let dims = flex::dims4(x.primitive());
         let Some((dims, s)) = dims.and_then(|d| Some((d, PoolShape::new(d, &o)?))) else {

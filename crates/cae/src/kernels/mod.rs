@@ -24,6 +24,7 @@ mod flex;
 mod im2col;
 mod matmul;
 mod memory;
+mod phases;
 mod pool;
 #[cfg(test)]
 mod tests;
@@ -90,6 +91,10 @@ pub trait ConvKernels: Backend {
 
     /// `max_pool2d` as [`burn::tensor::module::max_pool2d`] (floor mode), x `[n, c, h, w]`.
     fn cae_max_pool2d(x: FloatTensor<Self>, options: MaxPoolOptions<2>) -> FloatTensor<Self>;
+
+    /// The phase interleave of [`upsample_conv`]: `z [n, 4·cout, h + 1, w + 1]` (f32) →
+    /// `[n, cout, 2h, 2w]`, `half = [h, w]` (see [`phases`]).
+    fn cae_interleave_phases(z: FloatTensor<Self>, half: [usize; 2]) -> FloatTensor<Self>;
 }
 
 /// `act(t)` with the backend's own ops (for the shapes the kernels leave to Burn).
@@ -133,6 +138,15 @@ impl ConvKernels for Flex {
         }
     }
 
+    fn cae_interleave_phases(z: FloatTensor<Self>, half: [usize; 2]) -> FloatTensor<Self> {
+        let z = flex::dense(z);
+        let p = phases_of(&z, half);
+        flex::tensor(
+            phases::interleave(flex::values(&z), &p),
+            &interleaved_dims(&p),
+        )
+    }
+
     fn cae_max_pool2d(x: FloatTensor<Self>, o: MaxPoolOptions<2>) -> FloatTensor<Self> {
         let dims = flex::dims4(&x);
         match dims.and_then(|d| Some((d, pool::PoolShape::new(d, &o)?))) {
@@ -144,6 +158,21 @@ impl ConvKernels for Flex {
             }
         }
     }
+}
+
+/// The phase sizes of `z` for [`ConvKernels::cae_interleave_phases`].
+fn phases_of(z: &burn::backend::flex::FlexTensor, half: [usize; 2]) -> phases::Phases {
+    let [batch, channels, _, _] = flex::dims4(z).unwrap_or_default();
+    phases::Phases {
+        batch,
+        cout: channels / 4,
+        half,
+    }
+}
+
+/// `[n, cout, 2h, 2w]`, the shape [`ConvKernels::cae_interleave_phases`] returns.
+fn interleaved_dims(p: &phases::Phases) -> [usize; 4] {
+    [p.batch, p.cout, 2 * p.half[0], 2 * p.half[1]]
 }
 
 /// Whether `CAE_KERNELS=burn` asks for Burn's built-in convolutions everywhere.
@@ -208,6 +237,14 @@ pub fn conv_transpose2d(
         Bias::from_option(bias.map(Tensor::into_dispatch)),
         options,
         act,
+    ))
+}
+
+/// [`ConvKernels::cae_interleave_phases`] on tensors (only where [`runs_on`] holds).
+fn interleave_phases(z: Tensor<4>, half: [usize; 2]) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as ConvKernels>::cae_interleave_phases(
+        z.into_dispatch(),
+        half,
     ))
 }
 

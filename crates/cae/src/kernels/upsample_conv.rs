@@ -9,12 +9,12 @@
 //! `py = 1`: rows `{0, 1}, {2}`). The four phase kernels are stacked as `4·cout` output channels
 //! of one 2×2 convolution over the input padded by one pixel, which gives `(h + 1) × (w + 1)`
 //! values per channel; phase `(py, px)` is the `h × w` window starting at `(py, px)`, and the
-//! phases interleave into the `2h × 2w` output. Multiply-adds: `16·(h+1)(w+1)` per channel pair
-//! instead of `36·h·w`. Everything is built from Burn tensor ops around [`super::conv2d`], so
-//! autodiff (and the weight gradient back to the 3×3 kernel) comes for free; the stored weights
-//! are the 3×3 ones.
+//! phases interleave into the `2h × 2w` output ([`super::phases`], an op of its own with its
+//! adjoint as backward). Multiply-adds: `16·(h+1)(w+1)` per channel pair
+//! instead of `36·h·w`. The phase kernels are built from the 3×3 one with Burn tensor ops, so
+//! autodiff carries the weight gradient back to it; the stored weights are the 3×3 ones.
 
-use super::{Act, conv2d, runs_on};
+use super::{Act, conv2d, interleave_phases, runs_on};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::nn::interpolate::{Interpolate2d, InterpolateMode};
@@ -37,7 +37,7 @@ pub fn fusable(upsample: &Interpolate2d, conv: &Conv2d) -> bool {
 /// `act(conv(upsample(x)))` for a [`fusable`] pair, or `None` when the kernels do not run on
 /// `x`'s device (Burn's ops gain nothing from the rewrite).
 pub fn forward(conv: &Conv2d, act: Act, x: Tensor<4>) -> Option<Tensor<4>> {
-    if !runs_on(&x.device()) {
+    if !runs_on(&x.device()) || x.dtype() != burn::tensor::DType::F32 {
         return None;
     }
     let [batch, _, h, w] = x.dims();
@@ -45,17 +45,11 @@ pub fn forward(conv: &Conv2d, act: Act, x: Tensor<4>) -> Option<Tensor<4>> {
     let cout = weight.dims()[0] / 4;
     let bias = conv.bias.as_ref().map(|b| Tensor::cat(vec![b.val(); 4], 0));
     let options = ConvOptions::new_with_padding([1, 1], [(1, 1), (1, 1)], [1, 1], 1);
-    // [batch, (py, px, cout), h + 1, w + 1]
+    // [batch, (py, px, cout), h + 1, w + 1] → [batch, cout, 2h, 2w]
     let z = conv2d(x, weight, bias, options, act);
-    let phase = |py: usize, px: usize| {
-        let c = (2 * py + px) * cout;
-        z.clone()
-            .slice([0..batch, c..c + cout, py..py + h, px..px + w])
-    };
-    // [batch, cout, h, 2 (py), w, 2 (px)] → [batch, cout, 2h, 2w]
-    let row = |py| Tensor::stack::<5>(vec![phase(py, 0), phase(py, 1)], 4);
-    let y: Tensor<6> = Tensor::stack(vec![row(0), row(1)], 3);
-    Some(y.reshape([batch, cout, 2 * h, 2 * w]))
+    let y = interleave_phases(z, [h, w]);
+    debug_assert_eq!(y.dims(), [batch, cout, 2 * h, 2 * w]);
+    Some(y)
 }
 
 /// The four 2×2 phase kernels of a 3×3 kernel `[cout, cin, 3, 3]`, stacked phase-major:
