@@ -2,6 +2,7 @@
 //! stopping, and after every epoch the run-directory artifacts (weights, checkpoint, metrics,
 //! curves, reconstruction grid), each written atomically.
 
+use super::batches::EpochBatches;
 use super::checkpoint::{Checkpoint, CheckpointError, EpochRecord, Progress};
 use super::config::{DataConfig, LossKind, RunConfig};
 use super::loss::loss;
@@ -9,7 +10,7 @@ use crate::atomic::write_atomic;
 use crate::data::{self, ImageSet};
 use crate::infer::{batch_tensor, check_fits, reconstruct_first};
 use crate::model::{Autoencoder, weights_from_bytes, weights_to_bytes};
-use crate::noise::{NoiseSpec, step_rng};
+use crate::noise::NoiseSpec;
 use crate::plot::{self, Series};
 use crate::run_dir::RunDir;
 use crate::spec::{Activation, LayerPlan, ValidSpec};
@@ -265,38 +266,52 @@ pub fn fit_from(
         order.sort_unstable();
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(epoch_seed(t.seed, epoch)));
 
+        let batches = EpochBatches {
+            set: train,
+            order: &order,
+            batch_size: t.batch_size,
+            noise: t.noise.as_ref(),
+            seed: t.seed,
+            epoch,
+        };
         let mut loss_sum = 0.0;
-        for (step, chunk) in order.chunks(t.batch_size).enumerate() {
-            let x = batch_tensor(train, chunk, &device);
-            let input = match &t.noise {
-                Some(noise) => noisy_batch(train, chunk, noise, t.seed, epoch, step, &device),
-                None => x.clone(),
-            };
-            let y = model.forward(input);
-            let mut objective = loss(t.loss, y, x);
-            if let Some(penalty) = model.penalty() {
-                objective = objective + penalty;
-            }
-            let value = objective.clone().into_scalar::<f32>() as f64;
-            if !value.is_finite() {
-                return Err(TrainError::Diverged {
-                    epoch,
-                    step: step + 1,
+        // The model moves into the epoch and comes back after its last step.
+        model = batches.run(|host_batches| -> Result<Autoencoder, TrainError> {
+            let mut model = model;
+            for (step, batch) in host_batches.enumerate() {
+                let s = train.shape;
+                let dims = [batch.len, s.channels, s.height, s.width];
+                let tensor =
+                    |v: Vec<f32>| Tensor::<4>::from_data(TensorData::new(v, dims), &device);
+                let x = tensor(batch.clean);
+                let input = batch.noisy.map_or_else(|| x.clone(), tensor);
+                let y = model.forward(input);
+                let mut objective = loss(t.loss, y, x);
+                if let Some(penalty) = model.penalty() {
+                    objective = objective + penalty;
+                }
+                let value = objective.clone().into_scalar::<f32>() as f64;
+                if !value.is_finite() {
+                    return Err(TrainError::Diverged {
+                        epoch,
+                        step: step + 1,
+                        value,
+                        last_good: progress.epoch,
+                        run: run.root.display().to_string(),
+                    });
+                }
+                loss_sum += value * batch.len as f64;
+                let grads = GradientsParams::from_grads(objective.backward(), &model);
+                model = optimizer.step(t.lr, model, grads);
+                let seen = (step * t.batch_size + batch.len) as f64;
+                observer.step(
+                    step + 1,
                     value,
-                    last_good: progress.epoch,
-                    run: run.root.display().to_string(),
-                });
+                    seen / started.elapsed().as_secs_f64().max(1e-9),
+                );
             }
-            loss_sum += value * chunk.len() as f64;
-            let grads = GradientsParams::from_grads(objective.backward(), &model);
-            model = optimizer.step(t.lr, model, grads);
-            let seen = (step * t.batch_size + chunk.len()) as f64;
-            observer.step(
-                step + 1,
-                value,
-                seen / started.elapsed().as_secs_f64().max(1e-9),
-            );
-        }
+            Ok(model)
+        })?;
         let train_loss = loss_sum / train.len() as f64;
         let seconds = started.elapsed().as_secs_f64();
 
@@ -410,28 +425,6 @@ fn mean_loss_of(
         sum += loss(kind, y, x).into_scalar::<f32>() as f64 * chunk.len() as f64;
     }
     sum / targets.len() as f64
-}
-
-/// The images at `indices`, corrupted with the noise stream of this epoch and step.
-fn noisy_batch(
-    set: &ImageSet,
-    indices: &[usize],
-    noise: &NoiseSpec,
-    seed: u64,
-    epoch: usize,
-    step: usize,
-    device: &Device,
-) -> Tensor<4> {
-    let s = set.shape;
-    let mut values = Vec::with_capacity(indices.len() * s.len());
-    for &i in indices {
-        values.extend_from_slice(set.image(i));
-    }
-    noise.corrupt(&mut values, &mut step_rng(seed, epoch, step));
-    Tensor::from_data(
-        TensorData::new(values, [indices.len(), s.channels, s.height, s.width]),
-        device,
-    )
 }
 
 /// A copy of `set` with every image corrupted by one stream seeded with `seed`.

@@ -5,6 +5,7 @@
 //! that keeps the last good checkpoint, per-epoch reconstruction grids and one-class logging,
 //! and a small dependency tree (burn-train pulls in a TUI and metrics stack).
 
+mod batches;
 mod checkpoint;
 pub mod config;
 mod fit;
