@@ -189,20 +189,7 @@ fn every_bad_input_fails_with_its_one_line_error() {
         std::fs::copy(&f, mnist.join(f.file_name().unwrap())).unwrap();
     }
     if manifest.case.iter().any(|c| c.needs_run) {
-        ok(&run(
-            &d.path,
-            &[
-                "train",
-                "--data",
-                "mnist/mnist500-images-idx3-ubyte.gz",
-                "--limit",
-                "64",
-                "--epochs",
-                "1",
-                "--out",
-                "run",
-            ],
-        ));
+        train_tiny_run(&d.path, "mnist/mnist500-images-idx3-ubyte.gz", "run");
     }
     let mut names: Vec<&str> = manifest.case.iter().map(|c| c.name.as_str()).collect();
     names.sort_unstable();

@@ -104,20 +104,7 @@ fn eval_on_missing_run_and_wrong_shape() {
         &run(&d.path, &["eval", "nowhere", "--data", &mnist_arg()]),
         "not a cae run directory",
     );
-    ok(&run(
-        &d.path,
-        &[
-            "train",
-            "--data",
-            &mnist_arg(),
-            "--limit",
-            "64",
-            "--epochs",
-            "1",
-            "--out",
-            "run",
-        ],
-    ));
+    train_tiny_run(&d.path, &mnist_arg(), "run");
     let o = run(&d.path, &["eval", "run", "--data", "builtin:shapes:10x32"]);
     fails_with(&o, "images are 1x32x32 but the model takes 1x28x28");
 }

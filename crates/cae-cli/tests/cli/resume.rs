@@ -110,20 +110,7 @@ fn resume_of_a_folder_that_is_not_a_run_fails() {
 #[test]
 fn corrupt_checkpoint_is_reported() {
     let d = Dir::new("resume-corrupt");
-    ok(&run(
-        &d.path,
-        &[
-            "train",
-            "--data",
-            &mnist_arg(),
-            "--limit",
-            "64",
-            "--epochs",
-            "1",
-            "--out",
-            "run",
-        ],
-    ));
+    train_tiny_run(&d.path, &mnist_arg(), "run");
     let ck = d.join("run/checkpoint.bin");
     let bytes = std::fs::read(&ck).unwrap();
     std::fs::write(&ck, &bytes[..bytes.len() / 2]).unwrap();

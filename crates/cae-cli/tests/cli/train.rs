@@ -114,20 +114,7 @@ fn same_seed_gives_same_metrics() {
 #[test]
 fn refuses_to_overwrite_an_existing_run() {
     let d = Dir::new("train-exists");
-    ok(&run(
-        &d.path,
-        &[
-            "train",
-            "--data",
-            &mnist_arg(),
-            "--limit",
-            "64",
-            "--epochs",
-            "1",
-            "--out",
-            "run",
-        ],
-    ));
+    train_tiny_run(&d.path, &mnist_arg(), "run");
     let before = std::fs::read(d.join("run/best.bpk")).unwrap();
     fails_with(
         &run(

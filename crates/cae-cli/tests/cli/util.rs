@@ -46,6 +46,16 @@ pub fn run(dir: &Path, args: &[&str]) -> Output {
     cae().args(args).current_dir(dir).output().expect("run cae")
 }
 
+/// Trains a one-epoch run on 64 images of `data` into `dir/out` (for tests that need a run).
+pub fn train_tiny_run(dir: &Path, data: &str, out: &str) {
+    ok(&run(
+        dir,
+        &[
+            "train", "--data", data, "--limit", "64", "--epochs", "1", "--out", out,
+        ],
+    ));
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
