@@ -126,10 +126,8 @@ pub(crate) fn im2col(img: &[f32], g: &Geom, range: Range<usize>, cols: &mut [f32
                     if sw == 1 {
                         mid.copy_from_slice(&src[ix..ix + n]);
                     } else {
-                        let src = &src[ix..ix + (n - 1) * sw + 1];
-                        for (j, d) in mid.iter_mut().enumerate() {
-                            *d = src[j * sw];
-                        }
+                        let taps = src[ix..ix + (n - 1) * sw + 1].iter().step_by(sw);
+                        mid.iter_mut().zip(taps).for_each(|(d, s)| *d = *s);
                     }
                 }
             }
@@ -222,10 +220,8 @@ pub(crate) fn col2im(cols: &[f32], g: &Geom, range: Range<usize>, img: &mut [f32
                             .zip(src)
                             .for_each(|(d, s)| *d += s);
                     } else {
-                        let dst = &mut dst[ix..ix + (n - 1) * sw + 1];
-                        for (j, s) in src.iter().enumerate() {
-                            dst[j * sw] += s;
-                        }
+                        let taps = dst[ix..ix + (n - 1) * sw + 1].iter_mut().step_by(sw);
+                        taps.zip(src).for_each(|(d, s)| *d += s);
                     }
                 }
             }
