@@ -51,7 +51,7 @@ impl<const N: usize> Backward<Flex, N> for ConvBackward {
     type State = State;
 
     fn backward(self, ops: Ops<State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let dy = dense(grads.consume::<Flex>(&ops.node));
+        let mut dy = dense(grads.consume::<Flex>(&ops.node));
         let s = ops.state;
         let parent = |i: usize| ops.parents.get(i).and_then(Option::as_ref);
         let want = Wanted {
@@ -59,10 +59,10 @@ impl<const N: usize> Backward<Flex, N> for ConvBackward {
             weight: parent(1).is_some(),
             bias: parent(2).is_some(),
         };
-        let masked =
-            s.y.as_ref()
-                .and_then(|y| s.act.grad(values(y), values(&dy)));
-        let dys = masked.as_deref().unwrap_or(values(&dy));
+        if let Some(y) = &s.y {
+            s.act.grad_in_place(values(y), flex::values_mut(&mut dy));
+        }
+        let dys = values(&dy);
         let (xs, ws) = (values(&s.x), values(&s.weight));
         let g = match s.op {
             Op::Conv(shape) => conv::backward(xs, ws, dys, &shape, want),

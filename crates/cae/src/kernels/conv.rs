@@ -75,8 +75,23 @@ fn is_pointwise(g: &Geom) -> bool {
 /// Per-channel sums of `planes` (`[c, plane]`) added into `acc`.
 pub(crate) fn add_channel_sums(acc: &mut [f32], planes: &[f32], plane: usize) {
     for (a, p) in acc.iter_mut().zip(planes.chunks_exact(plane.max(1))) {
-        *a += p.iter().sum::<f32>();
+        *a += sum(p);
     }
+}
+
+/// The sum of `v` in eight interleaved partial sums, which the compiler keeps in one vector
+/// register (a plain `iter().sum()` must add in order, one value at a time: the bias gradients
+/// took 4 % of a `keras-denoise` training step that way).
+fn sum(v: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let chunks = v.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for (l, x) in lanes.iter_mut().zip(c) {
+            *l += x;
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
 }
 
 /// Runs `chunk(images)` over the batch split into a few chunks per thread, in parallel, and sums

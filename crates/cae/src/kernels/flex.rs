@@ -104,6 +104,28 @@ pub(crate) fn values(t: &FlexTensor) -> &[f32] {
     t.storage::<f32>().get(start..start + n).unwrap_or(&[])
 }
 
+/// The values of `t` for changing in place: `t` is first replaced by a dense copy of its own
+/// unless it is already a dense f32 tensor that alone owns exactly its storage (a gradient
+/// handed to a backward step usually is, so this costs nothing there).
+pub(crate) fn values_mut(t: &mut FlexTensor) -> &mut [f32] {
+    let n = t.layout().num_elements();
+    let owned = t.dtype() == DType::F32
+        && t.is_contiguous()
+        && t.layout().start_offset() == 0
+        && t.is_unique()
+        && t.storage::<f32>().len() == n;
+    if !owned {
+        *t = tensor(values(t).to_vec(), t.layout().shape());
+    }
+    match t.try_storage_mut::<f32>() {
+        Some(v) => {
+            let n = n.min(v.len());
+            &mut v[..n]
+        }
+        None => &mut [],
+    }
+}
+
 /// A tensor of `shape` owning `values`.
 pub(crate) fn tensor(values: Vec<f32>, shape: &[usize]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape.to_vec()))

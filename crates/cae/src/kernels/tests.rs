@@ -480,3 +480,17 @@ fn grouped_convolutions_fall_back_to_burn() {
     let burn = burn::tensor::module::conv2d(x, weight, None, options);
     assert!(rel_err(&values(ours), &values(burn)) <= TOLERANCE);
 }
+
+#[test]
+fn values_mut_changes_only_its_own_tensor_when_the_storage_is_shared() {
+    use super::flex::{tensor, values, values_mut};
+    let a = tensor(vec![1.0, 2.0, 3.0], &[3]);
+    let mut b = a.clone();
+    values_mut(&mut b).iter_mut().for_each(|v| *v *= 10.0);
+    assert_eq!(values(&a), &[1.0, 2.0, 3.0]);
+    assert_eq!(values(&b), &[10.0, 20.0, 30.0]);
+    // Alone now: changed where it lies.
+    let before = values(&b).as_ptr();
+    values_mut(&mut b)[0] = -1.0;
+    assert_eq!((values(&b)[0], values(&b).as_ptr()), (-1.0, before));
+}
