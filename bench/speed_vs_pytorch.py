@@ -38,13 +38,18 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--models", default=",".join(MODELS))
     a = p.parse_args()
+    unknown = [m for m in a.models.split(",") if m not in MODELS]
+    if unknown:
+        sys.exit(f"error: unknown model {unknown[0]!r} (known: {', '.join(MODELS)})")
+    if min(a.reps, a.steps, a.batch, a.threads) < 1:
+        sys.exit("error: --reps, --steps, --batch and --threads must be at least 1")
     env = dict(os.environ, RAYON_NUM_THREADS=str(a.threads), OMP_NUM_THREADS=str(a.threads))
     sgemm = json.loads(subprocess.run([sys.executable, os.path.join(HERE, "torch_reference.py"), "sgemm",
                                        "--threads", str(a.threads)], capture_output=True, text=True, env=env).stdout)["sgemm_gflops"]
     print(f"batch {a.batch}, {a.threads} threads, {a.reps} alternating rounds of {a.steps} timed steps; "
           f"sgemm peak {sgemm:.0f} GFLOP/s")
-    head = ("model", "torch train ms", "cae train ms", "train ratio", "torch infer ms", "cae infer ms",
-            "infer ratio", "torch MB", "cae MB", "cae train GFLOP/s", "% sgemm")
+    head = ("model", "torch train ms (img/s)", "cae train ms (img/s)", "train ratio", "torch infer ms (img/s)",
+            "cae infer ms (img/s)", "infer ratio", "torch MB", "cae MB", "cae train GFLOP/s", "% sgemm")
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for name in a.models.split(","):
@@ -63,7 +68,9 @@ def main():
         ci = med(r["infer"]["ms_per_step"] for r, *_ in rows)
         ti = med(t["infer"]["ms_per_step"] for *_, t, _ in rows)
         gf = med(r["train"]["gflops"] for r, *_ in rows)
-        print(f"| {name} {inp} | {tt:.1f} | {ct:.1f} | {rt:.2f}x | {ti:.1f} | {ci:.1f} | {ri:.2f}x | "
+        def cell(ms):  # ms per step and images per second
+            return f"{ms:.1f} ({a.batch * 1000 / ms:,.0f})"
+        print(f"| {name} {inp} | {cell(tt)} | {cell(ct)} | {rt:.2f}x | {cell(ti)} | {cell(ci)} | {ri:.2f}x | "
               f"{max(x[3] for x in rows):.0f} | {max(x[1] for x in rows):.0f} | {gf:.1f} | {100 * gf / sgemm:.0f}% |")
 
 
