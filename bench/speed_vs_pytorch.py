@@ -52,6 +52,10 @@ def main():
             "cae infer ms (img/s)", "infer ratio", "torch MB", "cae MB", "cae train GFLOP/s", "% sgemm")
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
+
+    def cell(ms):  # ms per step and images per second
+        return f"{ms:.1f} ({a.batch * 1000 / ms:,.0f})"
+
     for name in a.models.split(","):
         arch, inp, extra = MODELS[name]
         rows = []
@@ -68,8 +72,6 @@ def main():
         ci = med(r["infer"]["ms_per_step"] for r, *_ in rows)
         ti = med(t["infer"]["ms_per_step"] for *_, t, _ in rows)
         gf = med(r["train"]["gflops"] for r, *_ in rows)
-        def cell(ms):  # ms per step and images per second
-            return f"{ms:.1f} ({a.batch * 1000 / ms:,.0f})"
         print(f"| {name} {inp} | {cell(tt)} | {cell(ct)} | {rt:.2f}x | {cell(ti)} | {cell(ci)} | {ri:.2f}x | "
               f"{max(x[3] for x in rows):.0f} | {max(x[1] for x in rows):.0f} | {gf:.1f} | {100 * gf / sgemm:.0f}% |")
 

@@ -89,8 +89,8 @@ pub(crate) fn im2col(img: &[f32], g: &Geom, range: Range<usize>, cols: &mut [f32
     let grid_rows = range.start / ow..range.end / ow;
     let mut rows = cols[..g.rows() * len].chunks_exact_mut(len);
     let planes = img[..g.img_len()].chunks_exact(g.img[0] * g.img[1]);
+    let taps: Vec<Tap> = g.taps().collect();
     if g.stride == [1, 1] {
-        let taps: Vec<Tap> = g.taps().collect();
         for plane in planes {
             let src = Source::whole(plane, g.img);
             for (tap, row) in taps.iter().copied().zip(rows.by_ref()) {
@@ -100,7 +100,6 @@ pub(crate) fn im2col(img: &[f32], g: &Geom, range: Range<usize>, cols: &mut [f32
         return;
     }
     let split = Split::new(g);
-    let taps: Vec<Tap> = g.taps().collect();
     with_buffer(&SPLIT, split.len(), |buf| {
         for plane in planes {
             split.split(plane, buf);
@@ -223,6 +222,19 @@ impl<'a> Source<'a> {
         (ya..yb, xa..xb)
     }
 
+    /// With rows as wide as the grid's (`row_stride == ow`): the `len` positions from grid row
+    /// `oy`, column 0, read one contiguous run of the `data_len` floats. Returns which of those
+    /// positions land inside the data and where the first of them reads; the others fall before
+    /// or past it (they wrapped around a row edge, as do those outside the valid columns).
+    fn run(&self, oy: usize, len: usize, data_len: usize) -> (Range<usize>, usize) {
+        let [dy, dx] = self.shift;
+        let first = self.start as isize + (oy as isize + dy) * self.row_stride as isize + dx;
+        let skip = ((-first).max(0) as usize).min(len);
+        let from = ((first + skip as isize) as usize).min(data_len);
+        let take = (len - skip).min(data_len - from);
+        (skip..skip + take, from)
+    }
+
     /// Index in `data` of what grid position `(oy, ox)` reads (both valid).
     fn index(&self, oy: usize, ox: usize) -> usize {
         let y = (oy as isize + self.shift[0]) as usize;
@@ -242,23 +254,15 @@ fn copy_shifted(src: &Source, grid_rows: Range<usize>, ow: usize, row: &mut [f32
         row.fill(0.0);
         return;
     }
-    let (start, end) = (
-        (ys.start - grid_rows.start) * ow,
-        (ys.end - grid_rows.start) * ow,
-    );
-    row[..start].fill(0.0);
-    row[end..].fill(0.0);
-    let block = &mut row[start..end];
+    let span = block_span(&ys, &grid_rows, ow);
+    row[..span.start].fill(0.0);
+    row[span.end..].fill(0.0);
+    let block = &mut row[span];
     if src.row_stride == ow {
-        // Source index of block position 0, possibly before the data or running past its end:
-        // those positions wrapped around and are zeroed with the rest below.
-        let first = src.index(ys.start, xs.start) as isize - xs.start as isize;
-        let skip = (-first).max(0) as usize;
-        let from = (first + skip as isize) as usize;
-        let take = (block.len() - skip).min(src.data.len().saturating_sub(from));
-        block[skip..skip + take].copy_from_slice(&src.data[from..from + take]);
-        block[..skip].fill(0.0);
-        block[skip + take..].fill(0.0);
+        let (inside, from) = src.run(ys.start, block.len(), src.data.len());
+        block[inside.clone()].copy_from_slice(&src.data[from..][..inside.len()]);
+        block[..inside.start].fill(0.0);
+        block[inside.end..].fill(0.0);
         for grid_row in block.chunks_exact_mut(ow) {
             grid_row[..xs.start].fill(0.0);
             grid_row[xs.end..].fill(0.0);
@@ -273,6 +277,11 @@ fn copy_shifted(src: &Source, grid_rows: Range<usize>, ow: usize, row: &mut [f32
     }
 }
 
+/// The positions of a column row (grid rows `grid_rows`, `ow` wide) on the grid rows `ys`.
+fn block_span(ys: &Range<usize>, grid_rows: &Range<usize>, ow: usize) -> Range<usize> {
+    (ys.start - grid_rows.start) * ow..(ys.end - grid_rows.start) * ow
+}
+
 /// The adjoint of [`copy_shifted`]: adds each valid position of `row` into what it read in
 /// `dst` (indexed like `at`, whose `data` is unused). With source rows as wide as the grid's,
 /// the positions that read nothing are zeroed in `row` and the rows added as one block (per grid
@@ -282,24 +291,17 @@ fn add_shifted(row: &mut [f32], grid_rows: Range<usize>, ow: usize, dst: &mut [f
     if ys.is_empty() || xs.is_empty() {
         return;
     }
-    let (start, end) = (
-        (ys.start - grid_rows.start) * ow,
-        (ys.end - grid_rows.start) * ow,
-    );
-    let block = &mut row[start..end];
+    let block = &mut row[block_span(&ys, &grid_rows, ow)];
     if at.row_stride == ow {
         for grid_row in block.chunks_exact_mut(ow) {
             grid_row[..xs.start].fill(0.0);
             grid_row[xs.end..].fill(0.0);
         }
         // As in `copy_shifted`: the ends that fall outside `dst` are zeroed positions.
-        let first = at.index(ys.start, xs.start) as isize - xs.start as isize;
-        let skip = (-first).max(0) as usize;
-        let to = (first + skip as isize) as usize;
-        let take = (block.len() - skip).min(dst.len().saturating_sub(to));
-        dst[to..to + take]
+        let (inside, to) = at.run(ys.start, block.len(), dst.len());
+        dst[to..][..inside.len()]
             .iter_mut()
-            .zip(&block[skip..skip + take])
+            .zip(&block[inside])
             .for_each(|(d, s)| *d += s);
         return;
     }
