@@ -100,7 +100,7 @@ pub struct TrainArgs {
     /// Adam weight decay (L2).
     #[arg(long, allow_negative_numbers = true)]
     pub weight_decay: Option<f64>,
-    /// mse | bce | l1 | sse
+    /// mse | bce | l1 | sse | ssim | mse+ssim:W | focal (default mse; focal with --synthetic).
     #[arg(long)]
     pub loss: Option<String>,
     #[arg(long)]
@@ -115,6 +115,22 @@ pub struct TrainArgs {
     /// gaussian:0.3,salt_pepper:0.05 (also mask:P, speckle:SIGMA).
     #[arg(long, value_name = "SPEC")]
     pub noise: Option<String>,
+    /// Per-image brightness normalisation, recorded in the run and applied by every later
+    /// command and `cae serve`: median scales each image so that its median is 0.5.
+    #[arg(long, value_name = "median", conflicts_with = "resume")]
+    pub normalize: Option<String>,
+    /// Segmentation training on synthetic anomalies (with --arch inspect): normal images are
+    /// corrupted on the fly with these kinds and the model learns to predict where, e.g.
+    /// dark,texture,crack (share of corrupted images after @, default 0.5). Loss: focal.
+    #[arg(long, value_name = "KINDS", conflicts_with = "resume")]
+    pub synthetic: Option<String>,
+    /// Seeded mirror flips of the training images: hflip, vflip or flip (both). Only for data
+    /// whose mirror image is just as normal (cells, textures), never for digits.
+    #[arg(long, value_name = "FLIPS", conflicts_with = "resume")]
+    pub augment: Option<String>,
+    /// Learning-rate schedule over the epochs: constant or cosine.
+    #[arg(long, value_name = "NAME", conflicts_with = "resume")]
+    pub schedule: Option<String>,
     /// Pretrain the encoder's conv layers one at a time (stacked CAEs), then fine-tune all.
     #[arg(long)]
     pub stacked: bool,

@@ -7,7 +7,7 @@
 use crate::error::ApiError;
 use crate::served_run::ServedRun;
 use base64::Engine;
-use cae::anomaly::{Prediction, predict};
+use cae::anomaly::{Prediction, ScoreKind, predict};
 use cae::plot::{Overlay, anomaly_overlay, encode_png, image_grid};
 use serde::Serialize;
 
@@ -95,6 +95,7 @@ pub fn heatmap_png(
         predicted: scored.prediction.as_ref().and_then(|p| p.mask.as_deref()),
         truth: None,
         caption: &caption,
+        segmentation: matches!(run.score, ScoreKind::Mask { .. }),
     };
     let scale = (128 / s.height.max(s.width).max(1)).clamp(1, 8) as u32;
     anomaly_overlay(&overlay, scale).map_err(|e| ApiError::internal(format!("heatmap: {e}")))

@@ -6,7 +6,9 @@
 //! expected and the given shape.
 
 use crate::error::ApiError;
-use cae::data::{ImageLimits, ImageShape, check_header, decode_image, read_header, resize_image};
+use cae::data::{
+    ImageLimits, ImageShape, Normalize, check_header, decode_image, read_header, resize_image,
+};
 use cae::train::RunConfig;
 use cae::train::config::parse_hw;
 
@@ -19,6 +21,8 @@ pub struct Intake {
     pub resize: bool,
     /// The channel count the run forced with `--channels`; images are converted to it.
     pub channels: Option<usize>,
+    /// The run's per-image brightness normalisation, applied last as its loader did.
+    pub normalize: Option<Normalize>,
     pub limits: ImageLimits,
 }
 
@@ -42,6 +46,7 @@ impl Intake {
             input,
             resize,
             channels: config.data.channels,
+            normalize: config.data.normalize,
             limits,
         })
     }
@@ -75,11 +80,15 @@ impl Intake {
                 shape.channels, self.input.channels, self.input.channels
             )));
         }
-        if (shape.height, shape.width) == (eh, ew) {
-            Ok(pixels)
+        let mut pixels = if (shape.height, shape.width) == (eh, ew) {
+            pixels
         } else {
-            resize_image(&pixels, shape, eh, ew, name).map_err(ApiError::from_image)
+            resize_image(&pixels, shape, eh, ew, name).map_err(ApiError::from_image)?
+        };
+        if let Some(n) = self.normalize {
+            n.apply(&mut pixels);
         }
+        Ok(pixels)
     }
 }
 
@@ -100,6 +109,7 @@ mod tests {
             input: ImageShape::parse(input).unwrap(),
             resize,
             channels,
+            normalize: None,
             limits: LIMITS,
         }
     }

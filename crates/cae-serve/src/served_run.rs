@@ -13,9 +13,6 @@ use cae::train::RunConfig;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
-/// The score used when neither `--score` nor a fitted threshold names one (as `cae anomaly`).
-pub const DEFAULT_SCORE: ScoreKind = ScoreKind::Mse;
-
 /// What the handlers know about the run.
 #[derive(Debug, Clone)]
 pub struct ServedRun {
@@ -23,7 +20,8 @@ pub struct ServedRun {
     pub config: RunConfig,
     pub input: ImageShape,
     pub intake: Intake,
-    /// The score every image gets: the threshold's, else `--score`, else mse.
+    /// The score every image gets: the threshold's, else `--score`, else the model kind's
+    /// default (`ScoreKind::default_for`).
     pub score: ScoreKind,
     /// `RUN/threshold.json`, when one was fitted.
     pub threshold: Option<Threshold>,
@@ -52,8 +50,11 @@ impl ServedRun {
                 )));
             }
             (Some(t), _) => t.score,
-            (None, asked) => asked.unwrap_or(DEFAULT_SCORE),
+            (None, asked) => asked.unwrap_or_else(|| ScoreKind::default_for(&loaded.spec)),
         };
+        score
+            .check_model(&loaded.spec)
+            .map_err(|e| ServeError::Option(format!("{}: {e}", options.run.display())))?;
         let limits = ImageLimits {
             max_side: options.limits.max_side,
             max_pixels: options.limits.max_pixels,

@@ -34,8 +34,9 @@ pub fn check_fits(data: ImageShape, input: ImageShape, origin: &str) -> Result<(
     ))
 }
 
-/// Reconstructs every image of `set` (inference mode, clamped to [0, 1]), calling `each` with (index, original,
-/// reconstruction) in order.
+/// Runs every image of `set` through the model (inference mode, outputs clamped to [0, 1]),
+/// calling `each` with (index, original, output) in order. The output is the reconstruction, or
+/// for a segmentation model (`output_channels`) its anomaly map.
 pub fn for_each_reconstruction(
     model: &Autoencoder,
     set: &ImageSet,
@@ -43,12 +44,12 @@ pub fn for_each_reconstruction(
     device: &Device,
     mut each: impl FnMut(usize, &[f32], &[f32]),
 ) -> Result<(), String> {
-    let per_image = set.shape.len();
     let indices: Vec<usize> = (0..set.len()).collect();
     for chunk in indices.chunks(batch_size.max(1)) {
         let x = batch_tensor(set, chunk, device);
         // Reconstructions are images: linear-output models are clamped to the data range.
         let y = model.forward(x).clamp(0.0, 1.0);
+        let per_image: usize = y.dims()[1..].iter().product();
         let values = y
             .into_data()
             .try_into_vec::<f32>()

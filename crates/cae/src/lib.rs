@@ -8,6 +8,7 @@ pub mod data;
 pub mod denoise;
 pub mod device;
 pub mod features;
+pub mod imageops;
 pub mod infer;
 pub mod interop;
 pub mod kernels;
@@ -18,6 +19,7 @@ pub mod quality;
 pub mod run_dir;
 pub mod spec;
 pub mod speed;
+pub mod synthetic;
 pub mod toml_error;
 pub mod train;
 

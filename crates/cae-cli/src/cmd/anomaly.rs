@@ -16,13 +16,11 @@ use cae::anomaly::{
 use cae::data::LoadOptions;
 use cae::device::DeviceKind;
 use cae::run_dir::{LoadedRun, RunDir};
+use cae::spec::ValidSpec;
 use cae::train::DataConfig;
 use cae::train::config::parse_hw;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
-
-/// The score used when neither `--score` nor a fitted threshold names one.
-pub const DEFAULT_SCORE: &str = "mse";
 
 #[derive(Debug, Args)]
 pub struct AnomalyArgs {
@@ -100,35 +98,45 @@ pub enum PartitionArg {
     Test,
 }
 
-/// `--score` and `--sigma`.
+/// `--score`, `--sigma` and `--window`.
 #[derive(Debug, Args)]
 pub struct ScoreChoice {
-    /// mse | mae | ssim | max-smoothed (default: the threshold's, else mse).
+    /// mse | mae | ssim | max-smoothed | mask (default: the threshold's, else mask for a
+    /// segmentation run and mse for a reconstruction).
     #[arg(long, value_name = "KIND")]
     pub score: Option<String>,
     /// σ in pixels of the max-smoothed score's Gaussian (default 2).
     #[arg(long, value_name = "PX")]
     pub sigma: Option<f64>,
+    /// Side in pixels of the mask score's mean filter (odd, default 9).
+    #[arg(long, value_name = "PX")]
+    pub window: Option<usize>,
 }
 
 impl ScoreChoice {
     /// The asked kind, if any.
     pub fn asked(&self) -> anyhow::Result<Option<ScoreKind>> {
-        match (&self.score, self.sigma) {
-            (None, None) => Ok(None),
-            (None, Some(_)) => bail!("--sigma needs --score max-smoothed"),
-            (Some(s), sigma) => Ok(Some(
-                ScoreKind::parse(s, sigma).map_err(anyhow::Error::msg)?,
+        match (&self.score, self.sigma, self.window) {
+            (None, None, None) => Ok(None),
+            (None, Some(_), _) => bail!("--sigma needs --score max-smoothed"),
+            (None, _, Some(_)) => bail!("--window needs --score mask"),
+            (Some(s), sigma, window) => Ok(Some(
+                ScoreKind::parse(s, sigma, window).map_err(anyhow::Error::msg)?,
             )),
         }
     }
 
-    /// The asked kind, else the threshold's, else [`DEFAULT_SCORE`].
-    pub fn resolve(&self, threshold: Option<&Threshold>) -> anyhow::Result<ScoreKind> {
+    /// The asked kind, else the threshold's, else the run's default
+    /// ([`ScoreKind::default_for`]).
+    pub fn resolve(
+        &self,
+        threshold: Option<&Threshold>,
+        spec: &ValidSpec,
+    ) -> anyhow::Result<ScoreKind> {
         Ok(match (self.asked()?, threshold) {
             (Some(k), _) => k,
             (None, Some(t)) => t.score,
-            (None, None) => ScoreKind::parse(DEFAULT_SCORE, None).map_err(anyhow::Error::msg)?,
+            (None, None) => ScoreKind::default_for(spec),
         })
     }
 }
@@ -171,6 +179,7 @@ impl Source {
                 resize,
                 classes: self.data.classes.clone(),
                 limit: self.data.limit,
+                normalize: run.config.data.normalize,
                 seed: run.config.train.seed,
             },
         };
@@ -198,6 +207,8 @@ impl Context {
         batch_size: usize,
         keep: bool,
     ) -> anyhow::Result<ScoredSet> {
+        kind.check_model(&self.run.spec)
+            .map_err(anyhow::Error::msg)?;
         score_set(
             &self.run.model,
             &self.set.images,

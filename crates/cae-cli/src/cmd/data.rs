@@ -30,6 +30,7 @@ pub fn load_for_run(args: &DataArgs, config: &RunConfig) -> anyhow::Result<Image
         resize,
         classes: args.classes.clone(),
         limit: args.limit,
+        normalize: config.data.normalize,
         seed: config.train.seed,
     };
     let set = load(source, &options).map_err(anyhow::Error::msg)?;

@@ -44,12 +44,15 @@ pub struct ServeArgs {
     /// Most images waiting for the model; more get 503.
     #[arg(long, value_name = "N", default_value_t = BatchOptions::default().queue)]
     pub queue: usize,
-    /// mse | mae | ssim | max-smoothed (default: the threshold's, else mse).
+    /// mse | mae | ssim | max-smoothed | mask (default: the threshold's, else mse).
     #[arg(long, value_name = "KIND")]
     pub score: Option<String>,
     /// σ in pixels of the max-smoothed score's Gaussian (default 2).
     #[arg(long, value_name = "PX")]
     pub sigma: Option<f64>,
+    /// Side in pixels of the mask score's mean filter (odd, default 9).
+    #[arg(long, value_name = "PX")]
+    pub window: Option<usize>,
     /// flex | wgpu | cuda
     #[arg(long, default_value = "flex")]
     pub device: String,
@@ -69,10 +72,13 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?
         .device()
         .map_err(anyhow::Error::msg)?;
-    let score = match (&a.score, a.sigma) {
-        (None, None) => None,
-        (None, Some(_)) => anyhow::bail!("--sigma needs --score max-smoothed"),
-        (Some(s), sigma) => Some(ScoreKind::parse(s, sigma).map_err(anyhow::Error::msg)?),
+    let score = match (&a.score, a.sigma, a.window) {
+        (None, None, None) => None,
+        (None, Some(_), _) => anyhow::bail!("--sigma needs --score max-smoothed"),
+        (None, _, Some(_)) => anyhow::bail!("--window needs --score mask"),
+        (Some(s), sigma, window) => {
+            Some(ScoreKind::parse(s, sigma, window).map_err(anyhow::Error::msg)?)
+        }
     };
     let max_wait = if a.max_wait_ms == 0.0 {
         Duration::ZERO

@@ -55,6 +55,9 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         data.resize = d.resize.clone().or(data.resize);
         data.classes = d.classes.clone().or(data.classes);
         data.limit = d.limit.or(data.limit);
+        if let Some(n) = &a.normalize {
+            data.normalize = Some(n.parse().map_err(anyhow::Error::msg)?);
+        }
         data.val_fraction = a.val_fraction.unwrap_or(data.val_fraction);
         super::anomaly::apply_one_class(&a.one_class, &mut data);
         let mut train = file.train;
@@ -72,6 +75,19 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         }
         if let Some(noise) = &a.noise {
             train.noise = Some(noise.parse()?);
+        }
+        if let Some(spec) = &a.synthetic {
+            train.synthetic = Some(spec.parse()?);
+            // A mask is scored with the focal loss unless the user picked one.
+            if a.loss.is_none() && train.loss == cae::train::LossKind::Mse {
+                train.loss = cae::train::LossKind::Focal;
+            }
+        }
+        if let Some(f) = &a.augment {
+            train.augment = Some(f.parse().map_err(anyhow::Error::msg)?);
+        }
+        if let Some(s) = &a.schedule {
+            train.schedule = s.parse().map_err(anyhow::Error::msg)?;
         }
         train.stacked |= a.stacked;
         train.stack_epochs = a.stack_epochs.or(train.stack_epochs);

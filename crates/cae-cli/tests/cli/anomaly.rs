@@ -2,6 +2,7 @@
 //! monitors, thresholds, scoring with overlays, evaluation on labelled digits and on a small
 //! generated MVTec AD folder, the FPR promise on unseen normal digits, and every bad input.
 
+mod inspect;
 mod mvtec;
 
 use crate::util::*;

@@ -9,11 +9,13 @@
 //!   patches, written in the MVTec AD layout; the layout itself is `crate::data::mvtec`);
 //! - scoring: [`score`] (image scores and anomaly maps from reconstructions);
 //! - post-processing: [`threshold`] (fitting, normalisation, `RUN/threshold.json`);
-//! - metrics: [`metrics`] (image AUROC, AUPR, F1, …), [`pixel`] (pixel AUROC, PRO);
+//! - metrics: [`metrics`] (image AUROC, AUPR, F1, …), [`pixel`] (pixel AUROC, PRO), and the
+//!   no-learning per-pixel Gaussian every evaluation is compared with ([`baseline`]);
 //! - the inference contract and report: [`report`] (score, normalised score, label, map, mask).
 //!
 //! Pictures (overlays, score histograms) live in `crate::plot`.
 
+pub mod baseline;
 pub mod dataset;
 pub mod defects;
 mod error;

@@ -8,19 +8,27 @@
 //! | `mae` | absolute error | mean of the map |
 //! | `ssim` | 1 − SSIM map (11×11 Gaussian window) | 1 − mean SSIM |
 //! | `max-smoothed` | squared error, Gaussian-smoothed (σ) | maximum of the map |
+//! | `mask` | a segmentation model's predicted anomaly probability, mean-filtered (window) | maximum of the map |
 //!
 //! `max-smoothed` answers "is there one place that is badly reconstructed?", so a small
-//! defect is not averaged away by a large clean background.
+//! defect is not averaged away by a large clean background. `mask` is the one kind of a
+//! segmentation run (`inspect` trained with `--synthetic`), whose model outputs the map itself;
+//! reconstruction kinds need a reconstruction. [`ScoreKind::check_model`] says which fits.
 
 use crate::data::{ImageSet, ImageShape};
+use crate::imageops::{box_filter, gaussian_blur};
 use crate::infer::for_each_reconstruction;
 use crate::model::Autoencoder;
 use crate::quality;
+use crate::spec::ValidSpec;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 /// Default σ (pixels) of the `max-smoothed` score's Gaussian.
 pub const DEFAULT_SIGMA: f64 = 2.0;
+
+/// Default side (pixels) of the `mask` score's mean filter.
+pub const DEFAULT_WINDOW: usize = 9;
 
 /// How an image's reconstruction error becomes a score and an anomaly map.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -34,12 +42,23 @@ pub enum ScoreKind {
     Ssim,
     /// Maximum of the Gaussian-smoothed squared error (σ in pixels); map: the smoothed error.
     MaxSmoothed { sigma: f64 },
+    /// Maximum of a segmentation model's predicted anomaly map, mean-filtered over a
+    /// `window × window` square; map: the filtered prediction.
+    Mask { window: usize },
 }
 
 impl ScoreKind {
-    /// Parses `mse`, `mae`, `ssim` or `max-smoothed`; `sigma` applies to `max-smoothed` only
-    /// (default [`DEFAULT_SIGMA`]) and must be positive.
-    pub fn parse(name: &str, sigma: Option<f64>) -> Result<ScoreKind, String> {
+    /// Parses `mse`, `mae`, `ssim`, `max-smoothed` or `mask`; `sigma` applies to
+    /// `max-smoothed` only (default [`DEFAULT_SIGMA`]) and must be positive, `window` to `mask`
+    /// only (default [`DEFAULT_WINDOW`], odd, 1–255).
+    pub fn parse(
+        name: &str,
+        sigma: Option<f64>,
+        window: Option<usize>,
+    ) -> Result<ScoreKind, String> {
+        if window.is_some() && name != "mask" {
+            return Err(format!("--window only applies to --score mask, not {name}"));
+        }
         let kind = match name {
             "mse" => ScoreKind::Mse,
             "mae" | "l1" => ScoreKind::Mae,
@@ -53,9 +72,21 @@ impl ScoreKind {
                 }
                 return Ok(ScoreKind::MaxSmoothed { sigma });
             }
+            "mask" => {
+                let window = window.unwrap_or(DEFAULT_WINDOW);
+                if window % 2 == 0 || !(1..=255).contains(&window) {
+                    return Err(format!(
+                        "--window {window}: the mean filter's side must be an odd number of pixels in 1..=255"
+                    ));
+                }
+                if sigma.is_some() {
+                    return Err("--sigma only applies to --score max-smoothed, not mask".into());
+                }
+                return Ok(ScoreKind::Mask { window });
+            }
             other => {
                 return Err(format!(
-                    "unknown score '{other}': expected mse, mae, ssim or max-smoothed"
+                    "unknown score '{other}': expected mse, mae, ssim, max-smoothed or mask"
                 ));
             }
         };
@@ -80,8 +111,52 @@ impl ScoreKind {
                 .collect(),
             ScoreKind::MaxSmoothed { sigma } => {
                 let squared = channel_mean(original, reconstruction, shape, |d| d * d);
-                gaussian_blur(&squared, (h, w), sigma)
+                gaussian_blur(&squared, (1, h, w), sigma)
             }
+            ScoreKind::Mask { window } => {
+                // The model's output is the map: the first (only) channel.
+                match reconstruction.get(..h * w) {
+                    Some(p) => box_filter(p, (h, w), window),
+                    None => vec![f32::NAN; h * w],
+                }
+            }
+        }
+    }
+
+    /// The kind used when neither the user nor a fitted threshold names one: `mask` for a
+    /// segmentation model, `mse` for a reconstruction.
+    pub fn default_for(spec: &ValidSpec) -> ScoreKind {
+        if spec.is_segmentation() {
+            ScoreKind::Mask {
+                window: DEFAULT_WINDOW,
+            }
+        } else {
+            ScoreKind::Mse
+        }
+    }
+
+    /// True when the image score is the map's maximum, so one threshold serves both.
+    pub fn is_map_maximum(&self) -> bool {
+        matches!(self, ScoreKind::MaxSmoothed { .. } | ScoreKind::Mask { .. })
+    }
+
+    /// Checks that this kind can score `spec`'s outputs: `mask` needs a segmentation model,
+    /// every other kind a reconstruction.
+    pub fn check_model(&self, spec: &ValidSpec) -> Result<(), String> {
+        match (self, spec.is_segmentation()) {
+            (ScoreKind::Mask { .. }, true)
+            | (
+                ScoreKind::Mse | ScoreKind::Mae | ScoreKind::Ssim | ScoreKind::MaxSmoothed { .. },
+                false,
+            ) => Ok(()),
+            (ScoreKind::Mask { .. }, false) => Err(format!(
+                "score mask reads a predicted anomaly map, but {} reconstructs its input; use mse, mae, ssim or max-smoothed (or train --arch inspect --synthetic ...)",
+                spec.spec.name
+            )),
+            (other, true) => Err(format!(
+                "score {other} compares an image with its reconstruction, but {} is a segmentation model that predicts an anomaly map; use --score mask",
+                spec.spec.name
+            )),
         }
     }
 
@@ -101,7 +176,7 @@ impl ScoreKind {
                 let s = (shape.channels, shape.height, shape.width);
                 1.0 - quality::ssim(original, reconstruction, s)
             }
-            ScoreKind::MaxSmoothed { .. } => map
+            ScoreKind::MaxSmoothed { .. } | ScoreKind::Mask { .. } => map
                 .iter()
                 .map(|&v| f64::from(v))
                 .fold(f64::NEG_INFINITY, f64::max),
@@ -116,6 +191,7 @@ impl std::fmt::Display for ScoreKind {
             ScoreKind::Mae => f.write_str("mae"),
             ScoreKind::Ssim => f.write_str("ssim"),
             ScoreKind::MaxSmoothed { sigma } => write!(f, "max-smoothed (σ {sigma})"),
+            ScoreKind::Mask { window } => write!(f, "mask (window {window})"),
         }
     }
 }
@@ -135,52 +211,6 @@ fn channel_mean(a: &[f32], b: &[f32], shape: ImageShape, f: impl Fn(f32) -> f32)
     }
     let n = shape.channels as f32;
     out.iter_mut().for_each(|v| *v /= n);
-    out
-}
-
-/// Index `i` mirrored into `0..n` the way scipy's `reflect` mode does (`d c b a | a b c d`).
-fn reflect(i: isize, n: usize) -> usize {
-    let period = 2 * n as isize;
-    let m = i.rem_euclid(period);
-    if m < n as isize {
-        m as usize
-    } else {
-        (period - 1 - m) as usize
-    }
-}
-
-/// Separable Gaussian blur of an `h × w` plane: σ in pixels, kernel truncated at 4σ and
-/// normalised, reflect padding at the borders.
-pub fn gaussian_blur(plane: &[f32], (h, w): (usize, usize), sigma: f64) -> Vec<f32> {
-    if plane.len() != h * w || h == 0 || w == 0 {
-        return plane.to_vec();
-    }
-    let radius = (4.0 * sigma).ceil() as isize;
-    let mut kernel: Vec<f64> = (-radius..=radius)
-        .map(|d| (-(d * d) as f64 / (2.0 * sigma * sigma)).exp())
-        .collect();
-    let total: f64 = kernel.iter().sum();
-    kernel.iter_mut().for_each(|k| *k /= total);
-    let mut rows = vec![0.0f32; h * w];
-    for y in 0..h {
-        for x in 0..w {
-            let mut acc = 0.0;
-            for (k, d) in kernel.iter().zip(-radius..=radius) {
-                acc += k * f64::from(plane[y * w + reflect(x as isize + d, w)]);
-            }
-            rows[y * w + x] = acc as f32;
-        }
-    }
-    let mut out = vec![0.0f32; h * w];
-    for y in 0..h {
-        for x in 0..w {
-            let mut acc = 0.0;
-            for (k, d) in kernel.iter().zip(-radius..=radius) {
-                acc += k * f64::from(rows[reflect(y as isize + d, h) * w + x]);
-            }
-            out[y * w + x] = acc as f32;
-        }
-    }
     out
 }
 
@@ -240,24 +270,63 @@ mod tests {
 
     #[test]
     fn parses_kinds_and_rejects_bad_sigma() {
-        assert_eq!(ScoreKind::parse("mse", None), Ok(ScoreKind::Mse));
+        assert_eq!(ScoreKind::parse("mse", None, None), Ok(ScoreKind::Mse));
         assert_eq!(
-            ScoreKind::parse("max-smoothed", None),
+            ScoreKind::parse("max-smoothed", None, None),
             Ok(ScoreKind::MaxSmoothed { sigma: 2.0 })
         );
-        assert!(ScoreKind::parse("max-smoothed", Some(0.0)).is_err());
+        assert!(ScoreKind::parse("max-smoothed", Some(0.0), None).is_err());
         assert!(
-            ScoreKind::parse("mse", Some(1.0))
+            ScoreKind::parse("mse", Some(1.0), None)
                 .unwrap_err()
                 .contains("--sigma")
         );
         assert!(
-            ScoreKind::parse("psnr", None)
+            ScoreKind::parse("psnr", None, None)
                 .unwrap_err()
                 .contains("unknown score")
         );
         let json = serde_json::to_string(&ScoreKind::MaxSmoothed { sigma: 1.5 }).unwrap();
         assert_eq!(json, r#"{"kind":"max-smoothed","sigma":1.5}"#);
+        assert_eq!(
+            ScoreKind::parse("mask", None, None),
+            Ok(ScoreKind::Mask {
+                window: DEFAULT_WINDOW
+            })
+        );
+        assert!(ScoreKind::parse("mask", None, Some(4)).is_err());
+        assert!(
+            ScoreKind::parse("mse", None, Some(9))
+                .unwrap_err()
+                .contains("--window")
+        );
+    }
+
+    #[test]
+    fn mask_scores_the_filtered_prediction_and_fits_only_segmentation_models() {
+        let s = shape(3, 8, 8);
+        let x = vec![0.5f32; 3 * 64];
+        let mut p = vec![0.0f32; 64];
+        p[27] = 0.9;
+        let k = ScoreKind::Mask { window: 3 };
+        let map = k.map(&x, &p, s);
+        assert!((map[27] - 0.1).abs() < 1e-6, "{}", map[27]);
+        assert!((k.image_score(&x, &p, s, &map) - 0.1).abs() < 1e-6);
+        let seg = crate::spec::ArchSpec::resolve("inspect", &[], None).unwrap();
+        let rec = crate::spec::ArchSpec::resolve("upsample", &[], None).unwrap();
+        assert!(k.check_model(&seg).is_ok());
+        assert!(
+            k.check_model(&rec)
+                .unwrap_err()
+                .contains("reconstructs its input")
+        );
+        assert!(
+            ScoreKind::Mse
+                .check_model(&seg)
+                .unwrap_err()
+                .contains("--score mask")
+        );
+        assert!(ScoreKind::Ssim.check_model(&rec).is_ok());
     }
 
     #[test]
@@ -297,16 +366,13 @@ mod tests {
 
     #[test]
     fn blur_keeps_constants_and_mass_and_reflects() {
-        let c = gaussian_blur(&[0.25; 20], (4, 5), 1.5);
+        let c = gaussian_blur(&[0.25; 20], (1, 4, 5), 1.5);
         assert!(c.iter().all(|v| (v - 0.25).abs() < 1e-6));
         let mut spike = vec![0.0f32; 81];
         spike[40] = 1.0;
-        let b = gaussian_blur(&spike, (9, 9), 1.0);
+        let b = gaussian_blur(&spike, (1, 9, 9), 1.0);
         let sum: f32 = b.iter().sum();
         assert!((sum - 1.0).abs() < 1e-3, "{sum}");
         assert!(b[40] > b[41] && b[41] > b[42] && (b[39] - b[41]).abs() < 1e-7);
-        assert_eq!(reflect(-1, 4), 0);
-        assert_eq!(reflect(4, 4), 3);
-        assert_eq!(reflect(-6, 4), 2);
     }
 }

@@ -196,7 +196,7 @@ pub fn fit(
             (Some(image.0), pixel, None)
         }
         ThresholdMethod::Manual { image, pixel } => {
-            let pixel = pixel.or(matches!(score, ScoreKind::MaxSmoothed { .. }).then_some(image));
+            let pixel = pixel.or(score.is_map_maximum().then_some(image));
             (Some(image), pixel, None)
         }
     };

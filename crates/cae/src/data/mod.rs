@@ -2,10 +2,11 @@
 //! what a data source string names and hands it to the right reader.
 //!
 //! This file owns the shared types, source detection, option validation and the order in which
-//! options apply (classes, then limit, then channels, then resize). Each file format lives in
+//! options apply (classes, then limit, then channels, then resize, then normalize). Each file format lives in
 //! its own file (`idx`, `npy`, `cifar`, `folder`, `shapes`); pixel conversions shared by all of
 //! them live in `transform`, and the error type in `error`; `decode` reads files already in memory.
 
+pub mod augment;
 mod cifar;
 pub mod decode;
 mod error;
@@ -27,6 +28,7 @@ use std::path::Path;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+pub use augment::Augment;
 pub use error::DataError;
 pub use image_bytes::{
     ImageHeader, ImageLimits, check_header, decode_image, read_header, resize_image,
@@ -237,8 +239,46 @@ pub struct LoadOptions {
     pub classes: Option<Vec<u32>>,
     /// Keep the first N images after loading (and after class filtering).
     pub limit: Option<usize>,
+    /// Per-image brightness normalisation, applied last (after resize).
+    pub normalize: Option<Normalize>,
     /// Seed used by `builtin:shapes`.
     pub seed: u64,
+}
+
+/// Per-image brightness normalisation: for inspection images whose overall brightness varies
+/// more between good parts than a defect changes it (electroluminescence images of solar cells,
+/// X-rays, backlit parts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Normalize {
+    /// Every value scaled so that the image's median (over all channels) becomes 0.5; values
+    /// may then exceed 1. An image whose median is 0 is left as it is.
+    Median,
+}
+
+impl Normalize {
+    /// Normalises one image (CHW values) in place.
+    pub fn apply(self, image: &mut [f32]) {
+        match self {
+            Normalize::Median => {
+                let m = crate::imageops::median(image);
+                if m > 1e-6 {
+                    let k = 0.5 / m;
+                    image.iter_mut().for_each(|v| *v *= k);
+                }
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for Normalize {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Normalize, String> {
+        match s.trim() {
+            "median" => Ok(Normalize::Median),
+            other => Err(format!("unknown normalisation '{other}': expected median")),
+        }
+    }
 }
 
 /// Loads a data source; the kind is detected from `source`:
@@ -258,7 +298,7 @@ pub struct LoadOptions {
 ///   1 when every image is gray (by colour type, or R = G = B everywhere), else 3.
 /// - a single image file (PNG, JPEG, BMP), as a one-image set
 ///
-/// Options then apply in this order: classes, limit, channels, resize.
+/// Options then apply in this order: classes, limit, channels, resize, normalize.
 pub fn load(source: &str, opts: &LoadOptions) -> Result<ImageSet, DataError> {
     validate_options(opts)?;
     let set = if let Some(spec) = source.strip_prefix("builtin:") {
@@ -363,6 +403,10 @@ fn apply_options(mut set: ImageSet, opts: &LoadOptions) -> Result<ImageSet, Data
     }
     if let Some((h, w)) = opts.resize {
         set = transform::resize(set, h, w)?;
+    }
+    if let Some(n) = opts.normalize {
+        let len = set.shape.len().max(1);
+        set.pixels.chunks_mut(len).for_each(|image| n.apply(image));
     }
     Ok(set)
 }

@@ -103,8 +103,8 @@ fn mask_path(root: &Path, defect: &str, image: &Path) -> PathBuf {
         .join(format!("{stem}_mask.png"))
 }
 
-/// Reads `ROOT/test` with masks. `channels` and `resize` apply (masks are resized with the
-/// images and re-binarised at 0.5); `classes` and `limit` do not.
+/// Reads `ROOT/test` with masks. `channels`, `resize` and `normalize` apply (masks are resized
+/// with the images and re-binarised at 0.5); `classes` and `limit` do not.
 pub fn load_test(root: &Path, opts: &LoadOptions) -> Result<MvtecTest, MvtecError> {
     let test = root.join("test");
     if !test.is_dir() {
@@ -153,10 +153,14 @@ pub fn load_test(root: &Path, opts: &LoadOptions) -> Result<MvtecTest, MvtecErro
             }
             .into());
         }
-        let (set, masks) = match opts.resize {
+        let (mut set, masks) = match opts.resize {
             Some((h, w)) => resize_with_masks(set, masks, h, w)?,
             None => (set, masks),
         };
+        if let Some(n) = opts.normalize {
+            let len = set.shape.len().max(1);
+            set.pixels.chunks_mut(len).for_each(|image| n.apply(image));
+        }
         let label = names.len() as u32;
         names.push(name);
         parts.push((

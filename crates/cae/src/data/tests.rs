@@ -173,12 +173,39 @@ fn unknown_and_missing_sources() {
 }
 
 #[test]
+fn median_normalisation_scales_each_image_to_a_median_of_one_half() {
+    let plain = load("builtin:shapes:20", &LoadOptions::default()).unwrap();
+    let opts = LoadOptions {
+        normalize: Some(Normalize::Median),
+        ..LoadOptions::default()
+    };
+    let set = load("builtin:shapes:20", &opts).unwrap();
+    for i in 0..set.len() {
+        let m = crate::imageops::median(set.image(i));
+        let before = crate::imageops::median(plain.image(i));
+        if before > 1e-6 {
+            assert!((m - 0.5).abs() < 1e-5, "image {i}: median {m}");
+        } else {
+            assert_eq!(set.image(i), plain.image(i), "a black image stays as it is");
+        }
+    }
+    assert_eq!("median".parse::<Normalize>(), Ok(Normalize::Median));
+    assert!(
+        "mean"
+            .parse::<Normalize>()
+            .unwrap_err()
+            .contains("unknown normalisation")
+    );
+}
+
+#[test]
 fn options_apply_to_builtin_in_order() {
     let opts = LoadOptions {
         channels: Some(3),
         resize: Some((14, 20)),
         classes: Some(vec![2]),
         limit: Some(5),
+        normalize: None,
         seed: 9,
     };
     let set = load("builtin:shapes:100", &opts).unwrap();

@@ -6,9 +6,9 @@
 //! the images (every fourth one), and every method is then scored on the other three quarters
 //! only. The oracle σ (best on the scored images themselves) is reported beside it.
 
-use super::classic::{gaussian_blur, median3};
 use super::{DenoiseError, Denoiser};
 use crate::data::ImageSet;
+use crate::imageops::{gaussian_blur, median3};
 use crate::noise::NoiseSpec;
 use crate::plot::image_grid;
 use crate::quality::{psnr, ssim};

@@ -1,5 +1,5 @@
-//! Denoising images of any size with a trained autoencoder, plus the classic filters and the
-//! benchmark that compares them ([`classic`], [`compare`]) and patch cutting for training on
+//! Denoising images of any size with a trained autoencoder, the benchmark that compares it with
+//! the classic filters of `crate::imageops` ([`compare`]) and patch cutting for training on
 //! large photographs ([`patches`]).
 //!
 //! A fully convolutional model (no dense layer) runs on the whole image: the spec is resolved
@@ -8,7 +8,6 @@
 //! takes its training size, so it is applied in overlapping tiles whose outputs are blended with
 //! a Hann window (weights `sin²`, never zero, so every pixel is covered).
 
-pub mod classic;
 pub mod compare;
 pub mod patches;
 

@@ -17,7 +17,7 @@ pub use colormap::colormap;
 pub use curve::{Series, line_chart};
 pub use grid::{encode_png, image_grid, reconstruction_grid};
 pub use histogram::score_histogram;
-pub use overlay::{Overlay, anomaly_overlay};
+pub use overlay::{Overlay, anomaly_overlay, overlay_sheet};
 
 /// Why a picture could not be produced.
 #[derive(Debug, thiserror::Error)]

@@ -35,6 +35,9 @@ pub struct Overlay<'a> {
     pub truth: Option<&'a [u8]>,
     /// One line of text above the panels.
     pub caption: &'a str,
+    /// True when `reconstruction` is a segmentation model's one-channel predicted map rather
+    /// than a reconstruction (panel titles and channels follow).
+    pub segmentation: bool,
 }
 
 /// RGB of pixel (y, x) of a CHW image (grey for one channel).
@@ -67,6 +70,44 @@ fn on_contour(mask: &[u8], (h, w): (usize, usize), scale: usize, yy: usize, xx: 
 
 /// Renders the overlay as PNG bytes; each image pixel becomes `scale × scale` pixels.
 pub fn anomaly_overlay(o: &Overlay<'_>, scale: u32) -> Result<Vec<u8>, PlotError> {
+    encode_png(&render(o, scale)?)
+}
+
+/// Several overlays in one picture, `columns` side by side, rows top to bottom (a contact sheet
+/// for a report: e.g. defective parts above good ones).
+pub fn overlay_sheet(
+    overlays: &[Overlay<'_>],
+    scale: u32,
+    columns: usize,
+) -> Result<Vec<u8>, PlotError> {
+    let images: Vec<RgbImage> = overlays
+        .iter()
+        .map(|o| render(o, scale))
+        .collect::<Result<_, _>>()?;
+    let Some(first) = images.first() else {
+        return Err(PlotError::Size {
+            width: 0,
+            height: 0,
+            reason: "a sheet needs at least one overlay",
+        });
+    };
+    let (w, h) = first.dimensions();
+    let columns = columns.clamp(1, images.len());
+    let rows = images.len().div_ceil(columns);
+    let mut sheet = RgbImage::from_pixel(w * columns as u32, h * rows as u32, Rgb([255, 255, 255]));
+    for (k, img) in images.iter().enumerate() {
+        let (x0, y0) = ((k % columns) as u32 * w, (k / columns) as u32 * h);
+        for (x, y, p) in img.enumerate_pixels() {
+            if x < w && y < h {
+                sheet.put_pixel(x0 + x, y0 + y, *p);
+            }
+        }
+    }
+    encode_png(&sheet)
+}
+
+/// Draws one overlay.
+fn render(o: &Overlay<'_>, scale: u32) -> Result<RgbImage, PlotError> {
     let (c, h, w) = o.shape;
     let scale = scale.clamp(1, 64);
     let (ph, pw) = (h as u32 * scale, w as u32 * scale);
@@ -87,7 +128,8 @@ pub fn anomaly_overlay(o: &Overlay<'_>, scale: u32) -> Result<Vec<u8>, PlotError
         for xx in 0..pw as usize {
             let (y, x) = (yy / s, xx / s);
             let input = rgb_at(o.original, (c, h, w), y, x);
-            let recon = rgb_at(o.reconstruction, (c, h, w), y, x);
+            let recon_channels = if o.segmentation { 1 } else { c };
+            let recon = rgb_at(o.reconstruction, (recon_channels, h, w), y, x);
             let heat = colormap(o.map.get(y * w + x).copied().unwrap_or(0.0) / top_colour);
             let grey = (input[0] + input[1] + input[2]) / 3.0;
             let blend: [u8; 3] =
@@ -115,7 +157,7 @@ pub fn anomaly_overlay(o: &Overlay<'_>, scale: u32) -> Result<Vec<u8>, PlotError
         }
     }
     draw_text(&mut img, o.caption, &panel_titles(o), pw)?;
-    encode_png(&img)
+    Ok(img)
 }
 
 fn panel_titles(o: &Overlay<'_>) -> [&'static str; 4] {
@@ -125,7 +167,11 @@ fn panel_titles(o: &Overlay<'_>) -> [&'static str; 4] {
         (false, true) => "true mask",
         (false, false) => "overlay",
     };
-    ["input", "reconstruction", "error map", last]
+    if o.segmentation {
+        ["input", "predicted map", "anomaly map", last]
+    } else {
+        ["input", "reconstruction", "error map", last]
+    }
 }
 
 /// Draws the caption and the panel titles with the embedded font.
@@ -184,6 +230,7 @@ mod tests {
             predicted: Some(&predicted),
             truth: Some(&truth),
             caption: "anomalous",
+            segmentation: false,
         };
         let png = anomaly_overlay(&o, 4).unwrap();
         let img = image::load_from_memory(&png).unwrap().to_rgb8();

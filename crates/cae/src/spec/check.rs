@@ -176,6 +176,17 @@ impl ValidSpec {
             .fold(0, usize::saturating_add)
     }
 
+    /// Values a model holds besides its parameters: the running mean and variance of every
+    /// batch norm (`Module::num_params` counts them, the spec's parameter count does not).
+    pub fn total_buffers(&self) -> usize {
+        self.layers()
+            .map(|l| match l.plan {
+                LayerPlan::BatchNorm { features } => 2 * features,
+                _ => 0,
+            })
+            .sum()
+    }
+
     /// Input values per code value.
     pub fn compression_ratio(&self) -> f64 {
         self.input.len() as f64 / self.bottleneck().len() as f64
@@ -185,11 +196,27 @@ impl ValidSpec {
         self.encoder.iter().chain(self.decoder.iter())
     }
 
-    /// The first encoder layer, when it is a convolution (whose filters can be pictured).
-    pub fn first_conv(&self) -> Option<&PlannedLayer> {
-        self.encoder
-            .first()
-            .filter(|l| matches!(l.plan, LayerPlan::Conv { .. }))
+    /// The shape of the model's output for one image.
+    pub fn output(&self) -> ImageShape {
+        ImageShape {
+            channels: self.spec.output_channels.unwrap_or(self.input.channels),
+            ..self.input
+        }
+    }
+
+    /// True for a segmentation network (the spec sets `output_channels`): it maps an image to a
+    /// map of its own (an anomaly map), not to a reconstruction.
+    pub fn is_segmentation(&self) -> bool {
+        self.spec.output_channels.is_some()
+    }
+}
+
+/// What the decoder must give back: the input's size with `channels` (default the input's).
+fn output_shape(input: ImageShape, channels: Option<usize>) -> Shape {
+    Shape::Volume {
+        c: channels.unwrap_or(input.channels),
+        h: input.height,
+        w: input.width,
     }
 }
 
@@ -221,11 +248,22 @@ pub(super) fn check(spec: ArchSpec, input: ImageShape) -> Result<ValidSpec, Spec
     };
     let encoder = planner.plan_part(Part::Encoder, &spec.encoder)?;
     let decoder = planner.plan_part(Part::Decoder, &spec.decoder)?;
-    let expected = input_shape(input);
+    if spec.output_channels == Some(0) {
+        return Err(SpecError::Invalid(
+            "output_channels = 0: the decoder must give back at least 1 channel".into(),
+        ));
+    }
+    let expected = output_shape(input, spec.output_channels);
     if planner.shape != expected {
         let n = spec.decoder.len();
+        let wanted = match spec.output_channels {
+            Some(c) if c != input.channels => {
+                format!("the output is {expected} (output_channels = {c})")
+            }
+            _ => format!("the input is {expected}"),
+        };
         return Err(SpecError::Invalid(format!(
-            "the decoder ends at {} but the input is {expected}: decoder layer {n} ({}) must give back the input shape",
+            "the decoder ends at {} but {wanted}: decoder layer {n} ({}) must give back that shape",
             planner.shape,
             spec.decoder[n - 1].kind()
         )));

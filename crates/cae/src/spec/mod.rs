@@ -33,6 +33,10 @@ pub struct ArchSpec {
     /// The input this spec is meant for, e.g. `"1x28x28"`; data or `--input` override it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<String>,
+    /// The channels the decoder gives back when they are not the input's: 1 for a segmentation
+    /// network that predicts an anomaly map (`inspect`). Default: the input's channels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_channels: Option<usize>,
     /// Parameter values the spec was resolved with (after `$name` substitution, kept as record).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, toml::Value>,
@@ -179,6 +183,11 @@ fn resolve_params(
             .as_table()
             .ok_or_else(|| err("[params] must be a table".into()))?;
         for (k, v) in table {
+            if ["channels", "height", "width"].contains(&k.as_str()) {
+                return Err(err(format!(
+                    "parameter '{k}' is reserved: it is always the input's {k}; name yours differently"
+                )));
+            }
             let x = match v {
                 toml::Value::Integer(i) => *i as f64,
                 toml::Value::Float(f) => *f,

@@ -33,6 +33,10 @@ pub const PRESETS: &[Preset] = &[
         name: "oneclass",
         toml: include_str!("presets/oneclass.toml"),
     },
+    Preset {
+        name: "inspect",
+        toml: include_str!("presets/inspect.toml"),
+    },
 ];
 
 /// The preset called `name`, if any.

@@ -106,6 +106,37 @@ fn every_preset_resolves_on_its_declared_input() {
     }
 }
 
+#[test]
+fn a_declared_parameter_named_like_an_input_dimension_is_refused() {
+    let e = invalid(&format!(
+        "{HEAD}[params]\nwidth = 16\n[[encoder]]\ntype = \"conv\"\nfilters = \"$width\"\nkernel = 3\n\
+         [[decoder]]\ntype = \"conv\"\nfilters = 1\nkernel = 3\n"
+    ));
+    assert!(e.contains("parameter 'width' is reserved"), "{e}");
+}
+
+#[test]
+fn output_channels_sets_what_the_decoder_must_give_back() {
+    let v = ArchSpec::resolve("inspect", &[], ImageShape::parse("3x64x64").ok()).unwrap();
+    assert!(v.is_segmentation());
+    assert_eq!(v.output().to_string(), "1x64x64");
+    let e = invalid(&format!(
+        "{HEAD}output_channels = 2\n[[encoder]]\ntype = \"conv\"\nfilters = 4\nkernel = 3\n\
+         [[decoder]]\ntype = \"conv\"\nfilters = 1\nkernel = 3\n"
+    ));
+    assert!(
+        e.contains("the output is 2x28x28 (output_channels = 2)"),
+        "{e}"
+    );
+    let e = invalid(&format!(
+        "{HEAD}output_channels = 0\n[[encoder]]\ntype = \"conv\"\nfilters = 4\nkernel = 3\n\
+         [[decoder]]\ntype = \"conv\"\nfilters = 1\nkernel = 3\n"
+    ));
+    assert!(e.contains("output_channels = 0"), "{e}");
+    let plain = ArchSpec::resolve("upsample", &[], None).unwrap();
+    assert!(!plain.is_segmentation());
+}
+
 const HEAD: &str = "name = \"t\"\n";
 
 #[test]

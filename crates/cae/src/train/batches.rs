@@ -1,18 +1,47 @@
 //! Training batches assembled on a helper thread while the model trains on the previous one:
-//! gathering the shuffled images and drawing the denoising noise (one random number per pixel)
-//! happen off the training thread, two batches ahead. Each batch's noise comes from its own
-//! `(seed, epoch, step)` stream, so the values do not depend on thread timing.
+//! gathering the shuffled images, drawing the denoising noise (one random number per pixel) and
+//! painting synthetic anomalies happen off the training thread, two batches ahead. Each batch's
+//! randomness comes from its own `(seed, epoch, step)` stream, so the values do not depend on
+//! thread timing.
 
-use crate::data::ImageSet;
+use crate::data::{Augment, ImageSet};
 use crate::noise::{NoiseSpec, step_rng};
+use crate::synthetic::{Canvas, SyntheticSpec};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 use std::sync::mpsc::sync_channel;
 
-/// One batch's pixels, `[len, c, h, w]` row-major: the clean targets and, for denoising, the
-/// corrupted inputs.
+/// One batch's pixels, `[len, c, h, w]` row-major: the clean images and, for denoising and
+/// segmentation, the corrupted inputs; for segmentation, the `[len, 1, h, w]` target masks.
 pub(super) struct HostBatch {
     pub len: usize,
     pub clean: Vec<f32>,
     pub noisy: Option<Vec<f32>>,
+    pub mask: Option<Vec<f32>>,
+}
+
+/// Paints `spec`'s anomalies on every image of `images` (`[n, c, h, w]` of `shape`) with one
+/// stream, drawing foreign texture from `donors`; returns the `[n, 1, h, w]` masks.
+pub(super) fn paint_synthetic(
+    spec: &SyntheticSpec,
+    images: &mut [f32],
+    donors: &ImageSet,
+    rng: &mut ChaCha8Rng,
+) -> Vec<f32> {
+    let s = donors.shape;
+    let pick = |rng: &mut ChaCha8Rng| -> &[f32] { donors.image(rng.random_range(0..donors.len())) };
+    let mut masks = Vec::with_capacity(images.len() / s.channels.max(1));
+    for image in images.chunks_mut(s.len().max(1)) {
+        masks.extend(spec.corrupt(
+            Canvas {
+                pixels: image,
+                shape: (s.channels, s.height, s.width),
+                donors: &pick,
+            },
+            rng,
+        ));
+    }
+    masks
 }
 
 /// What one epoch's batches are made from.
@@ -22,6 +51,8 @@ pub(super) struct EpochBatches<'a> {
     pub order: &'a [usize],
     pub batch_size: usize,
     pub noise: Option<&'a NoiseSpec>,
+    pub synthetic: Option<&'a SyntheticSpec>,
+    pub augment: Option<Augment>,
     pub seed: u64,
     pub epoch: usize,
 }
@@ -33,15 +64,31 @@ impl EpochBatches<'_> {
         for &i in indices {
             clean.extend_from_slice(self.set.image(i));
         }
+        let mut rng = step_rng(self.seed, self.epoch, step);
+        if let Some(augment) = self.augment {
+            let s = self.set.shape;
+            for image in clean.chunks_mut(s.len().max(1)) {
+                augment.apply(image, (s.channels, s.height, s.width), &mut rng);
+            }
+        }
         let noisy = self.noise.map(|noise| {
             let mut noisy = clean.clone();
-            noise.corrupt(&mut noisy, &mut step_rng(self.seed, self.epoch, step));
+            noise.corrupt(&mut noisy, &mut rng);
             noisy
         });
+        let (noisy, mask) = match self.synthetic {
+            Some(spec) => {
+                let mut corrupted = clean.clone();
+                let mask = paint_synthetic(spec, &mut corrupted, self.set, &mut rng);
+                (Some(corrupted), Some(mask))
+            }
+            None => (noisy, None),
+        };
         HostBatch {
             len: indices.len(),
             clean,
             noisy,
+            mask,
         }
     }
 
@@ -93,6 +140,8 @@ mod tests {
             order: &order,
             batch_size: 2,
             noise: Some(&noise),
+            synthetic: None,
+            augment: None,
             seed: 7,
             epoch: 3,
         };
@@ -108,5 +157,46 @@ mod tests {
         // Stopping early (a diverged step) ends the helper instead of blocking it.
         let first = epoch.run(|it| it.next().map(|b| b.len));
         assert_eq!(first, Some(2));
+    }
+
+    #[test]
+    fn synthetic_batches_carry_masks_and_repeat_per_step() {
+        let shape = ImageShape {
+            channels: 1,
+            height: 32,
+            width: 32,
+        };
+        let set = ImageSet {
+            shape,
+            pixels: (0..4 * 1024)
+                .map(|v| 0.3 + (v % 13) as f32 / 40.0)
+                .collect(),
+            labels: None,
+            class_names: None,
+            origins: (0..4).map(|i| i.to_string()).collect(),
+        };
+        let spec: SyntheticSpec = "dark,crack@1".parse().unwrap();
+        let order = vec![2, 0, 1, 3];
+        let epoch = EpochBatches {
+            set: &set,
+            order: &order,
+            batch_size: 2,
+            noise: None,
+            synthetic: Some(&spec),
+            augment: None,
+            seed: 5,
+            epoch: 2,
+        };
+        let a: Vec<HostBatch> = epoch.run(|it| it.collect());
+        let b: Vec<HostBatch> = epoch.run(|it| it.collect());
+        for (x, y) in a.iter().zip(&b) {
+            let mask = x.mask.as_ref().unwrap();
+            assert_eq!(mask.len(), 2 * 1024);
+            assert_eq!(Some(mask), y.mask.as_ref());
+            assert_eq!(x.noisy, y.noisy);
+            // The clean images are the set's; the corrupted ones differ where masked.
+            assert_ne!(x.noisy.as_ref(), Some(&x.clean));
+        }
+        assert_eq!(&a[0].clean[..1024], set.image(2));
     }
 }

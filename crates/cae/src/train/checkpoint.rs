@@ -18,6 +18,10 @@ pub struct EpochRecord {
     pub val_loss: Option<f64>,
     pub seconds: f64,
     pub images_per_second: f64,
+    /// Segmentation runs: image AUROC of clean against synthetically corrupted validation
+    /// images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_auroc: Option<f64>,
     /// Mean per-image MSE of each monitored held-out set, by name.
     #[serde(default)]
     pub monitors: std::collections::BTreeMap<String, f64>,
@@ -149,6 +153,7 @@ mod tests {
                 best_epoch: 1,
                 stale_epochs: 1,
                 history: vec![EpochRecord {
+                    val_auroc: None,
                     monitors: Default::default(),
                     epoch: 1,
                     train_loss: 1.0,

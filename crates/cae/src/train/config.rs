@@ -1,7 +1,7 @@
 //! What a training run is made of — data, optimisation and loss settings — with the defaults in
 //! one place. Config files and the CLI fill the same structs; unknown keys are errors.
 
-use crate::data::{ImageShape, LoadOptions};
+use crate::data::{ImageShape, LoadOptions, Normalize};
 use crate::device::DeviceKind;
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +27,10 @@ pub struct DataConfig {
     /// `cae anomaly eval` uses; never trained on nor used for thresholds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub test_fraction: Option<f64>,
+    /// Per-image brightness normalisation, applied wherever the run's images are loaded
+    /// (training, every later command, `cae serve`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub normalize: Option<Normalize>,
 }
 
 impl Default for DataConfig {
@@ -40,6 +44,7 @@ impl Default for DataConfig {
             val_fraction: 0.1,
             normal_class: None,
             test_fraction: None,
+            normalize: None,
         }
     }
 }
@@ -62,6 +67,7 @@ impl DataConfig {
             resize,
             classes: self.classes.clone(),
             limit: self.limit,
+            normalize: self.normalize,
             seed,
         })
     }
@@ -99,6 +105,9 @@ pub enum LossKind {
     Ssim,
     /// `(1 − w)·MSE + w·(1 − SSIM)` with the SSIM weight `w` in [0, 1].
     MseSsim(f64),
+    /// Focal loss (γ = 2, Lin et al. 2017) of a predicted anomaly map against the synthetic
+    /// anomaly mask: segmentation runs (`--synthetic`). Needs outputs in (0, 1).
+    Focal,
 }
 
 impl std::str::FromStr for LossKind {
@@ -106,7 +115,7 @@ impl std::str::FromStr for LossKind {
     fn from_str(s: &str) -> Result<Self, String> {
         let unknown = |other: &str| {
             format!(
-                "unknown loss '{other}': expected mse, bce, l1, sse, ssim or mse+ssim:WEIGHT (e.g. mse+ssim:0.5)"
+                "unknown loss '{other}': expected mse, bce, l1, sse, ssim, mse+ssim:WEIGHT (e.g. mse+ssim:0.5) or focal"
             )
         };
         match s.trim() {
@@ -115,6 +124,7 @@ impl std::str::FromStr for LossKind {
             "l1" | "mae" => Ok(LossKind::L1),
             "sse" => Ok(LossKind::Sse),
             "ssim" => Ok(LossKind::Ssim),
+            "focal" => Ok(LossKind::Focal),
             "mse+ssim" => Ok(LossKind::MseSsim(0.5)),
             other => match other.strip_prefix("mse+ssim:") {
                 Some(w) => match w.trim().parse::<f64>() {
@@ -138,6 +148,7 @@ impl std::fmt::Display for LossKind {
             LossKind::Sse => f.write_str("sse"),
             LossKind::Ssim => f.write_str("ssim"),
             LossKind::MseSsim(w) => write!(f, "mse+ssim:{w}"),
+            LossKind::Focal => f.write_str("focal"),
         }
     }
 }
@@ -182,6 +193,59 @@ pub struct TrainConfig {
     /// Epochs per pretraining stage of a stacked run (default: `epochs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack_epochs: Option<usize>,
+    /// Segmentation training: normal inputs corrupted on the fly with these synthetic
+    /// anomalies, the target being where they were painted (`crate::synthetic`). Needs a
+    /// segmentation architecture (`output_channels`, e.g. the `inspect` preset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthetic: Option<crate::synthetic::SyntheticSpec>,
+    /// Seeded flips of the training images (before any corruption); off by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment: Option<crate::data::Augment>,
+    /// How the learning rate changes over the epochs.
+    #[serde(default, skip_serializing_if = "LrSchedule::is_constant")]
+    pub schedule: LrSchedule,
+}
+
+/// The learning rate of each epoch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LrSchedule {
+    /// `lr` throughout.
+    #[default]
+    Constant,
+    /// Half a cosine from `lr` at the first epoch towards 0 after the last (Loshchilov & Hutter
+    /// 2017): large steps early, a settled model at the end.
+    Cosine,
+}
+
+impl LrSchedule {
+    fn is_constant(&self) -> bool {
+        *self == LrSchedule::Constant
+    }
+
+    /// The rate of epoch `epoch` (1-based) of `epochs`.
+    pub fn rate(self, lr: f64, epoch: usize, epochs: usize) -> f64 {
+        match self {
+            LrSchedule::Constant => lr,
+            LrSchedule::Cosine => {
+                let t = (epoch.saturating_sub(1)) as f64 / epochs.max(1) as f64;
+                lr * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for LrSchedule {
+    type Err = String;
+    fn from_str(s: &str) -> Result<LrSchedule, String> {
+        match s.trim() {
+            "constant" => Ok(LrSchedule::Constant),
+            "cosine" => Ok(LrSchedule::Cosine),
+            other => Err(format!(
+                "unknown learning-rate schedule '{other}': expected constant or cosine"
+            )),
+        }
+    }
 }
 
 impl Default for TrainConfig {
@@ -198,6 +262,9 @@ impl Default for TrainConfig {
             noise: None,
             stacked: false,
             stack_epochs: None,
+            synthetic: None,
+            augment: None,
+            schedule: LrSchedule::Constant,
         }
     }
 }
@@ -226,7 +293,25 @@ impl TrainConfig {
         if self.stack_epochs == Some(0) {
             return Err("stack_epochs must be at least 1".into());
         }
-        Ok(())
+        if self.synthetic.is_some() && self.noise.is_some() {
+            return Err(
+                "--synthetic and --noise do not combine: a segmentation run's inputs are corrupted by its synthetic anomalies".into(),
+            );
+        }
+        if self.synthetic.is_some() && self.stacked {
+            return Err("--stacked pretrains a reconstruction; it does not apply to --synthetic (segmentation) runs".into());
+        }
+        let segmentation = self.synthetic.is_some();
+        match self.loss {
+            LossKind::Focal | LossKind::Bce if segmentation => Ok(()),
+            other if segmentation => Err(format!(
+                "loss {other} compares reconstructions; a --synthetic (segmentation) run predicts a mask: use --loss focal or bce"
+            )),
+            LossKind::Focal => Err(
+                "loss focal scores a predicted anomaly mask; it needs --synthetic (a segmentation run)".into(),
+            ),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -4,8 +4,9 @@
 
 use super::batches::EpochBatches;
 use super::checkpoint::{Checkpoint, CheckpointError, EpochRecord, Progress};
-use super::config::{DataConfig, LossKind, RunConfig};
+use super::config::{DataConfig, LossKind, RunConfig, TrainConfig};
 use super::loss::loss;
+use super::segmentation::SyntheticVal;
 use crate::atomic::write_atomic;
 use crate::data::{self, ImageSet};
 use crate::infer::{batch_tensor, check_fits, reconstruct_first};
@@ -119,9 +120,32 @@ pub fn prepare_data(config: &RunConfig) -> Result<(ImageSet, ImageSet), String> 
     split_data(all, &config.data, config.train.seed)
 }
 
-/// Checks settings that depend on both the architecture and the loss.
-fn check_loss_fits(spec: &ValidSpec, kind: LossKind) -> Result<(), String> {
-    if kind != LossKind::Bce {
+/// Checks settings that depend on both the architecture and the objective: a segmentation
+/// network trains on synthetic anomalies and a reconstruction does not; probability losses need
+/// a sigmoid output.
+pub(super) fn check_objective(spec: &ValidSpec, t: &TrainConfig) -> Result<(), String> {
+    let name = &spec.spec.name;
+    match (spec.is_segmentation(), t.synthetic.is_some()) {
+        (true, false) => {
+            return Err(format!(
+                "{name} is a segmentation network (output_channels = {}): train it with --synthetic dark,texture,crack",
+                spec.output().channels
+            ));
+        }
+        (false, true) => {
+            return Err(format!(
+                "--synthetic trains a segmentation network, but {name} reconstructs its input: use --arch inspect (or a spec with output_channels = 1)"
+            ));
+        }
+        (true, true) if spec.output().channels != 1 => {
+            return Err(format!(
+                "{name} outputs {} channels; a segmentation network predicts one anomaly map: set output_channels = 1",
+                spec.output().channels
+            ));
+        }
+        _ => {}
+    }
+    if !matches!(t.loss, LossKind::Bce | LossKind::Focal) {
         return Ok(());
     }
     let last_activation = spec.decoder.iter().rev().find_map(|l| match l.plan {
@@ -134,8 +158,14 @@ fn check_loss_fits(spec: &ValidSpec, kind: LossKind) -> Result<(), String> {
     match last_activation {
         Some(Activation::Sigmoid) => Ok(()),
         other => Err(format!(
-            "loss bce needs outputs in (0, 1) but the decoder ends with {}; end it with a sigmoid or use --loss mse",
-            other.unwrap_or_default()
+            "loss {} needs outputs in (0, 1) but the decoder ends with {}; end it with a sigmoid{}",
+            t.loss,
+            other.unwrap_or_default(),
+            if t.synthetic.is_some() {
+                ""
+            } else {
+                " or use --loss mse"
+            }
         )),
     }
 }
@@ -190,7 +220,7 @@ pub fn fit_from(
     let (train, val) = (&data.train, &data.val);
     let t = &config.train;
     t.check().map_err(TrainError::Setup)?;
-    check_loss_fits(spec, t.loss).map_err(TrainError::Setup)?;
+    check_objective(spec, t).map_err(TrainError::Setup)?;
     if train.is_empty() {
         return Err(TrainError::Setup(format!(
             "{}: no training images",
@@ -256,6 +286,11 @@ pub fn fit_from(
         .noise
         .as_ref()
         .map(|n| corrupted_set(val, n, t.seed ^ 0x7661_6c00));
+    // Segmentation: validation images get their synthetic anomalies once, the same way.
+    let synthetic_val = t
+        .synthetic
+        .as_ref()
+        .map(|spec| SyntheticVal::new(val, train, spec, t.seed ^ 0x7661_6c00));
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut epoch = progress.epoch;
     while stop == StopReason::Completed && epoch < t.epochs {
@@ -271,9 +306,12 @@ pub fn fit_from(
             order: &order,
             batch_size: t.batch_size,
             noise: t.noise.as_ref(),
+            synthetic: t.synthetic.as_ref(),
+            augment: t.augment,
             seed: t.seed,
             epoch,
         };
+        let lr = t.schedule.rate(t.lr, epoch, t.epochs);
         let mut loss_sum = 0.0;
         // The model moves into the epoch and comes back after its last step.
         model = batches.run(|host_batches| -> Result<Autoencoder, TrainError> {
@@ -285,8 +323,16 @@ pub fn fit_from(
                     |v: Vec<f32>| Tensor::<4>::from_data(TensorData::new(v, dims), &device);
                 let x = tensor(batch.clean);
                 let input = batch.noisy.map_or_else(|| x.clone(), tensor);
+                // The target: the clean image, or for segmentation the anomaly mask.
+                let target = match batch.mask {
+                    Some(mask) => Tensor::<4>::from_data(
+                        TensorData::new(mask, [batch.len, 1, s.height, s.width]),
+                        &device,
+                    ),
+                    None => x,
+                };
                 let y = model.forward(input);
-                let mut objective = loss(t.loss, y, x);
+                let mut objective = loss(t.loss, y, target);
                 if let Some(penalty) = model.penalty() {
                     objective = objective + penalty;
                 }
@@ -302,7 +348,7 @@ pub fn fit_from(
                 }
                 loss_sum += value * batch.len as f64;
                 let grads = GradientsParams::from_grads(objective.backward(), &model);
-                model = optimizer.step(t.lr, model, grads);
+                model = optimizer.step(lr, model, grads);
                 let seen = (step * t.batch_size + batch.len) as f64;
                 observer.step(
                     step + 1,
@@ -319,8 +365,11 @@ pub fn fit_from(
         let val_loss = if val.is_empty() {
             None
         } else {
-            let input = noisy_val.as_ref().unwrap_or(val);
-            let v = mean_loss_of(&inference, input, val, t.loss, t.batch_size, &base);
+            let (input, target) = match &synthetic_val {
+                Some(sv) => (&sv.inputs, &sv.masks),
+                None => (noisy_val.as_ref().unwrap_or(val), val),
+            };
+            let v = mean_loss_of(&inference, input, target, t.loss, t.batch_size, &base);
             if !v.is_finite() {
                 return Err(TrainError::Diverged {
                     epoch,
@@ -339,7 +388,12 @@ pub fn fit_from(
                 monitored_mse.insert(m.name.clone(), mse);
             }
         }
+        let val_auroc = match &synthetic_val {
+            Some(sv) if !val.is_empty() => sv.auroc(&inference, val, t.batch_size, &base),
+            _ => None,
+        };
         let record = EpochRecord {
+            val_auroc,
             monitors: monitored_mse,
             epoch,
             train_loss,
@@ -366,7 +420,11 @@ pub fn fit_from(
             write(&run.best(), &weights)?;
         }
         write_metrics(run, &progress.history)?;
-        let grid_source = if val.is_empty() { train } else { val };
+        let grid_source = match &synthetic_val {
+            Some(sv) if !val.is_empty() => &sv.inputs,
+            _ if val.is_empty() => train,
+            _ => val,
+        };
         write_recon_grid(run, &inference, grid_source, epoch, &base)?;
         let checkpoint = Checkpoint {
             progress: progress.clone(),
@@ -447,7 +505,11 @@ fn write_metrics(run: &RunDir, history: &[EpochRecord]) -> Result<(), TrainError
         .first()
         .map(|r| r.monitors.keys().collect())
         .unwrap_or_default();
+    let auroc = history.iter().any(|r| r.val_auroc.is_some());
     let mut csv = String::from("epoch,train_loss,val_loss,seconds,images_per_second");
+    if auroc {
+        csv.push_str(",val_synthetic_auroc");
+    }
     for n in &names {
         csv.push_str(&format!(",{n}_mse"));
     }
@@ -458,6 +520,10 @@ fn write_metrics(run: &RunDir, history: &[EpochRecord]) -> Result<(), TrainError
             "{},{:.8},{val},{:.3},{:.1}",
             r.epoch, r.train_loss, r.seconds, r.images_per_second
         ));
+        if auroc {
+            let a = r.val_auroc.map(|v| format!("{v:.6}")).unwrap_or_default();
+            csv.push_str(&format!(",{a}"));
+        }
         for n in &names {
             csv.push_str(
                 &r.monitors
@@ -535,6 +601,14 @@ fn write_recon_grid(
         reconstruct_first(model, set, 16, device).map_err(TrainError::Setup)?;
     let s = set.shape;
     let scale = (112 / s.height.max(s.width)).clamp(1, 4) as u32;
+    // A segmentation model's one-channel map is shown in every channel of the image.
+    let recons: Vec<Vec<f32>> = recons
+        .into_iter()
+        .map(|r| match r.len() == s.len() {
+            true => r,
+            false => r.repeat(s.channels),
+        })
+        .collect();
     let o: Vec<&[f32]> = originals.iter().map(Vec::as_slice).collect();
     let r: Vec<&[f32]> = recons.iter().map(Vec::as_slice).collect();
     let image = plot::reconstruction_grid(&o, &r, (s.channels, s.height, s.width), 8, scale);

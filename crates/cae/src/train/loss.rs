@@ -1,5 +1,5 @@
-//! Reconstruction losses on batches, as tensors (so they can be differentiated). SSIM lives in
-//! `ssim_loss`.
+//! Losses on batches, as tensors (so they can be differentiated): reconstruction losses, and the
+//! focal loss of segmentation runs. SSIM lives in `ssim_loss`.
 
 use super::config::LossKind;
 use super::ssim_loss::ssim_loss;
@@ -28,7 +28,20 @@ pub fn loss(kind: LossKind, output: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
             let mse = (output.clone() - target.clone()).powi_scalar(2).mean();
             mse.mul_scalar(1.0 - w) + ssim_loss(output, target).mul_scalar(w)
         }
+        LossKind::Focal => focal(output, target, 2.0),
     }
+}
+
+/// Focal loss `−y(1−p)^γ ln p − (1−y)p^γ ln(1−p)`, averaged: cross-entropy with easy pixels
+/// (the vast clean background of an anomaly mask) weighted down, so that the few anomalous
+/// pixels drive learning. `output` holds probabilities (a sigmoid), clamped away from 0 and 1.
+fn focal(output: Tensor<4>, target: Tensor<4>, gamma: f64) -> Tensor<1> {
+    let eps = 1e-6;
+    let p = output.clamp(eps, 1.0 - eps);
+    let q = p.clone().neg().add_scalar(1.0);
+    let positive = target.clone() * q.clone().powf_scalar(gamma) * p.clone().log();
+    let negative = target.neg().add_scalar(1.0) * p.powf_scalar(gamma) * q.log();
+    (positive + negative).mean().neg()
 }
 
 #[cfg(test)]
@@ -73,6 +86,20 @@ mod tests {
         let mixed = value(loss(LossKind::MseSsim(0.25), y, x));
         assert!(ssim > 0.01 && ssim < 1.0, "{ssim}");
         assert!((mixed - (0.75 * mse + 0.25 * ssim)).abs() < 1e-6, "{mixed}");
+    }
+
+    #[test]
+    fn focal_loss_weights_down_easy_pixels() {
+        // p = 0.9 on a positive: −(0.1)² ln 0.9 = 0.0010536; p = 0.6 on a negative:
+        // −0.36 ln 0.4 = 0.329866; mean 0.16546.
+        let v = value(loss(LossKind::Focal, t(&[0.9, 0.6]), t(&[1.0, 0.0])));
+        assert!((v - 0.165_46).abs() < 1e-4, "{v}");
+        // An easy pixel costs far less than under cross-entropy.
+        let easy = value(loss(LossKind::Focal, t(&[0.95]), t(&[1.0])));
+        let ce = value(loss(LossKind::Bce, t(&[0.95]), t(&[1.0])));
+        assert!(easy < ce / 100.0, "{easy} vs {ce}");
+        let saturated = value(loss(LossKind::Focal, t(&[0.0, 1.0]), t(&[1.0, 0.0])));
+        assert!(saturated.is_finite() && saturated > 5.0, "{saturated}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod checkpoint;
 pub mod config;
 mod fit;
 mod loss;
+mod segmentation;
 mod session;
 pub mod ssim_loss;
 pub mod stacked;

@@ -3,7 +3,7 @@
 
 use super::checkpoint::Checkpoint;
 use super::config::{DataConfig, RunConfig, TrainConfig};
-use super::fit::{Observer, TrainError, TrainOutcome, fit, load_data};
+use super::fit::{Observer, TrainError, TrainOutcome, check_objective, fit, load_data};
 use crate::atomic::{remove_stale_temps, write_atomic};
 use crate::run_dir::RunDir;
 use crate::spec::ArchSpec;
@@ -48,6 +48,8 @@ pub fn train_new(
     let all = load_data(&new.data, new.train.seed).map_err(setup)?;
     let spec = ArchSpec::resolve(&new.arch, &new.params, Some(all.shape))
         .map_err(|e| setup(e.to_string()))?;
+    // Checked before the run directory exists, so a refused run leaves nothing behind.
+    check_objective(&spec, &new.train).map_err(setup)?;
     let config = RunConfig {
         arch: spec.spec.clone(),
         input: all.shape.to_string(),

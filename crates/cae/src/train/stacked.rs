@@ -144,6 +144,7 @@ fn stage(spec: &ValidSpec, range: Range<usize>, number: usize) -> Result<Stage, 
             spec.spec.name
         ),
         input: None,
+        output_channels: None,
         params: Default::default(),
         encoder: spec.spec.encoder[range.clone()].to_vec(),
         decoder: vec![],

@@ -5,6 +5,7 @@
 use super::{ScoreChoice, Source, create_dir};
 use crate::cmd::print_json;
 use anyhow::Context as _;
+use cae::anomaly::baseline::{BaselineEvaluation, evaluate_baselines};
 use cae::anomaly::metrics::roc_curve;
 use cae::anomaly::pixel::{PRO_FPR_LIMIT, PixelSet, pro_curve};
 use cae::anomaly::{Evaluation, Partition, Threshold, evaluate};
@@ -22,26 +23,87 @@ pub struct EvalArgs {
     /// Write histogram.png, roc.png, pro.png (with masks) and scores.csv into this folder.
     #[arg(long, short = 'o', value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Skip the no-learning per-pixel Gaussian baseline (fitted on the run's training
+    /// partition) that is otherwise evaluated beside the model.
+    #[arg(long)]
+    pub no_baseline: bool,
     #[arg(long)]
     pub json: bool,
 }
 
+/// The model's evaluation with the baselines beside it.
+#[derive(serde::Serialize)]
+struct Report<'a> {
+    #[serde(flatten)]
+    model: &'a Evaluation,
+    baselines: &'a [BaselineEvaluation],
+}
+
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let threshold = Threshold::load(&a.source.run)?;
-    let kind = a.score.resolve(threshold.as_ref())?;
+    a.score.asked()?;
+    let ctx = a.source.load(Partition::Test)?;
+    let kind = a.score.resolve(threshold.as_ref(), &ctx.run.spec)?;
     // A threshold only means something for the score it was fitted on.
     let threshold = threshold.filter(|t| t.score == kind);
-    let ctx = a.source.load(Partition::Test)?;
     let scored = ctx.score(kind, a.source.batch_size, false)?;
     let e = evaluate(&scored, &ctx.set, threshold.as_ref())?;
     if let Some(dir) = &a.out {
         write_pictures(dir, &e, &scored, &ctx.set, threshold.as_ref())?;
     }
+    let baselines = if a.no_baseline {
+        vec![]
+    } else {
+        evaluate_baselines(
+            &ctx.run.config,
+            &ctx.set,
+            threshold.as_ref().map(|t| t.method),
+        )?
+    };
     if a.json {
-        return print_json(&e);
+        return print_json(&Report {
+            model: &e,
+            baselines: &baselines,
+        });
     }
     print_report(&e, a.out.as_deref());
+    print_baselines(&e, &baselines);
     Ok(())
+}
+
+/// One line per baseline score, and a warning when one does as well as the model.
+fn print_baselines(model: &Evaluation, baselines: &[BaselineEvaluation]) {
+    for b in baselines {
+        let e = &b.evaluation;
+        let at = e.at_threshold.as_ref().map_or(String::new(), |t| {
+            format!(
+                "  F1 {:.4}  precision {:.4}  recall {:.4}  FPR {:.4}",
+                t.f1, t.precision, t.recall, t.fpr
+            )
+        });
+        println!(
+            "baseline {}, {}: image AUROC {:.4}  AUPR {:.4}{at}",
+            b.baseline, b.score, e.image_auroc, e.image_aupr
+        );
+    }
+    if let Some(best) = baselines.iter().max_by(|x, y| {
+        x.evaluation
+            .image_auroc
+            .total_cmp(&y.evaluation.image_auroc)
+    }) {
+        let gap = model.image_auroc - best.evaluation.image_auroc;
+        if gap < 0.01 {
+            eprintln!(
+                "warning: the model's image AUROC {:.4} is no better than the {} baseline's {:.4} ({}); a statistical model of the normal images does as well as this network",
+                model.image_auroc, best.baseline, best.evaluation.image_auroc, best.score
+            );
+        } else {
+            println!(
+                "the model beats the best baseline ({}) by {:.4} image AUROC",
+                best.score, gap
+            );
+        }
+    }
 }
 
 fn print_report(e: &Evaluation, out: Option<&Path>) {

@@ -6,7 +6,7 @@ use crate::cmd::print_json;
 use anyhow::Context as _;
 use cae::anomaly::{AnomalyError, Partition, Prediction, Threshold, predict};
 use cae::atomic::write_atomic;
-use cae::plot::{Overlay, anomaly_overlay};
+use cae::plot::{Overlay, anomaly_overlay, overlay_sheet};
 use clap::Args;
 use serde::Serialize;
 use std::io::Write;
@@ -24,6 +24,10 @@ pub struct ScoreArgs {
     /// At most this many overlay pictures (the first images).
     #[arg(long, value_name = "N")]
     pub max_overlays: Option<usize>,
+    /// Also write one contact sheet PNG of overlays: the first 8 truly anomalous images above the
+    /// first 4 truly normal ones (the first 12 images when the truth is unknown).
+    #[arg(long, value_name = "PNG")]
+    pub sheet: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
 }
@@ -69,7 +73,7 @@ fn file_stem(origin: &str) -> String {
 
 pub fn run(a: ScoreArgs) -> anyhow::Result<()> {
     let threshold = Threshold::require(&a.source.run)?;
-    let kind = a.score.resolve(Some(&threshold))?;
+    let kind = a.score.asked()?.unwrap_or(threshold.score);
     if kind != threshold.score {
         return Err(AnomalyError::ScoreMismatch {
             run: a.source.run.display().to_string(),
@@ -80,7 +84,11 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<()> {
         .into());
     }
     let ctx = a.source.load(Partition::Test)?;
-    let scored = ctx.score(kind, a.source.batch_size, a.out.is_some())?;
+    let scored = ctx.score(
+        kind,
+        a.source.batch_size,
+        a.out.is_some() || a.sheet.is_some(),
+    )?;
     let truth_known = ctx.set.masks.is_some() || ctx.set.images.labels.is_some();
     let predictions: Vec<Prediction> = scored
         .scores
@@ -99,16 +107,26 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<()> {
             truth: truth_known.then(|| ctx.set.anomalous[i]),
         })
         .collect();
+    let pictures = Pictures {
+        ctx: &ctx,
+        scored: &scored,
+        predictions: &predictions,
+        rows: &rows,
+        threshold: &threshold,
+    };
     if let Some(dir) = &a.out {
-        write_outputs(
-            dir,
-            &ctx,
-            &scored,
-            &predictions,
-            &rows,
-            &threshold,
-            a.max_overlays,
-        )?;
+        write_outputs(dir, &pictures, a.max_overlays)?;
+    }
+    if let Some(path) = &a.sheet {
+        let chosen = sheet_images(&rows);
+        let overlays: Vec<(String, usize)> =
+            chosen.iter().map(|&i| (pictures.caption(i), i)).collect();
+        let parts: Vec<Overlay> = overlays
+            .iter()
+            .map(|(caption, i)| pictures.overlay(*i, caption))
+            .collect();
+        let png = overlay_sheet(&parts, pictures.scale(), 2)?;
+        write_atomic(path, &png).with_context(|| format!("{}: cannot write", path.display()))?;
     }
     let flagged = rows.iter().filter(|r| r.anomalous).count();
     if a.json {
@@ -141,16 +159,94 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What the overlay pictures are drawn from.
+struct Pictures<'a> {
+    ctx: &'a super::Context,
+    scored: &'a cae::anomaly::ScoredSet,
+    predictions: &'a [Prediction],
+    rows: &'a [Row],
+    threshold: &'a Threshold,
+}
+
+impl Pictures<'_> {
+    /// Pixel scale of the overlays: small images are enlarged to about 128 pixels.
+    fn scale(&self) -> u32 {
+        let s = self.ctx.set.images.shape;
+        (128 / s.height.max(s.width)).clamp(1, 8) as u32
+    }
+
+    /// The top of the colour scale, the same for every image of the set: twice the pixel
+    /// threshold (so the threshold sits mid-scale), else the set's largest map value.
+    fn map_top(&self) -> f32 {
+        match self.threshold.pixel {
+            Some(p) if p > 0.0 => 2.0 * p as f32,
+            _ => self
+                .scored
+                .maps
+                .iter()
+                .flatten()
+                .copied()
+                .fold(f32::MIN_POSITIVE, f32::max),
+        }
+    }
+
+    fn caption(&self, i: usize) -> String {
+        let p = &self.predictions[i];
+        let truth = match self.rows[i].truth {
+            Some(true) => ", truly anomalous",
+            Some(false) => ", truly normal",
+            None => "",
+        };
+        format!(
+            "{}  score {:.5}  normalised {:.2}{truth}",
+            if p.anomalous { "ANOMALOUS" } else { "normal" },
+            p.score,
+            p.normalized
+        )
+    }
+
+    fn overlay<'b>(&'b self, i: usize, caption: &'b str) -> Overlay<'b> {
+        let s = self.ctx.set.images.shape;
+        let p = &self.predictions[i];
+        let recons = self.scored.reconstructions.as_deref().unwrap_or_default();
+        Overlay {
+            original: self.ctx.set.images.image(i),
+            reconstruction: recons.get(i).map_or(&[][..], Vec::as_slice),
+            shape: (s.channels, s.height, s.width),
+            map: &p.map,
+            map_top: self.map_top(),
+            predicted: p.mask.as_deref(),
+            truth: self.ctx.set.masks.as_ref().map(|m| m[i].as_slice()),
+            caption,
+            segmentation: self.ctx.run.spec.is_segmentation(),
+        }
+    }
+}
+
+/// The images of a contact sheet: up to 8 truly anomalous, then up to 4 truly normal, in
+/// order; the first 12 when the truth is unknown.
+fn sheet_images(rows: &[Row]) -> Vec<usize> {
+    let of = |want: bool, n: usize| -> Vec<usize> {
+        (0..rows.len())
+            .filter(|&i| rows[i].truth == Some(want))
+            .take(n)
+            .collect()
+    };
+    let mut chosen = of(true, 8);
+    chosen.extend(of(false, 4));
+    if chosen.is_empty() {
+        chosen = (0..rows.len().min(12)).collect();
+    }
+    chosen
+}
+
 fn write_outputs(
     dir: &Path,
-    ctx: &super::Context,
-    scored: &cae::anomaly::ScoredSet,
-    predictions: &[Prediction],
-    rows: &[Row],
-    threshold: &Threshold,
+    pictures: &Pictures<'_>,
     max_overlays: Option<usize>,
 ) -> anyhow::Result<()> {
     create_dir(dir)?;
+    let rows = pictures.rows;
     let mut csv = String::from("index,path,score,normalized,label,truth\n");
     for (i, r) in rows.iter().enumerate() {
         let truth = r
@@ -167,44 +263,12 @@ fn write_outputs(
     let path = dir.join("scores.csv");
     write_atomic(&path, csv.as_bytes())
         .with_context(|| format!("{}: cannot write", path.display()))?;
-    let s = ctx.set.images.shape;
-    let shape = (s.channels, s.height, s.width);
-    let scale = (128 / s.height.max(s.width)).clamp(1, 8) as u32;
-    let top = match threshold.pixel {
-        Some(p) if p > 0.0 => 2.0 * p as f32,
-        _ => scored
-            .maps
-            .iter()
-            .flatten()
-            .copied()
-            .fold(f32::MIN_POSITIVE, f32::max),
-    };
-    let recons = scored.reconstructions.as_deref().unwrap_or_default();
-    let n = max_overlays.unwrap_or(usize::MAX).min(predictions.len());
-    for (i, p) in predictions.iter().enumerate().take(n) {
-        let truth_mask = ctx.set.masks.as_ref().map(|m| m[i].as_slice());
-        let truth = match rows[i].truth {
-            Some(true) => ", truly anomalous",
-            Some(false) => ", truly normal",
-            None => "",
-        };
-        let caption = format!(
-            "{}  score {:.5}  normalised {:.2}{truth}",
-            if p.anomalous { "ANOMALOUS" } else { "normal" },
-            p.score,
-            p.normalized
-        );
-        let overlay = Overlay {
-            original: ctx.set.images.image(i),
-            reconstruction: recons.get(i).map_or(&[][..], Vec::as_slice),
-            shape,
-            map: &p.map,
-            map_top: top,
-            predicted: p.mask.as_deref(),
-            truth: truth_mask,
-            caption: &caption,
-        };
-        let png = anomaly_overlay(&overlay, scale)?;
+    let n = max_overlays
+        .unwrap_or(usize::MAX)
+        .min(pictures.predictions.len());
+    for i in 0..n {
+        let caption = pictures.caption(i);
+        let png = anomaly_overlay(&pictures.overlay(i, &caption), pictures.scale())?;
         let name = format!("{i:04}-{}.png", file_stem(&rows[i].path));
         let path = dir.join(name);
         write_atomic(&path, &png).with_context(|| format!("{}: cannot write", path.display()))?;

@@ -52,8 +52,9 @@ fn method(a: &ThresholdArgs) -> anyhow::Result<ThresholdMethod> {
 pub fn run(a: ThresholdArgs) -> anyhow::Result<()> {
     let method = method(&a)?;
     method.check()?;
-    let kind = a.score.resolve(None)?;
+    a.score.asked()?;
     let ctx = a.source.load(Partition::Validation)?;
+    let kind = a.score.resolve(None, &ctx.run.spec)?;
     let scored = ctx.score(kind, a.source.batch_size, false)?;
     let maxima = map_maxima(&scored);
     let threshold = fit(

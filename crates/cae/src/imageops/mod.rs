@@ -1,9 +1,11 @@
-//! Classic denoising filters, the baselines a denoising CAE has to beat: the 3×3 median filter
-//! and the Gaussian blur. Both work per channel on CHW `f32` images and use scipy.ndimage's
-//! default `reflect` border (`d c b a | a b c d | d c b a`), as skimage's filters do.
+//! Pixel primitives every part of the library uses, each in one place: the `reflect` border,
+//! the Gaussian blur, the 3×3 median, the box (mean) filter and the median brightness. They work
+//! on planar CHW `f32` images and follow scipy.ndimage's defaults (`reflect` border
+//! `d c b a | a b c d | d c b a`, Gaussian truncated at 4σ), so figures match the Python tools
+//! users compare with.
 
 /// Index into `0..n` with `reflect` borders (edge pixel repeated).
-fn reflect(i: isize, n: usize) -> usize {
+pub fn reflect(i: isize, n: usize) -> usize {
     let n = n as isize;
     let period = 2 * n;
     let mut m = i.rem_euclid(period);
@@ -91,6 +93,52 @@ pub fn gaussian_blur(image: &[f32], (c, h, w): (usize, usize, usize), sigma: f64
     out
 }
 
+/// Mean over a `size × size` window (odd `size`; even sizes round up) of an `h × w` plane,
+/// reflect borders (`scipy.ndimage.uniform_filter`); `size` 1 returns the plane.
+pub fn box_filter(plane: &[f32], (h, w): (usize, usize), size: usize) -> Vec<f32> {
+    if size <= 1 || plane.len() != h * w || h == 0 || w == 0 {
+        return plane.to_vec();
+    }
+    let r = (size / 2) as isize;
+    let n = (2 * r + 1) as f64;
+    let mut rows = vec![0.0f64; h * w];
+    for y in 0..h {
+        let line = &plane[y * w..(y + 1) * w];
+        // Running sum along the row.
+        let mut acc: f64 = (-r..=r).map(|d| f64::from(line[reflect(d, w)])).sum();
+        for x in 0..w {
+            rows[y * w + x] = acc / n;
+            let (out, inn) = (x as isize - r, x as isize + r + 1);
+            acc += f64::from(line[reflect(inn, w)]) - f64::from(line[reflect(out, w)]);
+        }
+    }
+    let mut out = vec![0.0f32; h * w];
+    for x in 0..w {
+        let mut acc: f64 = (-r..=r).map(|d| rows[reflect(d, h) * w + x]).sum();
+        for y in 0..h {
+            out[y * w + x] = (acc / n) as f32;
+            let (gone, new) = (y as isize - r, y as isize + r + 1);
+            acc += rows[reflect(new, h) * w + x] - rows[reflect(gone, h) * w + x];
+        }
+    }
+    out
+}
+
+/// The median of `values` (the mean of the two middle values for an even count); 0 when empty.
+pub fn median(values: &[f32]) -> f32 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut v = values.to_vec();
+    let mid = v.len() / 2;
+    let (_, &mut upper, _) = v.select_nth_unstable_by(mid, f32::total_cmp);
+    if v.len() % 2 == 1 {
+        return upper;
+    }
+    let lower = v[..mid].iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    0.5 * (lower + upper)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +176,34 @@ mod tests {
         let sum: f32 = gaussian_blur(&img, (1, 5, 5), 2.0).iter().sum();
         assert!((sum - 1.0).abs() < 1e-5, "{sum}");
         assert_eq!(gaussian_blur(&img, (1, 5, 5), 0.0), img);
+    }
+
+    #[test]
+    fn reflect_mirrors_like_scipy() {
+        assert_eq!(reflect(-1, 4), 0);
+        assert_eq!(reflect(4, 4), 3);
+        assert_eq!(reflect(-6, 4), 2);
+    }
+
+    #[test]
+    fn box_filter_matches_scipy_uniform_filter() {
+        // scipy 1.17: ndimage.uniform_filter(np.arange(12.).reshape(3, 4), size=3)[1]
+        //   = [4.33333333, 5.0, 6.0, 6.66666667]
+        let img: Vec<f32> = (0..12).map(|v| v as f32).collect();
+        let out = box_filter(&img, (3, 4), 3);
+        let want = [4.333_333_5, 5.0, 6.0, 6.666_666_5];
+        for (o, w) in out[4..8].iter().zip(want) {
+            assert!((o - w).abs() < 1e-5, "{out:?}");
+        }
+        let c = box_filter(&[0.25; 30], (5, 6), 5);
+        assert!(c.iter().all(|v| (v - 0.25).abs() < 1e-6));
+        assert_eq!(box_filter(&img, (3, 4), 1), img);
+    }
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
     }
 }

@@ -1,0 +1,220 @@
+//! The inspection recipe end to end: an `inspect` segmentation network trained on synthetic
+//! anomalies (`--synthetic`, `--augment`, `--normalize`, `--schedule`), thresholded, evaluated
+//! beside the per-pixel Gaussian baseline, scored with a contact sheet; and every recipe option
+//! given to a model kind that cannot use it.
+
+use super::mvtec::make_mvtec;
+use crate::util::*;
+
+/// Trains a two-epoch inspection run on the generated MVTec folder `mv` into `out`.
+fn inspect_run(d: &Dir, out: &str) -> std::process::Output {
+    run(
+        &d.path,
+        &[
+            "train",
+            "--arch",
+            "inspect",
+            "--data",
+            "mv",
+            "--synthetic",
+            "dark,texture,crack",
+            "--augment",
+            "flip",
+            "--normalize",
+            "median",
+            "--schedule",
+            "cosine",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "8",
+            "--val-fraction",
+            "0.25",
+            "--out",
+            out,
+        ],
+    )
+}
+
+#[test]
+fn inspection_recipe_trains_thresholds_evaluates_with_baselines_and_draws_a_sheet() {
+    let d = Dir::new("anomaly-inspect");
+    make_mvtec(&d, "mv");
+    ok(&inspect_run(&d, "run"));
+    let config = std::fs::read_to_string(d.join("run/config.toml")).unwrap();
+    for line in [
+        "synthetic = \"dark,texture,crack@0.5\"",
+        "augment = \"flip\"",
+        "normalize = \"median\"",
+        "schedule = \"cosine\"",
+        "loss = \"focal\"",
+        "output_channels = 1",
+    ] {
+        assert!(config.contains(line), "config lacks {line}:\n{config}");
+    }
+    let metrics = std::fs::read_to_string(d.join("run/metrics.csv")).unwrap();
+    let header: Vec<&str> = metrics.lines().next().unwrap().split(',').collect();
+    let col = header
+        .iter()
+        .position(|h| *h == "val_synthetic_auroc")
+        .expect("a val_synthetic_auroc column");
+    for line in metrics.lines().skip(1) {
+        let v: f64 = line.split(',').nth(col).unwrap().parse().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{line}");
+    }
+    // The default score of a segmentation run is the mask score.
+    let t = json(&run(
+        &d.path,
+        &["anomaly", "threshold", "run", "--fpr", "0.2", "--json"],
+    ));
+    assert_eq!(t["threshold"]["score"]["kind"], "mask");
+    let e = json(&run(&d.path, &["anomaly", "eval", "run", "--json"]));
+    assert!(e["image_auroc"].as_f64().is_some());
+    assert!(e["pixel"]["auroc"].as_f64().is_some());
+    let baselines = e["baselines"].as_array().unwrap();
+    assert_eq!(baselines.len(), 3);
+    for b in baselines {
+        let a = b["image_auroc"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&a), "{b}");
+        assert!(b["at_threshold"]["f1"].as_f64().is_some(), "{b}");
+    }
+    let text = ok(&run(&d.path, &["anomaly", "eval", "run"]));
+    assert!(text.contains("baseline per-pixel Gaussian"), "{text}");
+    let quiet = ok(&run(&d.path, &["anomaly", "eval", "run", "--no-baseline"]));
+    assert!(!quiet.contains("baseline"), "{quiet}");
+    ok(&run(
+        &d.path,
+        &["anomaly", "score", "run", "--sheet", "sheet.png"],
+    ));
+    let sheet = image::open(d.join("sheet.png")).unwrap();
+    // 8 defective + 4 good overlays, two per row.
+    assert!(
+        sheet.height() > 5 * sheet.width() / 8,
+        "{}x{}",
+        sheet.width(),
+        sheet.height()
+    );
+    // A resumed run continues with the same recipe.
+    ok(&run(
+        &d.path,
+        &["train", "--resume", "run", "--epochs", "3"],
+    ));
+    assert_eq!(
+        std::fs::read_to_string(d.join("run/metrics.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        4
+    );
+}
+
+#[test]
+fn recipe_options_on_a_model_kind_that_cannot_use_them_are_one_line_errors() {
+    let d = Dir::new("anomaly-inspect-bad");
+    make_mvtec(&d, "mv");
+    let train = |extra: &[&str]| {
+        let mut args = vec!["train", "--data", "mv", "--epochs", "1", "--out", "bad"];
+        args.extend_from_slice(extra);
+        run(&d.path, &args)
+    };
+    fails_with(
+        &train(&["--arch", "upsample", "--synthetic", "dark"]),
+        "--synthetic trains a segmentation network",
+    );
+    fails_with(&train(&["--arch", "inspect"]), "train it with --synthetic");
+    fails_with(
+        &train(&["--arch", "inspect", "--synthetic", "dark", "--loss", "mse"]),
+        "use --loss focal",
+    );
+    fails_with(
+        &train(&["--arch", "upsample", "--loss", "focal"]),
+        "it needs --synthetic",
+    );
+    fails_with(
+        &train(&["--arch", "inspect", "--synthetic", "cracks"]),
+        "unknown kind 'cracks'",
+    );
+    fails_with(
+        &train(&["--arch", "inspect", "--synthetic", "dark@2"]),
+        "probability after '@'",
+    );
+    fails_with(
+        &train(&["--arch", "upsample", "--augment", "rot90"]),
+        "unknown item 'rot90'",
+    );
+    fails_with(
+        &train(&["--arch", "upsample", "--normalize", "mean"]),
+        "unknown normalisation 'mean'",
+    );
+    fails_with(
+        &train(&["--arch", "upsample", "--schedule", "step"]),
+        "unknown learning-rate schedule",
+    );
+    fails_with(
+        &train(&[
+            "--arch",
+            "inspect",
+            "--synthetic",
+            "dark",
+            "--noise",
+            "gaussian:0.1",
+        ]),
+        "do not combine",
+    );
+    assert!(!d.join("bad").exists(), "a failed train left a run behind");
+    // Scores of the other model kind.
+    ok(&run(
+        &d.path,
+        &[
+            "train", "--data", "mv", "--epochs", "1", "--arch", "upsample", "--out", "rec",
+        ],
+    ));
+    fails_with(
+        &run(&d.path, &["anomaly", "eval", "rec", "--score", "mask"]),
+        "reconstructs its input",
+    );
+    ok(&inspect_run(&d, "seg"));
+    fails_with(
+        &run(&d.path, &["anomaly", "eval", "seg", "--score", "mse"]),
+        "use --score mask",
+    );
+    fails_with(
+        &run(&d.path, &["anomaly", "eval", "seg", "--window", "4"]),
+        "--window needs --score mask",
+    );
+    fails_with(
+        &run(
+            &d.path,
+            &["anomaly", "eval", "seg", "--score", "mask", "--window", "4"],
+        ),
+        "odd number",
+    );
+    fails_with(
+        &run(
+            &d.path,
+            &["anomaly", "eval", "seg", "--score", "mse", "--window", "9"],
+        ),
+        "--window only applies to --score mask",
+    );
+}
+
+#[test]
+fn a_test_folder_with_an_empty_abnormal_class_is_a_clear_error() {
+    let d = Dir::new("anomaly-inspect-empty");
+    make_mvtec(&d, "mv");
+    ok(&inspect_run(&d, "seg"));
+    let normal = d.join("set/normal");
+    std::fs::create_dir_all(&normal).unwrap();
+    std::fs::create_dir_all(d.join("set/abnormal")).unwrap();
+    for i in 0..3 {
+        std::fs::copy(
+            d.join(&format!("mv/test/good/00{i}.png")),
+            normal.join(format!("{i}.png")),
+        )
+        .unwrap();
+    }
+    fails_with(
+        &run(&d.path, &["anomaly", "eval", "seg", "--data", "set"]),
+        "3 normal and 0 anomalous",
+    );
+}
