@@ -13,6 +13,8 @@ use cae::Device;
 use cae::anomaly::{
     AnomalySet, DataRequest, Partition, ScoreKind, ScoredSet, Threshold, load_set, score_set,
 };
+use cae::anomaly::score::score_any_size;
+use cae::denoise::Denoiser;
 use cae::data::LoadOptions;
 use cae::device::DeviceKind;
 use cae::run_dir::{LoadedRun, RunDir};
@@ -143,6 +145,7 @@ impl ScoreChoice {
 
 /// A loaded run, its device and the images to work on.
 pub struct Context {
+    pub path: PathBuf,
     pub run: LoadedRun,
     pub device: Device,
     pub set: AnomalySet,
@@ -195,7 +198,12 @@ impl Source {
             None => partition,
         };
         let set = load_set(&self.run, &run.config, &request, partition)?;
-        Ok(Context { run, device, set })
+        Ok(Context {
+            path: self.run.clone(),
+            run,
+            device,
+            set,
+        })
     }
 }
 
@@ -209,6 +217,13 @@ impl Context {
     ) -> anyhow::Result<ScoredSet> {
         kind.check_model(&self.run.spec)
             .map_err(anyhow::Error::msg)?;
+        if self.set.images.shape != self.run.spec.input {
+            // Another size than the model's: whole images or blended tiles.
+            let run = RunDir::new(&self.path).load_model(&self.device)?;
+            let mut runner = Denoiser::new(run, &self.device)?;
+            return score_any_size(&mut runner, &self.set.images, kind, keep)
+                .map_err(anyhow::Error::msg);
+        }
         score_set(
             &self.run.model,
             &self.set.images,

@@ -107,7 +107,12 @@ pub fn load_set(
         Some(source) => load_source(source, config, request)?,
         None => load_partition(run, config, partition)?,
     };
-    check_fits(set.images.shape, input, &set.source).map_err(AnomalyError::Model)?;
+    // A run trained without --resize scores images of other sizes at their own size (whole, or
+    // in tiles: `score::score_any_size`); only the channels must match.
+    let native = config.data.resize.is_none() && request.options.resize.is_none();
+    if !(native && set.images.shape.channels == input.channels) {
+        check_fits(set.images.shape, input, &set.source).map_err(AnomalyError::Model)?;
+    }
     let hint = match &request.source {
         Some(_) => "point --data at a folder or file with images",
         None => "pass --data SRC",

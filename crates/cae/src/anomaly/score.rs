@@ -256,6 +256,39 @@ pub fn score_set(
     })
 }
 
+/// [`score_set`] for images of another size than the model's (one size for the whole set): a
+/// fully convolutional model runs on each whole image, one with a dense code on Hann-blended
+/// overlapping tiles (`crate::denoise::Denoiser`), and the map covers the image at its own size.
+pub fn score_any_size(
+    runner: &mut crate::denoise::Denoiser,
+    set: &ImageSet,
+    kind: ScoreKind,
+    keep_reconstructions: bool,
+) -> Result<ScoredSet, String> {
+    let shape = set.shape;
+    let mut scores = Vec::with_capacity(set.len());
+    let mut maps = Vec::with_capacity(set.len());
+    let mut recons = keep_reconstructions.then(Vec::new);
+    for i in 0..set.len() {
+        let x = set.image(i);
+        let y = runner
+            .denoise(x, shape, &set.origins[i])
+            .map_err(|e| e.to_string())?;
+        let map = kind.map(x, &y, shape);
+        scores.push(kind.image_score(x, &y, shape, &map));
+        maps.push(map);
+        if let Some(r) = recons.as_mut() {
+            r.push(y);
+        }
+    }
+    Ok(ScoredSet {
+        kind,
+        scores,
+        maps,
+        reconstructions: recons,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,5 @@
-//! Denoising images of any size with a trained autoencoder, the benchmark that compares it with
+//! Denoising images of any size with a trained autoencoder (the same any-size runner scores
+//! large images in `crate::anomaly::score::score_any_size`), the benchmark that compares it with
 //! the classic filters of `crate::imageops` ([`compare`]) and patch cutting for training on
 //! large photographs ([`patches`]).
 //!
@@ -174,7 +175,9 @@ impl Denoiser {
                 let pw = w.div_ceil(self.factor[1]) * self.factor[1];
                 let padded = pad_reflect(image, (c, h, w), ph, pw);
                 let out = self.run_batch(&padded, 1, (c, ph, pw), origin)?;
-                Ok(crop(&out, (c, ph, pw), h, w))
+                // A segmentation model gives back its own channel count (one map).
+                let oc = out.len() / (ph * pw).max(1);
+                Ok(crop(&out, (oc, ph, pw), h, w))
             }
             Mode::Tiles => self.denoise_tiled(image, (c, h, w), origin),
         }
@@ -224,9 +227,10 @@ impl Denoiser {
     }
 }
 
-/// Applies `run` (a batch of `n` CHW tiles in, the same number out) to overlapping `th × tw`
-/// tiles of `image` (half-tile stride, the last tile flush with the border) and blends the
-/// outputs with a Hann window. Images smaller than a tile are reflect-padded up to one.
+/// Applies `run` (a batch of `n` CHW tiles in, the same number out, each with the channels the
+/// model gives back) to overlapping `th × tw` tiles of `image` (half-tile stride, the last tile
+/// flush with the border) and blends the outputs with a Hann window. Images smaller than a tile
+/// are reflect-padded up to one.
 pub fn blend_tiles<E>(
     image: &[f32],
     (c, h, w): (usize, usize, usize),
@@ -240,7 +244,8 @@ pub fn blend_tiles<E>(
     let window: Vec<f32> = (0..th * tw)
         .map(|i| hann(i / tw, th) * hann(i % tw, tw))
         .collect();
-    let mut sum = vec![0.0f32; c * ph * pw];
+    let mut sum: Vec<f32> = Vec::new();
+    let mut oc = c;
     let mut weight = vec![0.0f32; ph * pw];
     let positions: Vec<(usize, usize)> = ys
         .iter()
@@ -257,14 +262,20 @@ pub fn blend_tiles<E>(
             }
         }
         let out = run(&tiles, chunk.len())?;
+        if sum.is_empty() {
+            oc = (out.len() / (chunk.len() * th * tw).max(1)).max(1);
+            sum = vec![0.0f32; oc * ph * pw];
+        }
         for (k, &(y0, x0)) in chunk.iter().enumerate() {
-            let tile = &out[k * c * th * tw..(k + 1) * c * th * tw];
+            let Some(tile) = out.get(k * oc * th * tw..(k + 1) * oc * th * tw) else {
+                continue;
+            };
             for y in 0..th {
                 for x in 0..tw {
                     let wv = window[y * tw + x];
                     let p = (y0 + y) * pw + x0 + x;
                     weight[p] += wv;
-                    for ch in 0..c {
+                    for ch in 0..oc {
                         sum[ch * ph * pw + p] += wv * tile[ch * th * tw + y * tw + x];
                     }
                 }
@@ -274,7 +285,7 @@ pub fn blend_tiles<E>(
     for (i, v) in sum.iter_mut().enumerate() {
         *v /= weight[i % (ph * pw)];
     }
-    Ok(crop(&sum, (c, ph, pw), h, w))
+    Ok(crop(&sum, (oc, ph, pw), h, w))
 }
 
 /// `sin²(π(i + ½)/n)`: a Hann window sampled between its zeros, so no pixel gets weight 0.

@@ -12,8 +12,8 @@
 //! | `crack` | 1–3 thin random-walk lines | darkened by 30–90 % (cracks, scratches, broken fingers) |
 //!
 //! They are deliberately unlike `cae data make-defects` (`crate::anomaly::defects`), which paints
-//! the test defects of the texture benchmarks: a model trained here is never shown the defects it
-//! is measured on.
+//! the test defects of the texture benchmarks and the validation defects of segmentation runs: a
+//! model trained here is never shown the defects it is validated or measured on.
 //!
 //! Everything is drawn from the caller's [`ChaCha8Rng`], so a stream seeded per epoch and step
 //! gives the same corruption after a resume.

@@ -18,8 +18,8 @@ pub struct EpochRecord {
     pub val_loss: Option<f64>,
     pub seconds: f64,
     pub images_per_second: f64,
-    /// Segmentation runs: image AUROC of clean against synthetically corrupted validation
-    /// images.
+    /// Segmentation runs: image AUROC of the clean validation images against those with a
+    /// painted defect (`train::segmentation`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val_auroc: Option<f64>,
     /// Mean per-image MSE of each monitored held-out set, by name.

@@ -286,7 +286,7 @@ pub fn fit_from(
         .noise
         .as_ref()
         .map(|n| corrupted_set(val, n, t.seed ^ 0x7661_6c00));
-    // Segmentation: validation images get their synthetic anomalies once, the same way.
+    // Segmentation: validation images get defects of another painter once, the same way.
     let synthetic_val = t
         .synthetic
         .as_ref()
@@ -508,7 +508,7 @@ fn write_metrics(run: &RunDir, history: &[EpochRecord]) -> Result<(), TrainError
     let auroc = history.iter().any(|r| r.val_auroc.is_some());
     let mut csv = String::from("epoch,train_loss,val_loss,seconds,images_per_second");
     if auroc {
-        csv.push_str(",val_synthetic_auroc");
+        csv.push_str(",val_auroc");
     }
     for n in &names {
         csv.push_str(&format!(",{n}_mse"));

@@ -1,23 +1,30 @@
-//! What a segmentation run (`--synthetic`) validates on: the validation images with synthetic
-//! anomalies painted once, from a fixed stream, so that every epoch (and a resumed run) is
-//! measured on the same task; and the image AUROC of clean against corrupted validation images
-//! that `metrics.csv` logs per epoch (`val_synthetic_auroc`), the figure that says whether the
-//! model is learning to tell them apart.
+//! What a segmentation run (`--synthetic`) validates on: every other validation image with a
+//! defect painted once, from a fixed stream, so that every epoch (and a resumed run) is measured
+//! on the same task; and the image AUROC of the clean validation images against the painted ones
+//! that `metrics.csv` logs per epoch (`val_auroc`).
+//!
+//! The validation defects come from another painter than the training anomalies: the scratches,
+//! spots, holes, stains, cuts and folds of `cae data make-defects` (`crate::anomaly::defects`)
+//! for square grey images. So the validation loss and AUROC measure how the model generalises to
+//! defect shapes it was never trained on — the question real defects ask — rather than how well
+//! it learnt its own generator; settings are chosen on them. Other images (colour, not square)
+//! are validated on the training generator with a fixed stream.
 
 use super::batches::paint_synthetic;
+use crate::anomaly::defects::{ALL_KINDS, paint};
 use crate::anomaly::metrics::auroc;
 use crate::anomaly::score::{DEFAULT_WINDOW, ScoreKind, score_set};
 use crate::data::{ImageSet, ImageShape};
 use crate::model::Autoencoder;
 use crate::synthetic::SyntheticSpec;
 use burn::tensor::Device;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// Validation images with their synthetic anomalies.
 #[derive(Debug, Clone)]
 pub(super) struct SyntheticVal {
-    /// The corrupted images (about `probability` of them changed).
+    /// The validation images, every other one with a painted defect.
     pub inputs: ImageSet,
     /// Their `1 × h × w` target masks.
     pub masks: ImageSet,
@@ -30,12 +37,24 @@ impl SyntheticVal {
     pub fn new(val: &ImageSet, donors: &ImageSet, spec: &SyntheticSpec, seed: u64) -> SyntheticVal {
         let mut inputs = val.clone();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let (c, h, w) = (val.shape.channels, val.shape.height, val.shape.width);
+        let plane = (h * w).max(1);
         let pixels = if donors.is_empty() || val.is_empty() {
-            vec![0.0; val.len() * val.shape.height * val.shape.width]
+            vec![0.0; val.len() * plane]
+        } else if c == 1 && h == w {
+            let mut masks = Vec::with_capacity(val.len() * plane);
+            for (i, image) in inputs.pixels.chunks_mut(plane).enumerate() {
+                if i % 2 == 1 {
+                    let kind = ALL_KINDS[rng.random_range(0..ALL_KINDS.len())];
+                    masks.extend(paint(kind, image, h, &mut rng).iter().map(|&m| f32::from(m)));
+                } else {
+                    masks.extend(std::iter::repeat_n(0.0, plane));
+                }
+            }
+            masks
         } else {
             paint_synthetic(spec, &mut inputs.pixels, donors, &mut rng)
         };
-        let plane = (val.shape.height * val.shape.width).max(1);
         let anomalous = pixels
             .chunks(plane)
             .map(|m| m.iter().any(|&v| v > 0.0))

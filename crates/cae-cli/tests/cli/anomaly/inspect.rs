@@ -56,8 +56,8 @@ fn inspection_recipe_trains_thresholds_evaluates_with_baselines_and_draws_a_shee
     let header: Vec<&str> = metrics.lines().next().unwrap().split(',').collect();
     let col = header
         .iter()
-        .position(|h| *h == "val_synthetic_auroc")
-        .expect("a val_synthetic_auroc column");
+        .position(|h| *h == "val_auroc")
+        .expect("a val_auroc column");
     for line in metrics.lines().skip(1) {
         let v: f64 = line.split(',').nth(col).unwrap().parse().unwrap();
         assert!((0.0..=1.0).contains(&v), "{line}");
@@ -86,6 +86,22 @@ fn inspection_recipe_trains_thresholds_evaluates_with_baselines_and_draws_a_shee
         &d.path,
         &["anomaly", "score", "run", "--sheet", "sheet.png"],
     ));
+    // The run was trained on 32x32 patches without --resize: the whole 256x256 texture is
+    // scored at its own size, its map covering every pixel.
+    let whole = json(&run(
+        &d.path,
+        &[
+            "anomaly", "score", "run", "--data", "texture.png", "-o", "whole", "--json",
+        ],
+    ));
+    assert_eq!(whole["images"].as_array().unwrap().len(), 1);
+    let overlay = std::fs::read_dir(d.join("whole"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "png"))
+        .expect("an overlay of the whole texture");
+    let overlay = image::open(overlay).unwrap();
+    assert!(overlay.width() >= 4 * 256, "{}", overlay.width());
     let sheet = image::open(d.join("sheet.png")).unwrap();
     // 8 defective + 4 good overlays, two per row.
     assert!(
