@@ -68,11 +68,11 @@ evaluate() {
   local name=$1 label=$2; shift 2
   "$cae" anomaly threshold "$work/$name" "$@" --fpr 0.05 --json > "$work/$name.threshold.json"
   "$cae" anomaly eval "$work/$name" --data "$test" "$@" --json > "$work/$name.eval.json"
-  jq -r --arg label "$label" --arg min "$(cat "$work/$name.minutes")" \
-    '[$label, .image_auroc, .image_aupr, .at_threshold.f1, .at_threshold.precision, .at_threshold.recall, .at_threshold.fpr, $min] | @tsv' \
+  jq -r --arg method "$label" --arg min "$(cat "$work/$name.minutes")" \
+    '[$method, .image_auroc, .image_aupr, .at_threshold.f1, .at_threshold.precision, .at_threshold.recall, .at_threshold.fpr, $min] | @tsv' \
     "$work/$name.eval.json" >> "$rows"
   if [ "${BASELINES:-0}" = 1 ]; then
-    jq -r --arg norm "${NORM:-}" '.baselines[] | ["per-pixel Gaussian (no learning), \($norm), \(.score)", .image_auroc, .image_aupr, .at_threshold.f1, .at_threshold.precision, .at_threshold.recall, .at_threshold.fpr, "0"] | @tsv' \
+    jq -r --arg norm "${NORM:-}" '.baselines[] | ["per-pixel Gaussian (no learning), \($norm), \(.statistic)", .image_auroc, .image_aupr, .at_threshold.f1, .at_threshold.precision, .at_threshold.recall, .at_threshold.fpr, "0"] | @tsv' \
       "$work/$name.eval.json" >> "$rows" 2>/dev/null || true
   fi
 }
@@ -112,5 +112,5 @@ fi
 
 printf "%-82s %7s %7s %7s %7s %7s %7s %7s\n" method AUROC AUPR F1 prec recall FPR "train min"
 awk -F'\t' '{ printf "%-82s %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7s\n", $1, $2, $3, $4, $5, $6, $7, ($8 == "0" ? "-" : $8) }' "$rows"
-echo "threshold: FPR 0.05 on $(jq .fitted_on.normal "$work/inspect.threshold.json") held-out defect-free training images; overlay sheet: $work/overlays.png"
+echo "threshold: FPR 0.05 on $(jq .threshold.fitted_on.normal "$work/inspect.threshold.json") held-out defect-free training images; overlay sheet: $work/overlays.png"
 printf "recommended image_auroc=%.3f\n" "$(jq .image_auroc "$work/inspect.eval.json")"

@@ -10,12 +10,12 @@ mod threshold;
 use crate::args::DataArgs;
 use anyhow::bail;
 use cae::Device;
+use cae::anomaly::score::score_any_size;
 use cae::anomaly::{
     AnomalySet, DataRequest, Partition, ScoreKind, ScoredSet, Threshold, load_set, score_set,
 };
-use cae::anomaly::score::score_any_size;
-use cae::denoise::Denoiser;
 use cae::data::LoadOptions;
+use cae::denoise::Denoiser;
 use cae::device::DeviceKind;
 use cae::run_dir::{LoadedRun, RunDir};
 use cae::spec::ValidSpec;

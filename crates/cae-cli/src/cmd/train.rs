@@ -118,7 +118,20 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     report(&out, &outcome, a.json)
 }
 
+/// Below this validation AUROC after training, a segmentation run is said to have failed.
+const CHANCE_AUROC: f64 = 0.7;
+
 fn report(out: &Path, o: &TrainOutcome, json: bool) -> anyhow::Result<()> {
+    // A segmentation model that cannot tell painted defects from clean validation images has
+    // learnt to predict "normal" everywhere: never let that pass silently.
+    if let Some(auroc) = o.last.as_ref().and_then(|r| r.val_auroc)
+        && auroc < CHANCE_AUROC
+    {
+        eprintln!(
+            "warning: after {} epochs the model tells validation images with painted defects from clean ones only at AUROC {auroc:.3} (0.5 is chance): it predicts \"normal\" almost everywhere. The synthetic anomalies may look like this data's own structure; try more epochs or another --lr, and compare with a reconstruction model (--arch upsample)",
+            o.epochs
+        );
+    }
     if json {
         return print_json(&serde_json::json!({ "run": out, "outcome": o }));
     }

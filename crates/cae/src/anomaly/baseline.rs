@@ -153,7 +153,7 @@ impl PixelGaussian {
 pub struct BaselineEvaluation {
     pub baseline: String,
     /// How the map became a score, in words (`mean |z|`, `p99 |z|`, `max of σ 2 smoothed |z|`).
-    pub score: String,
+    pub statistic: String,
     #[serde(flatten)]
     pub evaluation: Evaluation,
 }
@@ -210,7 +210,7 @@ pub fn evaluate_baselines(
         };
         out.push(BaselineEvaluation {
             baseline: "per-pixel Gaussian (no learning)".into(),
-            score: how.to_string(),
+            statistic: how.to_string(),
             evaluation: evaluate(&scored, set, threshold.as_ref())?,
         });
     }

@@ -46,7 +46,11 @@ impl SyntheticVal {
             for (i, image) in inputs.pixels.chunks_mut(plane).enumerate() {
                 if i % 2 == 1 {
                     let kind = ALL_KINDS[rng.random_range(0..ALL_KINDS.len())];
-                    masks.extend(paint(kind, image, h, &mut rng).iter().map(|&m| f32::from(m)));
+                    masks.extend(
+                        paint(kind, image, h, &mut rng)
+                            .iter()
+                            .map(|&m| f32::from(m)),
+                    );
                 } else {
                     masks.extend(std::iter::repeat_n(0.0, plane));
                 }

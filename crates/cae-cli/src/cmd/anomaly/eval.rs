@@ -83,7 +83,7 @@ fn print_baselines(model: &Evaluation, baselines: &[BaselineEvaluation]) {
         });
         println!(
             "baseline {}, {}: image AUROC {:.4}  AUPR {:.4}{at}",
-            b.baseline, b.score, e.image_auroc, e.image_aupr
+            b.baseline, b.statistic, e.image_auroc, e.image_aupr
         );
     }
     if let Some(best) = baselines.iter().max_by(|x, y| {
@@ -95,12 +95,12 @@ fn print_baselines(model: &Evaluation, baselines: &[BaselineEvaluation]) {
         if gap < 0.01 {
             eprintln!(
                 "warning: the model's image AUROC {:.4} is no better than the {} baseline's {:.4} ({}); a statistical model of the normal images does as well as this network",
-                model.image_auroc, best.baseline, best.evaluation.image_auroc, best.score
+                model.image_auroc, best.baseline, best.evaluation.image_auroc, best.statistic
             );
         } else {
             println!(
                 "the model beats the best baseline ({}) by {:.4} image AUROC",
-                best.score, gap
+                best.statistic, gap
             );
         }
     }

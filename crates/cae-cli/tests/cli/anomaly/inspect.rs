@@ -91,7 +91,14 @@ fn inspection_recipe_trains_thresholds_evaluates_with_baselines_and_draws_a_shee
     let whole = json(&run(
         &d.path,
         &[
-            "anomaly", "score", "run", "--data", "texture.png", "-o", "whole", "--json",
+            "anomaly",
+            "score",
+            "run",
+            "--data",
+            "texture.png",
+            "-o",
+            "whole",
+            "--json",
         ],
     ));
     assert_eq!(whole["images"].as_array().unwrap().len(), 1);
@@ -211,6 +218,39 @@ fn recipe_options_on_a_model_kind_that_cannot_use_them_are_one_line_errors() {
             &["anomaly", "eval", "seg", "--score", "mse", "--window", "9"],
         ),
         "--window only applies to --score mask",
+    );
+}
+
+#[test]
+fn a_segmentation_run_that_learnt_nothing_is_reported() {
+    let d = Dir::new("anomaly-inspect-chance");
+    make_mvtec(&d, "mv");
+    // A learning rate this small leaves the network at its initial guess.
+    let o = run(
+        &d.path,
+        &[
+            "train",
+            "--arch",
+            "inspect",
+            "--data",
+            "mv",
+            "--synthetic",
+            "dark",
+            "--epochs",
+            "1",
+            "--lr",
+            "1e-12",
+            "--val-fraction",
+            "0.5",
+            "--out",
+            "run",
+        ],
+    );
+    ok(&o);
+    let err = stderr(&o);
+    assert!(
+        err.contains("warning: after 1 epochs") && err.contains("0.5 is chance"),
+        "{err}"
     );
 }
 
