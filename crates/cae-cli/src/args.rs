@@ -15,7 +15,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Train an autoencoder (or continue one with --resume RUN).
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Reconstruction quality of a trained run on a data set: MSE, PSNR, SSIM.
     Eval(EvalArgs),
     /// Picture of originals above their reconstructions.

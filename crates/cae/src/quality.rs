@@ -7,6 +7,8 @@
 //! are empty, the scalar metrics return `NaN` and [`ssim_map`] returns a map filled with `NaN`.
 //! The `NaN` then shows up in any summary built from it instead of silently being a number.
 
+use crate::imageops::reflect;
+
 use serde::Serialize;
 
 /// PSNR reported for identical images (MSE of zero), and the upper bound of every PSNR value.
@@ -156,17 +158,6 @@ fn gaussian_kernel(radius: usize) -> Vec<f64> {
         .collect();
     let sum: f64 = raw.iter().sum();
     raw.into_iter().map(|v| v / sum).collect()
-}
-
-/// Index into `0..n` with scipy's `reflect` mode (half-sample symmetric, edge repeated).
-fn reflect(i: isize, n: usize) -> usize {
-    let n = n as isize;
-    let period = 2 * n;
-    let mut m = i.rem_euclid(period);
-    if m >= n {
-        m = period - 1 - m;
-    }
-    m as usize
 }
 
 /// Separable Gaussian filter of an `h × w` plane with reflect padding.

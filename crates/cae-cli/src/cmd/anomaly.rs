@@ -241,16 +241,3 @@ pub fn create_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)
         .map_err(|e| anyhow::anyhow!("{}: cannot create folder: {e}", dir.display()))
 }
-
-/// Each image's anomaly-map maximum.
-pub fn map_maxima(scored: &ScoredSet) -> Vec<f64> {
-    scored
-        .maps
-        .iter()
-        .map(|m| {
-            m.iter()
-                .map(|&v| f64::from(v))
-                .fold(f64::NEG_INFINITY, f64::max)
-        })
-        .collect()
-}

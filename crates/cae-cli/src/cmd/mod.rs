@@ -22,7 +22,7 @@ use crate::args::{Cli, Command};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Train(a) => train::run(a),
+        Command::Train(a) => train::run(*a),
         Command::Eval(a) => eval::run(a),
         Command::Reconstruct(a) => reconstruct::run(a),
         Command::Arch(a) => arch::run(a),

@@ -74,7 +74,7 @@ impl ScoreKind {
             }
             "mask" => {
                 let window = window.unwrap_or(DEFAULT_WINDOW);
-                if window % 2 == 0 || !(1..=255).contains(&window) {
+                if window.is_multiple_of(2) || !(1..=255).contains(&window) {
                     return Err(format!(
                         "--window {window}: the mean filter's side must be an odd number of pixels in 1..=255"
                     ));
@@ -227,6 +227,40 @@ pub struct ScoredSet {
     pub reconstructions: Option<Vec<Vec<f32>>>,
 }
 
+impl ScoredSet {
+    /// Each image's anomaly-map maximum (what a pixel threshold is fitted on).
+    pub fn map_maxima(&self) -> Vec<f64> {
+        self.maps
+            .iter()
+            .map(|m| {
+                m.iter()
+                    .map(|&v| f64::from(v))
+                    .fold(f64::NEG_INFINITY, f64::max)
+            })
+            .collect()
+    }
+
+    /// An empty set of scores of `kind`, for `n` images, keeping model outputs when asked.
+    fn with_capacity(kind: ScoreKind, n: usize, keep_outputs: bool) -> ScoredSet {
+        ScoredSet {
+            kind,
+            scores: Vec::with_capacity(n),
+            maps: Vec::with_capacity(n),
+            reconstructions: keep_outputs.then(Vec::new),
+        }
+    }
+
+    /// Scores one image `x` from the model's output `y`.
+    fn push(&mut self, x: &[f32], y: &[f32], shape: ImageShape) {
+        let map = self.kind.map(x, y, shape);
+        self.scores.push(self.kind.image_score(x, y, shape, &map));
+        self.maps.push(map);
+        if let Some(r) = self.reconstructions.as_mut() {
+            r.push(y.to_vec());
+        }
+    }
+}
+
 /// Reconstructs every image of `set` with `model` and scores it with `kind`.
 pub fn score_set(
     model: &Autoencoder,
@@ -237,23 +271,11 @@ pub fn score_set(
     keep_reconstructions: bool,
 ) -> Result<ScoredSet, String> {
     let shape = set.shape;
-    let mut scores = Vec::with_capacity(set.len());
-    let mut maps = Vec::with_capacity(set.len());
-    let mut recons = keep_reconstructions.then(Vec::new);
+    let mut out = ScoredSet::with_capacity(kind, set.len(), keep_reconstructions);
     for_each_reconstruction(model, set, batch_size, device, |_, x, y| {
-        let map = kind.map(x, y, shape);
-        scores.push(kind.image_score(x, y, shape, &map));
-        maps.push(map);
-        if let Some(r) = recons.as_mut() {
-            r.push(y.to_vec());
-        }
+        out.push(x, y, shape)
     })?;
-    Ok(ScoredSet {
-        kind,
-        scores,
-        maps,
-        reconstructions: recons,
-    })
+    Ok(out)
 }
 
 /// [`score_set`] for images of another size than the model's (one size for the whole set): a
@@ -266,27 +288,15 @@ pub fn score_any_size(
     keep_reconstructions: bool,
 ) -> Result<ScoredSet, String> {
     let shape = set.shape;
-    let mut scores = Vec::with_capacity(set.len());
-    let mut maps = Vec::with_capacity(set.len());
-    let mut recons = keep_reconstructions.then(Vec::new);
+    let mut out = ScoredSet::with_capacity(kind, set.len(), keep_reconstructions);
     for i in 0..set.len() {
         let x = set.image(i);
         let y = runner
             .denoise(x, shape, &set.origins[i])
             .map_err(|e| e.to_string())?;
-        let map = kind.map(x, &y, shape);
-        scores.push(kind.image_score(x, &y, shape, &map));
-        maps.push(map);
-        if let Some(r) = recons.as_mut() {
-            r.push(y);
-        }
+        out.push(x, &y, shape);
     }
-    Ok(ScoredSet {
-        kind,
-        scores,
-        maps,
-        reconstructions: recons,
-    })
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -266,10 +266,10 @@ fn write_outputs(
     let n = max_overlays
         .unwrap_or(usize::MAX)
         .min(pictures.predictions.len());
-    for i in 0..n {
+    for (i, row) in rows.iter().enumerate().take(n) {
         let caption = pictures.caption(i);
         let png = anomaly_overlay(&pictures.overlay(i, &caption), pictures.scale())?;
-        let name = format!("{i:04}-{}.png", file_stem(&rows[i].path));
+        let name = format!("{i:04}-{}.png", file_stem(&row.path));
         let path = dir.join(name);
         write_atomic(&path, &png).with_context(|| format!("{}: cannot write", path.display()))?;
     }

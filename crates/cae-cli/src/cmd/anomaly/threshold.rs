@@ -1,7 +1,7 @@
 //! `cae anomaly threshold RUN`: fits the decision threshold on held-out images (by default the
 //! run's validation partition, never its training images) and stores it in RUN/threshold.json.
 
-use super::{ScoreChoice, Source, map_maxima};
+use super::{ScoreChoice, Source};
 use crate::cmd::print_json;
 use anyhow::bail;
 use cae::anomaly::Partition;
@@ -56,7 +56,7 @@ pub fn run(a: ThresholdArgs) -> anyhow::Result<()> {
     let ctx = a.source.load(Partition::Validation)?;
     let kind = a.score.resolve(None, &ctx.run.spec)?;
     let scored = ctx.score(kind, a.source.batch_size, false)?;
-    let maxima = map_maxima(&scored);
+    let maxima = scored.map_maxima();
     let threshold = fit(
         kind,
         method,
