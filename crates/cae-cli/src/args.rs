@@ -1,6 +1,7 @@
 //! Command-line arguments: parsing and validation only. Each command turns these into library
 //! types in `cmd/`.
 
+use cae::device::DeviceKind;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +47,36 @@ pub enum Command {
     Import(crate::cmd::import::ImportArgs),
     /// Serve a run over HTTP: anomaly scores, heatmaps, reconstructions, latent codes.
     Serve(crate::cmd::serve::ServeArgs),
+}
+
+/// `--device`: the compute backend, checked by clap (`cpu` is another name for flex).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeviceArg {
+    /// Burn's pure-Rust CPU backend.
+    #[default]
+    #[value(alias = "cpu")]
+    Flex,
+    /// Any GPU through wgpu (cargo feature `wgpu`).
+    Wgpu,
+    /// NVIDIA CUDA (cargo feature `cuda`).
+    Cuda,
+}
+
+impl From<DeviceArg> for DeviceKind {
+    fn from(d: DeviceArg) -> DeviceKind {
+        match d {
+            DeviceArg::Flex => DeviceKind::Flex,
+            DeviceArg::Wgpu => DeviceKind::Wgpu,
+            DeviceArg::Cuda => DeviceKind::Cuda,
+        }
+    }
+}
+
+impl DeviceArg {
+    /// The device, or the error that it is not compiled into this binary.
+    pub fn device(self) -> anyhow::Result<cae::Device> {
+        DeviceKind::from(self).device().map_err(anyhow::Error::msg)
+    }
 }
 
 /// How images are loaded (shared by every command that reads data).
@@ -108,9 +139,9 @@ pub struct TrainArgs {
     /// Stop after N epochs without a better validation loss.
     #[arg(long, value_name = "N")]
     pub patience: Option<usize>,
-    /// flex | wgpu | cuda
-    #[arg(long)]
-    pub device: Option<String>,
+    /// Compute device (default flex).
+    #[arg(long, value_enum)]
+    pub device: Option<DeviceArg>,
     /// Corrupt training inputs (targets stay clean), e.g. gaussian:0.5 or
     /// gaussian:0.3,salt_pepper:0.05 (also mask:P, speckle:SIGMA).
     #[arg(long, value_name = "SPEC")]
@@ -152,9 +183,9 @@ pub struct EvalArgs {
     pub data: DataArgs,
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
-    /// flex | wgpu | cuda
-    #[arg(long, default_value = "flex")]
-    pub device: String,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Flex)]
+    pub device: DeviceArg,
     #[arg(long)]
     pub json: bool,
 }
@@ -165,7 +196,12 @@ pub struct ReconstructArgs {
     #[command(flatten)]
     pub data: DataArgs,
     /// The PNG to write.
-    #[arg(long, short = 'o', value_name = "PNG")]
+    #[arg(
+        long = "out",
+        short = 'o',
+        visible_alias = "output",
+        value_name = "PNG"
+    )]
     pub output: PathBuf,
     /// How many images.
     #[arg(long, short = 'n', default_value_t = 16)]
@@ -180,15 +216,17 @@ pub struct ReconstructArgs {
     /// Pixel scale factor (default: fit small images to ~112 px).
     #[arg(long)]
     pub scale: Option<u32>,
-    #[arg(long, default_value = "flex")]
-    pub device: String,
+    /// Compute device.
+
+    #[arg(long, value_enum, default_value_t = DeviceArg::Flex)]
+    pub device: DeviceArg,
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct ArchArgs {
-    /// A preset name or a TOML spec file.
+    /// A preset name, a TOML spec file or a run directory.
     #[arg(required_unless_present = "list")]
     pub arch: Option<String>,
     /// Input shape CxHxW (default: the spec's own).
@@ -235,12 +273,18 @@ pub fn report_parse_error(e: clap::Error) -> ExitCode {
         }
         _ => {
             let rendered = e.render().to_string();
-            let first = rendered
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments");
+            let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+            let first = lines.next().unwrap_or("invalid arguments");
             let first = first.trim_start_matches("error: ");
-            eprintln!("error: {first} (see cae --help)");
+            // Keep what says how to fix it: the allowed values, or clap's "did you mean".
+            let hint: Vec<&str> = lines
+                .filter(|l| l.starts_with("[possible values") || l.starts_with("tip: a similar"))
+                .collect();
+            let hint = match hint.as_slice() {
+                [] => String::new(),
+                h => format!(" {}", h.join(" ")),
+            };
+            eprintln!("error: {first}{hint} (see cae --help)");
             ExitCode::from(2)
         }
     }

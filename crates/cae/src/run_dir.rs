@@ -6,7 +6,7 @@
 //!   best.bpk          weights with the lowest validation loss
 //!   last.bpk          weights after the last finished epoch
 //!   checkpoint.bin    model + optimizer + epoch + best loss + history (for --resume)
-//!   metrics.csv       epoch, train_loss, val_loss, seconds, images_per_second
+//!   metrics.csv       epoch, train_loss, val_loss, seconds, images_per_second (+ val_auroc, monitors)
 //!   loss.png          the loss curves
 //!   monitors.png      per-epoch error of monitored held-out sets (one-class runs)
 //!   recon/epoch-NNN.png  originals above reconstructions, per epoch

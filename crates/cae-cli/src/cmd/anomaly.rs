@@ -8,6 +8,7 @@ mod score;
 mod threshold;
 
 use crate::args::DataArgs;
+use crate::args::DeviceArg;
 use anyhow::bail;
 use cae::Device;
 use cae::anomaly::score::score_any_size;
@@ -16,7 +17,6 @@ use cae::anomaly::{
 };
 use cae::data::LoadOptions;
 use cae::denoise::Denoiser;
-use cae::device::DeviceKind;
 use cae::run_dir::{LoadedRun, RunDir};
 use cae::spec::ValidSpec;
 use cae::train::DataConfig;
@@ -88,9 +88,9 @@ pub struct Source {
     pub partition: Option<PartitionArg>,
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
-    /// flex | wgpu | cuda
-    #[arg(long, default_value = "flex")]
-    pub device: String,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Flex)]
+    pub device: DeviceArg,
 }
 
 /// `--partition`.
@@ -155,12 +155,7 @@ impl Source {
     /// Loads the run and the data (`--data`, else `--partition`, else the run's held-out
     /// `partition`).
     pub fn load(&self, partition: Partition) -> anyhow::Result<Context> {
-        let device = self
-            .device
-            .parse::<DeviceKind>()
-            .map_err(anyhow::Error::msg)?
-            .device()
-            .map_err(anyhow::Error::msg)?;
+        let device = self.device.device()?;
         let run = RunDir::new(&self.run).load_model(&device)?;
         let input = run.config.input_shape().map_err(anyhow::Error::msg)?;
         let resize = match &self.data.resize {

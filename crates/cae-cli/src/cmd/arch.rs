@@ -1,10 +1,13 @@
-//! `cae arch`: the layer table of a preset or spec file on a given input.
+//! `cae arch`: the layer table of a preset, a spec file or a run directory's architecture on a
+//! given input.
 
 use super::data::parse_params;
 use super::print_json;
 use crate::args::ArchArgs;
 use cae::data::ImageShape;
-use cae::spec::{ArchSpec, PRESETS};
+use cae::run_dir::RunDir;
+use cae::spec::{ArchSource, ArchSpec, PRESETS};
+use std::path::Path;
 
 pub fn run(a: ArchArgs) -> anyhow::Result<()> {
     if a.list {
@@ -30,7 +33,19 @@ pub fn run(a: ArchArgs) -> anyhow::Result<()> {
         .map(ImageShape::parse)
         .transpose()
         .map_err(anyhow::Error::msg)?;
-    let spec = ArchSpec::resolve(name, &parse_params(&a.param)?, input)?;
+    let params = parse_params(&a.param)?;
+    let spec = if RunDir::exists(Path::new(name)) {
+        // A run directory: the architecture it was trained with, at its input (or --input).
+        let run = RunDir::new(name);
+        let config = run.read_config()?;
+        let input = match input {
+            Some(i) => Some(i),
+            None => Some(config.input_shape().map_err(anyhow::Error::msg)?),
+        };
+        ArchSource::Inline(Box::new(config.arch)).resolve(&params, input)?
+    } else {
+        ArchSpec::resolve(name, &params, input)?
+    };
     if a.toml {
         print!("{}", spec.spec.to_toml());
     } else if a.torch {

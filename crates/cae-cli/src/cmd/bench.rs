@@ -3,9 +3,9 @@
 
 use super::data::parse_params;
 use super::print_json;
+use crate::args::DeviceArg;
 use anyhow::Context;
 use cae::data::ImageShape;
-use cae::device::DeviceKind;
 use cae::spec::ArchSpec;
 use cae::speed::{SpeedSettings, measure};
 use clap::Args;
@@ -26,8 +26,10 @@ pub struct BenchArgs {
     pub steps: usize,
     #[arg(long, default_value_t = 3)]
     pub warmup: usize,
-    #[arg(long, default_value = "flex")]
-    pub device: String,
+    /// Compute device.
+
+    #[arg(long, value_enum, default_value_t = DeviceArg::Flex)]
+    pub device: DeviceArg,
     #[arg(long)]
     pub json: bool,
 }
@@ -40,12 +42,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         .transpose()
         .map_err(anyhow::Error::msg)?;
     let spec = ArchSpec::resolve(&a.arch, &parse_params(&a.param)?, input)?;
-    let device = a
-        .device
-        .parse::<DeviceKind>()
-        .map_err(anyhow::Error::msg)?
-        .device()
-        .map_err(anyhow::Error::msg)?;
+    let device = a.device.device()?;
     let settings = SpeedSettings {
         batch: a.batch,
         warmup: a.warmup,

@@ -9,6 +9,7 @@ use cae::data::{LoadOptions, load};
 use cae::infer::{evaluate, reconstruct_first};
 use cae::plot::{encode_png, reconstruction_grid};
 use cae::run_dir::{RunDir, RunDirError};
+use cae::spec::ArchSource;
 use cae::train::{DataConfig, NewRun, TrainConfig, train_new};
 use std::path::PathBuf;
 
@@ -30,7 +31,7 @@ fn free_dir() -> PathBuf {
 pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     let out = a.out.clone().unwrap_or_else(free_dir);
     let new = NewRun {
-        arch: "upsample".into(),
+        arch: ArchSource::Named("upsample".into()),
         params: vec![],
         data: DataConfig {
             source: "builtin:shapes:3000".into(),

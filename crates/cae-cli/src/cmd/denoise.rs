@@ -10,12 +10,12 @@
 
 use super::print_json;
 use crate::args::DataArgs;
+use crate::args::DeviceArg;
 use anyhow::{Context, bail};
 use cae::atomic::write_atomic;
 use cae::data::{LoadOptions, load};
 use cae::denoise::compare::{compare, corrupt_images, samples_picture};
 use cae::denoise::{Denoiser, encode_image_png};
-use cae::device::DeviceKind;
 use cae::noise::NoiseSpec;
 use cae::plot::encode_png;
 use cae::quality::{psnr, ssim};
@@ -30,7 +30,12 @@ pub struct DenoiseArgs {
     /// Image files to denoise (PNG, JPEG, BMP; or any source `--data` takes).
     pub inputs: Vec<PathBuf>,
     /// Folder for the denoised PNGs (created if missing).
-    #[arg(long, short = 'o', value_name = "DIR")]
+    #[arg(
+        long = "out",
+        short = 'o',
+        visible_alias = "output",
+        value_name = "DIR"
+    )]
     pub output: Option<PathBuf>,
     /// Corrupt the input images first (e.g. gaussian:0.1) and score the result.
     #[arg(long, value_name = "SPEC")]
@@ -54,19 +59,16 @@ pub struct DenoiseArgs {
     pub seed: u64,
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
-    #[arg(long, default_value = "flex")]
-    pub device: String,
+    /// Compute device.
+
+    #[arg(long, value_enum, default_value_t = DeviceArg::Flex)]
+    pub device: DeviceArg,
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(a: DenoiseArgs) -> anyhow::Result<()> {
-    let device = a
-        .device
-        .parse::<DeviceKind>()
-        .map_err(anyhow::Error::msg)?
-        .device()
-        .map_err(anyhow::Error::msg)?;
+    let device = a.device.device()?;
     let loaded = RunDir::new(&a.run).load_model(&device)?;
     let config = loaded.config.clone();
     let mut denoiser = Denoiser::new(loaded, &device)?;

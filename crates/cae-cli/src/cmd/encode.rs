@@ -5,9 +5,9 @@
 use super::data::load_for_run;
 use super::print_json;
 use crate::args::DataArgs;
+use crate::args::DeviceArg;
 use anyhow::Context;
 use cae::atomic::write_atomic;
-use cae::device::DeviceKind;
 use cae::features::encode;
 use cae::features::npy_write::{f32_npy, i64_npy};
 use cae::run_dir::RunDir;
@@ -21,23 +21,25 @@ pub struct EncodeArgs {
     #[command(flatten)]
     pub data: DataArgs,
     /// The .npy file to write (labels go to <stem>_labels.npy beside it).
-    #[arg(long, short = 'o', value_name = "NPY")]
+    #[arg(
+        long = "out",
+        short = 'o',
+        visible_alias = "output",
+        value_name = "NPY"
+    )]
     pub output: PathBuf,
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
-    #[arg(long, default_value = "flex")]
-    pub device: String,
+    /// Compute device.
+
+    #[arg(long, value_enum, default_value_t = DeviceArg::Flex)]
+    pub device: DeviceArg,
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(a: EncodeArgs) -> anyhow::Result<()> {
-    let device = a
-        .device
-        .parse::<DeviceKind>()
-        .map_err(anyhow::Error::msg)?
-        .device()
-        .map_err(anyhow::Error::msg)?;
+    let device = a.device.device()?;
     let run = RunDir::new(&a.run).load_model(&device)?;
     let set = load_for_run(&a.data, &run.config)?;
     let (codes, dim) = encode(&run.model, &set, a.batch_size, &device)?;

@@ -16,7 +16,12 @@ pub struct ExportArgs {
     /// A run directory made by `cae train` or `cae import`.
     pub run: PathBuf,
     /// The .safetensors file to write.
-    #[arg(long, short = 'o', value_name = "FILE")]
+    #[arg(
+        long = "out",
+        short = 'o',
+        visible_alias = "output",
+        value_name = "FILE"
+    )]
     pub output: PathBuf,
     /// Which weights: the best epoch's or the last epoch's.
     #[arg(long, value_enum, default_value_t = Which::Best)]

@@ -4,9 +4,9 @@
 use super::data::load_for_run;
 use super::print_json;
 use crate::args::DataArgs;
+use crate::args::DeviceArg;
 use anyhow::{Context, bail};
 use cae::atomic::write_atomic;
-use cae::device::DeviceKind;
 use cae::infer::batch_tensor;
 use cae::model::{Flow, Layer};
 use cae::plot::encode_png;
@@ -20,7 +20,12 @@ pub struct FiltersArgs {
     /// A run directory made by `cae train`.
     pub run: PathBuf,
     /// The filter mosaic to write.
-    #[arg(long, short = 'o', value_name = "PNG")]
+    #[arg(
+        long = "out",
+        short = 'o',
+        visible_alias = "output",
+        value_name = "PNG"
+    )]
     pub output: PathBuf,
     /// Also draw the activation maps of every encoder layer for this image.
     #[arg(long, value_name = "IMAGE")]
@@ -40,19 +45,16 @@ pub struct FiltersArgs {
     /// Activation maps shown per layer.
     #[arg(long, default_value_t = 32)]
     pub maps: usize,
-    #[arg(long, default_value = "flex")]
-    pub device: String,
+    /// Compute device.
+
+    #[arg(long, value_enum, default_value_t = DeviceArg::Flex)]
+    pub device: DeviceArg,
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(a: FiltersArgs) -> anyhow::Result<()> {
-    let device = a
-        .device
-        .parse::<DeviceKind>()
-        .map_err(anyhow::Error::msg)?
-        .device()
-        .map_err(anyhow::Error::msg)?;
+    let device = a.device.device()?;
     let run = RunDir::new(&a.run).load_model(&device)?;
     let Some(Layer::Conv(first)) = run.model.encoder.first() else {
         let kind = run

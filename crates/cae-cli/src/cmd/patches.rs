@@ -17,7 +17,12 @@ pub struct PatchesArgs {
     #[arg(required = true)]
     pub inputs: Vec<String>,
     /// The .npy file to write.
-    #[arg(long, short = 'o', value_name = "NPY")]
+    #[arg(
+        long = "out",
+        short = 'o',
+        visible_alias = "output",
+        value_name = "NPY"
+    )]
     pub output: PathBuf,
     /// Patch side in pixels.
     #[arg(long, default_value_t = 32)]

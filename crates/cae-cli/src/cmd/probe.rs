@@ -6,8 +6,8 @@
 use super::data::load_for_run;
 use super::print_json;
 use crate::args::DataArgs;
+use crate::args::DeviceArg;
 use anyhow::bail;
-use cae::device::DeviceKind;
 use cae::features::classifier::{FinetuneConfig, finetune};
 use cae::features::probe::{balanced_subset, labels_of, probe, split_tail};
 use cae::features::softmax::SoftmaxConfig;
@@ -41,8 +41,10 @@ pub struct ProbeArgs {
     pub finetune_epochs: usize,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    #[arg(long, default_value = "flex")]
-    pub device: String,
+    /// Compute device.
+
+    #[arg(long, value_enum, default_value_t = DeviceArg::Flex)]
+    pub device: DeviceArg,
     #[arg(long)]
     pub json: bool,
 }
@@ -58,12 +60,7 @@ fn parse_budget(s: &str) -> anyhow::Result<Option<usize>> {
 }
 
 pub fn run(a: ProbeArgs) -> anyhow::Result<()> {
-    let device = a
-        .device
-        .parse::<DeviceKind>()
-        .map_err(anyhow::Error::msg)?
-        .device()
-        .map_err(anyhow::Error::msg)?;
+    let device = a.device.device()?;
     let budgets: Vec<Option<usize>> = a
         .budgets
         .iter()

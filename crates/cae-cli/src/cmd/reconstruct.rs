@@ -5,7 +5,6 @@ use super::print_json;
 use crate::args::ReconstructArgs;
 use anyhow::Context;
 use cae::atomic::write_atomic;
-use cae::device::DeviceKind;
 use cae::features::npy_write::f32_npy;
 use cae::infer::{raw_outputs, reconstruct_first};
 use cae::plot::{encode_png, reconstruction_grid};
@@ -13,12 +12,7 @@ use cae::quality::QualityAccumulator;
 use cae::run_dir::RunDir;
 
 pub fn run(a: ReconstructArgs) -> anyhow::Result<()> {
-    let device = a
-        .device
-        .parse::<DeviceKind>()
-        .map_err(anyhow::Error::msg)?
-        .device()
-        .map_err(anyhow::Error::msg)?;
+    let device = a.device.device()?;
     let run = RunDir::new(&a.run).load_model(&device)?;
     let set = load_for_run(&a.data, &run.config)?;
     let (originals, recons) =

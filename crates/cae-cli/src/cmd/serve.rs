@@ -1,9 +1,9 @@
 //! `cae serve RUN`: the run behind HTTP (see the `cae-serve` crate). This file only turns flags
 //! into `ServeOptions` and reports where the server listens and that it stopped.
 
+use crate::args::DeviceArg;
 use anyhow::Context;
 use cae::anomaly::ScoreKind;
-use cae::device::DeviceKind;
 use cae_serve::{BatchOptions, Limits, ServeOptions, serve};
 use clap::Args;
 use std::net::SocketAddr;
@@ -53,9 +53,9 @@ pub struct ServeArgs {
     /// Side in pixels of the mask score's mean filter (odd, default 9).
     #[arg(long, value_name = "PX")]
     pub window: Option<usize>,
-    /// flex | wgpu | cuda
-    #[arg(long, default_value = "flex")]
-    pub device: String,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Flex)]
+    pub device: DeviceArg,
 }
 
 fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
@@ -66,12 +66,7 @@ fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
 }
 
 pub fn run(a: ServeArgs) -> anyhow::Result<()> {
-    let device = a
-        .device
-        .parse::<DeviceKind>()
-        .map_err(anyhow::Error::msg)?
-        .device()
-        .map_err(anyhow::Error::msg)?;
+    let device = a.device.device()?;
     let score = match (&a.score, a.sigma, a.window) {
         (None, None, None) => None,
         (None, Some(_), _) => anyhow::bail!("--sigma needs --score max-smoothed"),

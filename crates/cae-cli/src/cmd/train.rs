@@ -5,6 +5,7 @@ use super::print_json;
 use crate::args::TrainArgs;
 use crate::progress::Progress;
 use anyhow::Context;
+use cae::spec::ArchSource;
 use cae::train::{DataConfig, NewRun, TrainConfig, TrainOutcome, train_new, train_resume};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -14,7 +15,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct TrainFile {
-    arch: Option<String>,
+    /// A preset or spec file, or an inline spec table (a run's own `config.toml`).
+    arch: Option<ArchSource>,
+    /// Written by runs (`config.toml`); the data decides the input, so it is only checked.
+    input: Option<String>,
     params: BTreeMap<String, f64>,
     out: Option<PathBuf>,
     data: DataConfig,
@@ -70,8 +74,8 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         }
         train.seed = a.seed.unwrap_or(train.seed);
         train.patience = a.patience.or(train.patience);
-        if let Some(dev) = &a.device {
-            train.device = dev.parse().map_err(anyhow::Error::msg)?;
+        if let Some(dev) = a.device {
+            train.device = dev.into();
         }
         if let Some(noise) = &a.noise {
             train.noise = Some(noise.parse()?);
@@ -91,20 +95,27 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         }
         train.stacked |= a.stacked;
         train.stack_epochs = a.stack_epochs.or(train.stack_epochs);
+        if let Some(input) = &file.input {
+            cae::data::ImageShape::parse(input).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: input: {e}",
+                    a.config.as_deref().unwrap_or(Path::new("")).display()
+                )
+            })?;
+        }
         let arch = a
             .arch
             .clone()
+            .map(ArchSource::Named)
             .or(file.arch)
-            .unwrap_or_else(|| "pytorch-small".into());
+            .unwrap_or_else(|| ArchSource::Named("pytorch-small".into()));
         let mut params: Vec<(String, f64)> = file.params.into_iter().collect();
         params.extend(parse_params(&a.param)?);
-        let out = a.out.clone().or(file.out).unwrap_or_else(|| {
-            let stem = Path::new(&arch)
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or(arch.clone());
-            PathBuf::from("runs").join(stem)
-        });
+        let out = a
+            .out
+            .clone()
+            .or(file.out)
+            .unwrap_or_else(|| PathBuf::from("runs").join(arch.stem()));
         let new = NewRun {
             arch,
             params,

@@ -69,3 +69,33 @@ fn unknown_preset_and_unknown_param_are_errors() {
         "unknown parameter 'm'",
     );
 }
+
+#[test]
+fn cae_arch_of_a_run_directory_prints_its_architecture() {
+    let d = Dir::new("arch-run");
+    train_tiny_run(&d.path, &mnist_arg(), "run");
+    let out = ok(&run(&d.path, &["arch", "run"]));
+    assert!(
+        out.contains("architecture pytorch-small on input 1x28x28"),
+        "{out}"
+    );
+    assert!(out.contains("total parameters: 2633"), "{out}");
+    // `-o` is `--out` everywhere; `--output` stays as an alias.
+    for flag in ["--out", "--output", "-o"] {
+        let png = format!("grid{}.png", flag.len());
+        ok(&run(
+            &d.path,
+            &[
+                "reconstruct",
+                "run",
+                "--data",
+                &mnist_arg(),
+                "-n",
+                "4",
+                flag,
+                &png,
+            ],
+        ));
+        assert!(d.join(&png).is_file(), "{flag}");
+    }
+}

@@ -63,7 +63,17 @@ fn unknown_option_and_unknown_values() {
             &d.path,
             &["train", "--data", &mnist_arg(), "--device", "tpu"],
         ),
-        "unknown device 'tpu'",
+        "invalid value 'tpu' for '--device <DEVICE>' [possible values: flex, wgpu, cuda]",
+    );
+    // A mistyped flag keeps clap's suggestion on the one error line.
+    fails_with(
+        &run(&d.path, &["train", "--data", &mnist_arg(), "--epoch", "3"]),
+        "a similar argument exists: '--epochs'",
+    );
+    // One parser for --device in every command (a clap value enum, not a string per command).
+    fails_with(
+        &run(&d.path, &["eval", "run", "--device", "gpu"]),
+        "[possible values: flex, wgpu, cuda]",
     );
     fails_with(
         &run(

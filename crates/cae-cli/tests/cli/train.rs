@@ -257,3 +257,56 @@ fn early_stopping_ends_a_run_that_stops_improving() {
     assert_eq!(v["outcome"]["epochs"], 3, "{v}");
     assert_eq!(v["outcome"]["best_epoch"], 1, "{v}");
 }
+
+#[test]
+fn a_runs_own_config_toml_is_accepted_by_train_config_and_reproduces_the_run() {
+    let d = Dir::new("train-own-config");
+    ok(&run(
+        &d.path,
+        &[
+            "train",
+            "--arch",
+            "upsample",
+            "--param",
+            "code=4",
+            "--data",
+            &mnist_arg(),
+            "--limit",
+            "128",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "32",
+            "--out",
+            "a",
+        ],
+    ));
+    ok(&run(
+        &d.path,
+        &["train", "--config", "a/config.toml", "--out", "b"],
+    ));
+    let losses = |run: &str| {
+        std::fs::read_to_string(d.join(&format!("{run}/metrics.csv")))
+            .unwrap()
+            .lines()
+            .map(|l| l.split(',').take(3).collect::<Vec<_>>().join(","))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(losses("a"), losses("b"));
+    // The inline spec has its parameters substituted: an override is refused, not ignored.
+    fails_with(
+        &run(
+            &d.path,
+            &[
+                "train",
+                "--config",
+                "a/config.toml",
+                "--param",
+                "code=2",
+                "--out",
+                "c",
+            ],
+        ),
+        "parameters substituted already",
+    );
+}

@@ -44,6 +44,58 @@ pub struct ArchSpec {
     pub decoder: Vec<LayerSpec>,
 }
 
+/// Where a new run's architecture comes from: a preset name or a spec file, or a spec written
+/// inline as a table — a run's own `config.toml` holds its resolved spec that way, so
+/// `cae train --config RUN/config.toml` trains the same model again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ArchSource {
+    Named(String),
+    Inline(Box<ArchSpec>),
+}
+
+impl ArchSource {
+    /// Resolves the architecture for `input` (see [`ArchSpec::resolve`]). An inline spec has its
+    /// parameters substituted already, so overrides are refused rather than ignored.
+    pub fn resolve(
+        &self,
+        overrides: &[(String, f64)],
+        input: Option<ImageShape>,
+    ) -> Result<ValidSpec, SpecError> {
+        match self {
+            ArchSource::Named(name) => ArchSpec::resolve(name, overrides, input),
+            ArchSource::Inline(spec) => {
+                let origin = format!("the inline architecture {}", spec.name);
+                if let Some((k, _)) = overrides.first() {
+                    return Err(SpecError::Param {
+                        origin,
+                        message: format!(
+                            "--param {k}: an inline architecture has its parameters substituted already; edit its layers, or name a preset or spec file with --arch"
+                        ),
+                    });
+                }
+                let text = toml::to_string(spec.as_ref()).map_err(|e| SpecError::Parse {
+                    origin: origin.clone(),
+                    message: e.to_string(),
+                })?;
+                ArchSpec::resolve_text(&origin, &text, &[], input)
+            }
+        }
+    }
+
+    /// A short name for the default run directory: the preset or file stem, or the spec's name.
+    pub fn stem(&self) -> String {
+        match self {
+            ArchSource::Named(name) => Path::new(name)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| name.clone()),
+            ArchSource::Inline(spec) if !spec.name.is_empty() => spec.name.clone(),
+            ArchSource::Inline(_) => "run".into(),
+        }
+    }
+}
+
 /// Why a spec could not be read or does not fit its input.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {

@@ -6,14 +6,14 @@ use super::config::{DataConfig, RunConfig, TrainConfig};
 use super::fit::{Observer, TrainError, TrainOutcome, check_objective, fit, load_data};
 use crate::atomic::{remove_stale_temps, write_atomic};
 use crate::run_dir::RunDir;
-use crate::spec::ArchSpec;
+use crate::spec::ArchSource;
 use std::path::Path;
 
 /// What a new run is asked to be: an architecture (preset or file) with parameter overrides,
 /// data and training settings. The input shape comes from the data.
 #[derive(Debug, Clone)]
 pub struct NewRun {
-    pub arch: String,
+    pub arch: ArchSource,
     pub params: Vec<(String, f64)>,
     pub data: DataConfig,
     pub train: TrainConfig,
@@ -46,7 +46,9 @@ pub fn train_new(
         ));
     }
     let all = load_data(&new.data, new.train.seed).map_err(setup)?;
-    let spec = ArchSpec::resolve(&new.arch, &new.params, Some(all.shape))
+    let spec = new
+        .arch
+        .resolve(&new.params, Some(all.shape))
         .map_err(|e| setup(e.to_string()))?;
     // Checked before the run directory exists, so a refused run leaves nothing behind.
     check_objective(&spec, &new.train).map_err(setup)?;
