@@ -37,12 +37,23 @@ pub enum Which {
 }
 
 pub fn run(a: ExportArgs) -> anyhow::Result<()> {
+    // The format follows the extension, and only one is written: any other extension is an
+    // error, never a .safetensors file under another name (`-o model.onnx`, `-o RUN/best.bpk`).
     let ext = a.output.extension().and_then(|e| e.to_str()).unwrap_or("");
-    if matches!(ext, "pt" | "pth" | "bin") {
-        bail!(
+    match ext {
+        "safetensors" => {}
+        "pt" | "pth" | "bin" => bail!(
             "{}: cae writes .safetensors only; PyTorch reads it with safetensors.torch.load_file (torch.save that to get a .pt)",
             a.output.display()
-        );
+        ),
+        "onnx" => bail!(
+            "{}: ONNX export is not available yet; cae export writes PyTorch .safetensors (-o FILE.safetensors), which torch.onnx.export can turn into ONNX",
+            a.output.display()
+        ),
+        other => bail!(
+            "{}: unknown output format '{other}'; cae export writes PyTorch .safetensors: use -o FILE.safetensors",
+            a.output.display()
+        ),
     }
     let device = Device::flex();
     let dir = RunDir::new(&a.run);

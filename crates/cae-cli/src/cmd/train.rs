@@ -178,4 +178,7 @@ impl cae::train::Observer for StageNotes {
     fn stage(&mut self, stage: usize, stages: usize, what: &str) {
         eprintln!("stacked stage {stage}/{stages}: {what}");
     }
+    fn warn(&mut self, message: &str) {
+        eprintln!("warning: {message}");
+    }
 }

@@ -247,6 +247,28 @@ fn bad_exports_fail_cleanly() {
 }
 
 #[test]
+fn export_to_an_extension_it_does_not_write_is_an_error_not_safetensors_bytes() {
+    let d = Dir::new("interop-export-extension");
+    train_small(&d);
+    let best = std::fs::read(d.join("run/best.bpk")).unwrap();
+    fails_with(
+        &run(&d.path, &["export", "run", "-o", "model.onnx"]),
+        "ONNX export is not available yet",
+    );
+    assert!(!d.join("model.onnx").exists());
+    // Nor over the run's own weights.
+    fails_with(
+        &run(&d.path, &["export", "run", "-o", "run/best.bpk"]),
+        "unknown output format 'bpk'",
+    );
+    assert_eq!(std::fs::read(d.join("run/best.bpk")).unwrap(), best);
+    fails_with(
+        &run(&d.path, &["export", "run", "-o", "model"]),
+        "unknown output format ''",
+    );
+}
+
+#[test]
 fn bad_imports_fail_cleanly() {
     let d = Dir::new("interop-bad-import");
     let garbage = d.write("garbage.safetensors", b"this is not a tensor file at all");

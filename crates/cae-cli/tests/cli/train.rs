@@ -310,3 +310,37 @@ fn a_runs_own_config_toml_is_accepted_by_train_config_and_reproduces_the_run() {
         "parameters substituted already",
     );
 }
+
+#[test]
+fn keras_denoise_with_mse_warns_that_the_model_collapsed() {
+    let d = Dir::new("train-collapse");
+    let train = |loss: &str, out: &str| {
+        run(
+            &d.path,
+            &[
+                "train",
+                "--arch",
+                "keras-denoise",
+                "--loss",
+                loss,
+                "--data",
+                &mnist_arg(),
+                "--epochs",
+                "6",
+                "--out",
+                out,
+            ],
+        )
+    };
+    let o = train("mse", "mse");
+    ok(&o);
+    let err = stderr(&o);
+    assert!(
+        err.contains("the model has collapsed") && err.contains("use --loss bce"),
+        "{err}"
+    );
+    assert_eq!(err.matches("warning:").count(), 1, "warned once: {err}");
+    let o = train("bce", "bce");
+    ok(&o);
+    assert!(!stderr(&o).contains("collapsed"), "{}", stderr(&o));
+}

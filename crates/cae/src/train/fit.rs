@@ -31,6 +31,8 @@ pub trait Observer {
     fn epoch_end(&mut self, _record: &EpochRecord, _improved: bool) {}
     /// A stacked run starts pretraining stage `stage` of `stages`.
     fn stage(&mut self, _stage: usize, _stages: usize, _what: &str) {}
+    /// Something is wrong with the training that does not stop it (a collapsed model).
+    fn warn(&mut self, _message: &str) {}
 }
 
 impl Observer for () {}
@@ -170,6 +172,24 @@ pub(super) fn check_objective(spec: &ValidSpec, t: &TrainConfig) -> Result<(), S
     }
 }
 
+/// What usually makes a reconstruction collapse, for the warning.
+fn collapse_hint(spec: &ValidSpec, loss: LossKind) -> String {
+    let sigmoid = spec.decoder.iter().rev().find_map(|l| match l.plan {
+        LayerPlan::Conv { activation, .. }
+        | LayerPlan::ConvTranspose { activation, .. }
+        | LayerPlan::Dense { activation, .. }
+        | LayerPlan::Activation(activation) => Some(activation),
+        _ => None,
+    }) == Some(Activation::Sigmoid);
+    if sigmoid && loss != LossKind::Bce {
+        format!(
+            "A sigmoid output trained with --loss {loss} saturates at 0 on mostly dark images: use --loss bce, or an architecture with a linear output"
+        )
+    } else {
+        "Lower --lr, or check that the images are not all alike".to_string()
+    }
+}
+
 /// Seeds of epoch `epoch`: shuffling and the device RNG (dropout) restart from here on resume.
 fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
@@ -293,6 +313,7 @@ pub fn fit_from(
         .map(|spec| SyntheticVal::new(val, train, spec, t.seed ^ 0x7661_6c00));
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut epoch = progress.epoch;
+    let mut warned_collapse = false;
     while stop == StopReason::Completed && epoch < t.epochs {
         epoch += 1;
         let started = Instant::now();
@@ -425,7 +446,17 @@ pub fn fit_from(
             _ if val.is_empty() => train,
             _ => val,
         };
-        write_recon_grid(run, &inference, grid_source, epoch, &base)?;
+        let spread = write_recon_grid(run, &inference, grid_source, epoch, &base)?;
+        // A model whose every output is one constant image learns nothing more: say so once
+        // (a sigmoid output with MSE on mostly dark images is the usual cause).
+        if t.synthetic.is_none() && epoch >= 2 && spread < COLLAPSED_SPREAD && !warned_collapse {
+            warned_collapse = true;
+            observer.warn(&format!(
+                "epoch {epoch}: the reconstructions are all one near-constant image (their spread is {:.1} % of the images'): the model has collapsed. {}",
+                100.0 * spread,
+                collapse_hint(spec, t.loss)
+            ));
+        }
         let checkpoint = Checkpoint {
             progress: progress.clone(),
             model: weights,
@@ -589,16 +620,20 @@ fn write_metrics(run: &RunDir, history: &[EpochRecord]) -> Result<(), TrainError
     Ok(())
 }
 
-/// Originals above reconstructions for the first 16 images, `recon/epoch-NNN.png`.
+/// Originals above reconstructions for the first 16 images, `recon/epoch-NNN.png`; returns the
+/// spread (standard deviation) of the reconstructed values relative to that of the originals,
+/// near 0 when the model collapsed to one constant output.
 fn write_recon_grid(
     run: &RunDir,
     model: &Autoencoder,
     set: &ImageSet,
     epoch: usize,
     device: &Device,
-) -> Result<(), TrainError> {
+) -> Result<f64, TrainError> {
     let (originals, recons) =
         reconstruct_first(model, set, 16, device).map_err(TrainError::Setup)?;
+    let spread = spread(recons.iter().flatten().copied())
+        / spread(originals.iter().flatten().copied()).max(1e-12);
     let s = set.shape;
     let scale = (112 / s.height.max(s.width)).clamp(1, 4) as u32;
     // A segmentation model's one-channel map is shown in every channel of the image.
@@ -619,5 +654,25 @@ fn write_recon_grid(
         path: dir.display().to_string(),
         source,
     })?;
-    write(&dir.join(format!("epoch-{epoch:03}.png")), &png)
+    write(&dir.join(format!("epoch-{epoch:03}.png")), &png)?;
+    Ok(spread)
 }
+
+/// Standard deviation of `values` (0 for none).
+fn spread(values: impl Iterator<Item = f32>) -> f64 {
+    let (mut n, mut sum, mut sq) = (0f64, 0f64, 0f64);
+    for v in values {
+        n += 1.0;
+        sum += f64::from(v);
+        sq += f64::from(v) * f64::from(v);
+    }
+    if n == 0.0 {
+        return 0.0;
+    }
+    let mean = sum / n;
+    (sq / n - mean * mean).max(0.0).sqrt()
+}
+
+/// Below this spread of the reconstructed values (relative to the originals'), a reconstruction
+/// model has collapsed: a collapsed keras-denoise gives 0.009, a working one about 0.9.
+const COLLAPSED_SPREAD: f64 = 0.05;
