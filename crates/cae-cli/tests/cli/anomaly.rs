@@ -435,3 +435,19 @@ fn an_fpr_threshold_from_normal_images_holds_on_unseen_normal_images() {
         );
     }
 }
+
+#[test]
+fn few_normal_images_warn_that_the_fpr_threshold_sits_at_their_maximum() {
+    let d = Dir::new("anomaly-few-normals");
+    one_class_run(&d, "run", "1");
+    let o = run(&d.path, &["anomaly", "threshold", "run", "--fpr", "0.05"]);
+    ok(&o);
+    let err = stderr(&o);
+    assert!(
+        err.contains("puts the threshold at their highest score") && err.contains("--fpr 0.05"),
+        "{err}"
+    );
+    let o = run(&d.path, &["anomaly", "threshold", "run", "--fpr", "0.5"]);
+    ok(&o);
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+}

@@ -80,6 +80,24 @@ pub fn run(a: ThresholdArgs) -> anyhow::Result<()> {
         .filter(|&&s| threshold.is_anomalous(s))
         .count();
     let fitting_fpr = flagged as f64 / normal.len().max(1) as f64;
+    // A threshold at the highest normal score flags no normal image it was fitted on: with few
+    // normals the requested FPR cannot be met, and recall suffers without a word otherwise.
+    let top = normal.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if method.normal_only()
+        && !matches!(method, ThresholdMethod::Manual { .. })
+        && normal.len() > 1
+        && threshold.image >= top
+    {
+        let asked = match method {
+            ThresholdMethod::Fpr(t) => format!("--fpr {t}"),
+            ThresholdMethod::Percentile(p) => format!("--percentile {p}"),
+            _ => String::new(),
+        };
+        eprintln!(
+            "warning: with {} normal images, {asked} puts the threshold at their highest score, so it flags none of them and only anomalies scoring above every normal image; fit on more normal images (a larger --val-fraction, or --data) or ask for a higher rate",
+            normal.len()
+        );
+    }
     if a.json {
         return print_json(&serde_json::json!({
             "path": path,
