@@ -25,6 +25,14 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
+            // A training stopped by Ctrl-C / SIGTERM says how to continue and exits as
+            // interrupted programs do.
+            if let Some(stop @ cae::train::TrainError::Interrupted { .. }) =
+                e.downcast_ref::<cae::train::TrainError>()
+            {
+                eprintln!("{stop}");
+                return ExitCode::from(130);
+            }
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }

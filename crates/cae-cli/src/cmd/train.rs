@@ -10,6 +10,7 @@ use cae::train::{DataConfig, NewRun, TrainConfig, TrainOutcome, train_new, train
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The `--config` file: every section optional, unknown keys rejected.
 #[derive(Debug, Default, Deserialize)]
@@ -40,7 +41,23 @@ fn read_file(path: &Path) -> anyhow::Result<TrainFile> {
     })
 }
 
+/// Set by the first Ctrl-C or SIGTERM: training stops after its current step.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// The first Ctrl-C (or SIGTERM) asks training to stop at the next step, keeping the last
+/// checkpoint; a second one ends the process at once.
+fn stop_on_signals() {
+    // Without a handler (one is installed already) signals keep their default effect, which
+    // the checkpoint survives too (see the crash test): nothing to report.
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+}
+
 pub fn run(a: TrainArgs) -> anyhow::Result<()> {
+    stop_on_signals();
     let mut progress = StageNotes(Progress::new(false));
     let (out, outcome) = if let Some(dir) = &a.resume {
         let outcome = train_resume(dir, a.epochs, &mut progress)?;
@@ -180,5 +197,8 @@ impl cae::train::Observer for StageNotes {
     }
     fn warn(&mut self, message: &str) {
         eprintln!("warning: {message}");
+    }
+    fn should_stop(&mut self) -> bool {
+        STOP.load(Ordering::SeqCst)
     }
 }

@@ -1,5 +1,6 @@
 //! Kill -9 in the middle of training, then `--resume`: the run finishes and its metrics are
-//! those of an uninterrupted run with the same seed.
+//! those of an uninterrupted run with the same seed. Ctrl-C and SIGTERM stop at a step, say
+//! how to continue and exit 130.
 
 use crate::util::*;
 use std::time::{Duration, Instant};
@@ -118,4 +119,78 @@ fn corrupt_checkpoint_is_reported() {
         &run(&d.path, &["train", "--resume", "run", "--epochs", "2"]),
         "corrupt checkpoint",
     );
+}
+
+/// Starts a long training, waits for its first finished epoch, sends `signal`, and returns the
+/// exit code and stderr.
+fn train_then_signal(d: &Dir, out: &str, signal: i32) -> (Option<i32>, String) {
+    let child = cae()
+        .args([
+            "train",
+            "--data",
+            &mnist_arg(),
+            "--epochs",
+            "100000",
+            "--out",
+            out,
+        ])
+        .current_dir(&d.path)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn cae train");
+    let metrics = d.join(&format!("{out}/metrics.csv"));
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(&metrics).map_or(0, |m| m.lines().count()) < 2 {
+        assert!(started.elapsed().as_secs() < 120, "no epoch finished");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // SAFETY: signalling our own child process by its id.
+    unsafe { libc::kill(child.id() as i32, signal) };
+    let o = child.wait_with_output().expect("wait for cae train");
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn ctrl_c_and_sigterm_stop_at_a_step_say_how_to_continue_and_exit_130() {
+    let d = Dir::new("resume-signal");
+    for (signal, out) in [(libc::SIGINT, "int"), (libc::SIGTERM, "term")] {
+        let (code, err) = train_then_signal(&d, out, signal);
+        assert_eq!(code, Some(130), "{out}: {err}");
+        let last = err
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        assert!(
+            last.starts_with("stopped after epoch")
+                && last.ends_with(&format!("continue with: cae train --resume {out}")),
+            "{out}: {last}"
+        );
+        assert!(
+            !err.contains("error:") && !err.contains("panicked"),
+            "{err}"
+        );
+        let done: usize = last
+            .trim_start_matches("stopped after epoch ")
+            .split(';')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        // The checkpoint is intact: resuming continues from the epoch it names.
+        let more = (done + 1).to_string();
+        ok(&run(
+            &d.path,
+            &["train", "--resume", out, "--epochs", &more],
+        ));
+        let lines = std::fs::read_to_string(d.join(&format!("{out}/metrics.csv")))
+            .unwrap()
+            .lines()
+            .count();
+        assert_eq!(lines, done + 2, "{out}");
+    }
 }

@@ -33,6 +33,11 @@ pub trait Observer {
     fn stage(&mut self, _stage: usize, _stages: usize, _what: &str) {}
     /// Something is wrong with the training that does not stop it (a collapsed model).
     fn warn(&mut self, _message: &str) {}
+    /// Asked after every step: true stops training there ([`TrainError::Interrupted`]); the
+    /// run keeps its last checkpoint, so `--resume` continues exactly.
+    fn should_stop(&mut self) -> bool {
+        false
+    }
 }
 
 impl Observer for () {}
@@ -69,6 +74,9 @@ pub enum TrainError {
         last_good: usize,
         run: String,
     },
+    /// The observer asked to stop (Ctrl-C, SIGTERM).
+    #[error("stopped {}; continue with: cae train --resume {run}", stopped_after(*epoch))]
+    Interrupted { epoch: usize, run: String },
     #[error("{0}")]
     Setup(String),
     #[error(transparent)]
@@ -80,6 +88,15 @@ pub enum TrainError {
     },
     #[error(transparent)]
     Weights(#[from] crate::model::WeightsError),
+}
+
+/// "after epoch N", or that no epoch had finished.
+fn stopped_after(epoch: usize) -> String {
+    if epoch == 0 {
+        "before the first epoch ended".to_string()
+    } else {
+        format!("after epoch {epoch}")
+    }
 }
 
 /// What the divergence message says was kept.
@@ -376,6 +393,12 @@ pub fn fit_from(
                     value,
                     seen / started.elapsed().as_secs_f64().max(1e-9),
                 );
+                if observer.should_stop() {
+                    return Err(TrainError::Interrupted {
+                        epoch: progress.epoch,
+                        run: run.root.display().to_string(),
+                    });
+                }
             }
             Ok(model)
         })?;
