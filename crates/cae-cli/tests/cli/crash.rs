@@ -37,9 +37,10 @@ fn new_run_args(out: &str) -> Vec<String> {
         &data,
         "--limit",
         "96",
-        // ~30 ms an epoch: long enough (~12 s) that every kill lands before the end.
+        // ~15-30 ms an epoch: long enough (12-24 s) that every kill lands before the end even on
+        // an idle machine (400 epochs were used up after 31-35 of the 40 kills there).
         "--epochs",
-        "400",
+        "800",
         "--batch-size",
         "16",
         "--out",

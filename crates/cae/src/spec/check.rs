@@ -204,6 +204,18 @@ impl ValidSpec {
         }
     }
 
+    /// The activation the model's output comes out of: the decoder's last one (a sigmoid bounds
+    /// outputs to (0, 1), which BCE and focal losses need).
+    pub fn output_activation(&self) -> Option<crate::spec::Activation> {
+        self.decoder.iter().rev().find_map(|l| match l.plan {
+            LayerPlan::Conv { activation, .. }
+            | LayerPlan::ConvTranspose { activation, .. }
+            | LayerPlan::Dense { activation, .. }
+            | LayerPlan::Activation(activation) => Some(activation),
+            _ => None,
+        })
+    }
+
     /// True for a segmentation network (the spec sets `output_channels`): it maps an image to a
     /// map of its own (an anomaly map), not to a reconstruction.
     pub fn is_segmentation(&self) -> bool {

@@ -167,13 +167,7 @@ pub(super) fn check_objective(spec: &ValidSpec, t: &TrainConfig) -> Result<(), S
     if !matches!(t.loss, LossKind::Bce | LossKind::Focal) {
         return Ok(());
     }
-    let last_activation = spec.decoder.iter().rev().find_map(|l| match l.plan {
-        LayerPlan::Conv { activation, .. }
-        | LayerPlan::ConvTranspose { activation, .. }
-        | LayerPlan::Dense { activation, .. }
-        | LayerPlan::Activation(activation) => Some(activation),
-        _ => None,
-    });
+    let last_activation = spec.output_activation();
     match last_activation {
         Some(Activation::Sigmoid) => Ok(()),
         other => Err(format!(
@@ -191,13 +185,7 @@ pub(super) fn check_objective(spec: &ValidSpec, t: &TrainConfig) -> Result<(), S
 
 /// What usually makes a reconstruction collapse, for the warning.
 fn collapse_hint(spec: &ValidSpec, loss: LossKind) -> String {
-    let sigmoid = spec.decoder.iter().rev().find_map(|l| match l.plan {
-        LayerPlan::Conv { activation, .. }
-        | LayerPlan::ConvTranspose { activation, .. }
-        | LayerPlan::Dense { activation, .. }
-        | LayerPlan::Activation(activation) => Some(activation),
-        _ => None,
-    }) == Some(Activation::Sigmoid);
+    let sigmoid = spec.output_activation() == Some(Activation::Sigmoid);
     if sigmoid && loss != LossKind::Bce {
         format!(
             "A sigmoid output trained with --loss {loss} saturates at 0 on mostly dark images: use --loss bce, or an architecture with a linear output"
