@@ -14,7 +14,7 @@ use crate::model::{Autoencoder, weights_from_bytes, weights_to_bytes};
 use crate::noise::NoiseSpec;
 use crate::plot::{self, Series};
 use crate::run_dir::RunDir;
-use crate::spec::{Activation, LayerPlan, ValidSpec};
+use crate::spec::{Activation, ValidSpec};
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams};
