@@ -4,7 +4,8 @@
   interop_check.py check   --cae CAE --mnist IMAGES.gz [--tol 1e-5] [--presets a,b] [--keep DIR]
   interop_check.py fixture --cae CAE --out DIR
 
-check, for every preset (1x28x28) and for a spec using every other layer kind:
+check, for every preset (1x28x28), a spec using every other layer kind and a U-Net (skip
+connections):
   cae → torch   train one epoch in cae on 256 real MNIST digits, `cae export`, load the file with
                 load_state_dict(strict=True) into the hand-written twin of torch_reference.py
                 (the custom spec: into the model `cae arch --torch` prints), run 32 held-out
@@ -102,6 +103,48 @@ function = "sigmoid"
 """
 
 
+# Skip connections (save / concat): a two-level U-Net, which `cae arch --torch` prints as a
+# program defining Save and Concat.
+SKIP_SPEC = """
+name = "unet-check"
+input = "1x28x28"
+""" + "".join(f"""
+[[encoder]]
+type = "conv"
+filters = 8
+kernel = 3
+activation = "relu"
+
+[[encoder]]
+type = "save"
+name = "s{i}"
+
+[[encoder]]
+type = "max_pool"
+size = 2
+""" for i in (1, 2)) + """
+[[encoder]]
+type = "conv"
+filters = 8
+kernel = 3
+activation = "relu"
+""" + "".join(f"""
+[[decoder]]
+type = "upsample"
+factor = 2
+
+[[decoder]]
+type = "concat"
+from = "s{i}"
+
+[[decoder]]
+type = "conv"
+filters = {8 if i == 2 else 1}
+kernel = 3
+activation = "{'relu' if i == 2 else 'sigmoid'}"
+""" for i in (2, 1))
+
+
 def sh(*args):
     r = subprocess.run([str(a) for a in args], capture_output=True, text=True)
     if r.returncode != 0:
@@ -114,7 +157,13 @@ def torch_source(cae, arch, *extra):
 
 
 def build(source):
+    """The model `cae arch --torch` (or an export's `cae.torch`) describes: one expression, or,
+    for a spec with skip connections, a program that leaves it in `model`."""
     import torch.nn as nn
+    if "\nmodel = " in source:
+        scope = {}
+        exec(source, scope)
+        return scope["model"]
     return eval(source, {"nn": nn})
 
 
@@ -214,16 +263,19 @@ def cmd_check(a):
     train, test = f"{keep}/train.npy", f"{keep}/test.npy"
     np.save(train, digits[:256])
     np.save(test, (digits[-32:].astype(np.float32) / 255.0)[:, None])
-    spec_path = f"{keep}/every-layer.toml"
+    spec_path, skip_path = f"{keep}/every-layer.toml", f"{keep}/skip.toml"
     with open(spec_path, "w") as f:
         f.write(CUSTOM_SPEC)
+    with open(skip_path, "w") as f:
+        f.write(SKIP_SPEC)
 
     presets = a.presets.split(",") if a.presets else PRESETS
     cases = [(p, p, lambda p=p: torch_reference.model(p, 1)) for p in presets]
     if not a.presets:
         cases.append(("every-layer (custom)", spec_path, None))
+        cases.append(("skip connections (custom)", skip_path, None))
     rows, failures = [], []
-    names = PRESETS + ["every-layer (custom)"]
+    names = PRESETS + ["every-layer (custom)", "skip connections (custom)"]
     for i, (name, arch, twin) in enumerate(cases):
         seed = names.index(name) + 1  # the same weights whichever subset runs
         try:
@@ -232,13 +284,13 @@ def cmd_check(a):
             rows += check_one(a, name, arch, twin, train, test, f"{keep}/{i}", seed)
         except Exception as e:  # a failed load or command is a failed check, reported per row
             failures.append(f"{name}: {e}")
-    print(f"{'model':<22} {'direction':<27} {'recon max|Δ|':>13} {'code max|Δ|':>12} "
+    print(f"{'model':<26} {'direction':<27} {'recon max|Δ|':>13} {'code max|Δ|':>12} "
           f"{'max|recon|':>11} {'max|code|':>10}  ok")
     bad = 0
     for name, direction, dr, dc, (sr, sc) in rows:
         ok = dr <= a.tol and dc <= a.tol
         bad += not ok
-        print(f"{name:<22} {direction:<27} {dr:>13.2e} {dc:>12.2e} {sr:>11.3g} {sc:>10.3g}  {'yes' if ok else 'NO'}")
+        print(f"{name:<26} {direction:<27} {dr:>13.2e} {dc:>12.2e} {sr:>11.3g} {sc:>10.3g}  {'yes' if ok else 'NO'}")
     for f in failures:
         print(f"FAILED {f}")
     worst = max((max(r[2], r[3]) for r in rows), default=float("nan"))

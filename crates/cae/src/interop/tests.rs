@@ -558,3 +558,54 @@ fn pytorch_trained_weights_give_pytorchs_outputs() {
     }
     assert_eq!(outputs[0], outputs[1], ".pt and .safetensors disagree");
 }
+
+#[test]
+fn skip_connections_give_a_program_with_save_and_concat() {
+    let s = spec("inspect", "1x128x128");
+    let seq = torch_sequential(&s).unwrap();
+    assert!(seq.has_skips);
+    let source = seq.source();
+    assert!(source.starts_with("import torch\n"), "{source}");
+    assert!(source.contains("\nmodel = nn.Sequential(\n"), "{source}");
+    let modules = sources(&s);
+    let save = modules.iter().position(|m| m == "Save(kept, 'scale1')");
+    let concat = modules.iter().position(|m| m == "Concat(kept, 'scale1')");
+    assert!(
+        matches!((save, concat), (Some(a), Some(b)) if a < b),
+        "{modules:?}"
+    );
+    // No parameters in Save / Concat: the conv after the first concat keeps its own index.
+    let first_concat = modules
+        .iter()
+        .position(|m| m.starts_with("Concat"))
+        .unwrap();
+    assert!(
+        modules[first_concat + 1].starts_with("nn.Conv2d(128, 32,"),
+        "{modules:?}"
+    );
+    // A spec without skips still prints one expression.
+    assert!(
+        !torch_sequential(&spec("upsample", "1x28x28"))
+            .unwrap()
+            .has_skips
+    );
+}
+
+#[test]
+fn a_saved_name_is_quoted_for_python() {
+    let text = r#"
+        name = "q"
+        [[encoder]]
+        type = "save"
+        name = "it's"
+        [[decoder]]
+        type = "concat"
+        from = "it's"
+        [[decoder]]
+        type = "conv"
+        filters = 1
+        kernel = 1
+    "#;
+    let modules = sources(&spec_text(text, "1x4x4"));
+    assert_eq!(modules[0], r"Save(kept, 'it\'s')");
+}

@@ -16,8 +16,12 @@
 //! | dropout | `Dropout` |
 //! | activation | the activation (`Identity` for `identity`) |
 //! | implicit flatten / reshape | `Flatten` / `Unflatten(1, (c, h, w))` |
+//! | save / concat | `Save(kept, name)` / `Concat(kept, name)` (defined in the source) |
 //!
-//! A layer's activation adds a module only when it is not `identity`.
+//! A layer's activation adds a module only when it is not `identity`. `torch.nn` has no module
+//! that joins a volume kept earlier, so a spec with skip connections gives a short Python
+//! program instead of one expression: it defines `Save` and `Concat` (no parameters, so the
+//! state-dict names stay `{module index}.weight`) and binds the network to `model`.
 
 use super::InteropError;
 use crate::spec::{Activation, LayerPlan, PlannedLayer, Shape, UpsampleMode, ValidSpec};
@@ -31,6 +35,8 @@ pub struct TorchSequential {
     pub encoder_modules: usize,
     /// Per planned layer (encoder then decoder): the index of its module holding parameters.
     pub param_module: Vec<Option<usize>>,
+    /// The spec has skip connections: the source is a program, not an expression.
+    pub has_skips: bool,
 }
 
 /// One module of the sequential.
@@ -66,22 +72,66 @@ pub fn torch_sequential(spec: &ValidSpec) -> Result<TorchSequential, InteropErro
     if spec.decoder.is_empty() {
         encoder_modules = modules.len();
     }
+    let has_skips = spec
+        .layers()
+        .any(|l| matches!(l.plan, LayerPlan::Save { .. } | LayerPlan::Concat { .. }));
     Ok(TorchSequential {
         modules,
         encoder_modules,
         param_module,
+        has_skips,
     })
 }
 
+/// The modules a spec with skip connections needs, as the program's preamble.
+const SKIP_MODULES: &str = r#"import torch
+from torch import nn
+
+
+class Save(nn.Module):
+    """The encoder end of a skip connection: keeps its input in kept[name], passes it on."""
+
+    def __init__(self, kept, name):
+        super().__init__()
+        self.kept, self.name = kept, name
+
+    def forward(self, x):
+        self.kept[self.name] = x
+        return x
+
+
+class Concat(nn.Module):
+    """The decoder end: appends the volume Save kept to its input, along channels."""
+
+    def __init__(self, kept, name):
+        super().__init__()
+        self.kept, self.name = kept, name
+
+    def forward(self, x):
+        return torch.cat([x, self.kept[self.name]], 1)
+
+
+kept = {}
+model = "#;
+
 impl TorchSequential {
     /// Python source of the whole model: `nn.Sequential(...)`, one module per line with its
-    /// index and the layer it comes from as a comment. `eval(source, {"nn": torch.nn})` builds it.
+    /// index and the layer it comes from as a comment. `eval(source, {"nn": torch.nn})` builds
+    /// it; with skip connections ([`Self::has_skips`]) it is a program, and
+    /// `exec(source, scope)` leaves the network in `scope["model"]`.
     pub fn source(&self) -> String {
-        let mut out = String::from("nn.Sequential(\n");
+        let mut out = String::new();
+        if self.has_skips {
+            out.push_str(SKIP_MODULES);
+        }
+        out.push_str("nn.Sequential(\n");
         for (i, m) in self.modules.iter().enumerate() {
             out.push_str(&format!("    {},  # {i}: {}\n", m.source, m.layer));
         }
         out.push(')');
+        if self.has_skips {
+            out.push('\n');
+        }
         out
     }
 }
@@ -215,6 +265,8 @@ fn layer_modules(l: &PlannedLayer) -> Result<(Vec<String>, Option<usize>), Strin
         }
         LayerPlan::Flatten => out.push("nn.Flatten()".into()),
         LayerPlan::Reshape { c, h, w } => out.push(format!("nn.Unflatten(1, ({c}, {h}, {w}))")),
+        LayerPlan::Save { name, .. } => out.push(format!("Save(kept, {})", py_str(name))),
+        LayerPlan::Concat { name, .. } => out.push(format!("Concat(kept, {})", py_str(name))),
     }
     Ok((out, params_at))
 }
@@ -278,6 +330,21 @@ fn pair([a, b]: [usize; 2]) -> String {
 
 fn py_bool(v: bool) -> &'static str {
     if v { "True" } else { "False" }
+}
+
+/// A string literal Python reads back as `s` (names are the user's: quote and escape them).
+fn py_str(s: &str) -> String {
+    let mut out = String::from("'");
+    for ch in s.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }
 
 /// A float as Python reads it (`0.1`, `1.0`, `1e-5`).

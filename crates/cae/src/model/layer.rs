@@ -1,5 +1,5 @@
-//! One layer of the autoencoder, built from a [`LayerPlan`], and the [`Flow`] of values between
-//! layers (an image volume or a vector).
+//! One layer of the autoencoder, built from a [`LayerPlan`], the [`Flow`] of values between
+//! layers (an image volume or a vector), and the [`Saved`] volumes of skip connections.
 
 use crate::kernels;
 use crate::spec::{Activation as ActivationSpec, LayerPlan, Regularizer, UpsampleMode};
@@ -106,12 +106,44 @@ pub struct Reshape {
     pub w: usize,
 }
 
-/// Runs `layers` in order, fusing the pairs [`Layer::forward_fused`] can.
-pub fn run_layers(layers: &[Layer], x: Flow) -> Flow {
+/// The volumes `save` layers kept during one forward pass, by slot, for the `concat` layers
+/// after them (the spec check guarantees every concat finds its volume, saved earlier).
+#[derive(Debug, Default)]
+pub struct Saved(Vec<Option<Tensor<4>>>);
+
+impl Saved {
+    fn keep(&mut self, slot: usize, x: Tensor<4>) {
+        if self.0.len() <= slot {
+            self.0.resize(slot + 1, None);
+        }
+        self.0[slot] = Some(x);
+    }
+
+    /// `x` with the volume in `slot` appended along channels; `x` alone if none was kept
+    /// (never for a checked spec).
+    fn join(&self, slot: usize, x: Tensor<4>) -> Tensor<4> {
+        match self.0.get(slot).and_then(Option::as_ref) {
+            Some(kept) => Tensor::cat(vec![x, kept.clone()], 1),
+            None => x,
+        }
+    }
+}
+
+/// Runs `layers` in order, fusing the pairs [`Layer::forward_fused`] can; `saved` carries skip
+/// connections from one call to the next (encoder, then decoder).
+pub fn run_layers(layers: &[Layer], x: Flow, saved: &mut Saved) -> Flow {
     let mut flow = x;
     let mut i = 0;
     while i < layers.len() {
-        let (out, ran) = layers[i].forward_fused(layers.get(i + 1), flow);
+        let (out, ran) = match &layers[i] {
+            Layer::Save(slot) => {
+                let v = flow.into_volume();
+                saved.keep(*slot, v.clone());
+                (Flow::Volume(v), 1)
+            }
+            Layer::Concat(slot) => (Flow::Volume(saved.join(*slot, flow.into_volume())), 1),
+            layer => layer.forward_fused(layers.get(i + 1), flow),
+        };
         flow = out;
         i += ran;
     }
@@ -133,6 +165,10 @@ pub enum Layer {
     /// Volume to vector (the value is unused; modules need a field).
     Flatten(usize),
     Reshape(Reshape),
+    /// Keeps the volume in this slot of [`Saved`] (run by [`run_layers`]).
+    Save(usize),
+    /// Appends the volume in this slot of [`Saved`] along channels (run by [`run_layers`]).
+    Concat(usize),
 }
 
 fn activation(a: ActivationSpec, device: &Device) -> Activation {
@@ -259,10 +295,13 @@ impl Layer {
                 h: *h,
                 w: *w,
             }),
+            LayerPlan::Save { slot, .. } => Layer::Save(*slot),
+            LayerPlan::Concat { slot, .. } => Layer::Concat(*slot),
         }
     }
 
-    /// Runs the layer.
+    /// Runs the layer. A skip connection's ends pass the flow on unchanged here: they need the
+    /// pass's [`Saved`] volumes, which [`run_layers`] holds.
     pub fn forward(&self, x: Flow) -> Flow {
         match self {
             Layer::Conv(b) => Flow::Volume(kernels::conv2d_module(
@@ -297,6 +336,7 @@ impl Layer {
                 let batch = t.dims()[0];
                 Flow::Volume(t.reshape([batch, r.c, r.h, r.w]))
             }
+            Layer::Save(_) | Layer::Concat(_) => x,
         }
     }
 

@@ -5,7 +5,7 @@
 mod layer;
 mod weights;
 
-pub use layer::{Flow, Layer};
+pub use layer::{Flow, Layer, Saved};
 pub use weights::{WeightsError, load_weights, save_weights, weights_from_bytes, weights_to_bytes};
 
 use crate::spec::ValidSpec;
@@ -43,17 +43,16 @@ impl Autoencoder {
     /// - `x`: `[batch, channels, height, width]`
     /// - output: the bottleneck, a volume `[batch, c, h, w]` or a vector `[batch, n]`
     pub fn encode(&self, x: Tensor<4>) -> Flow {
-        layer::run_layers(&self.encoder, Flow::Volume(x))
+        layer::run_layers(&self.encoder, Flow::Volume(x), &mut Saved::default())
     }
 
-    /// Rebuilds images from codes.
-    pub fn decode(&self, code: Flow) -> Tensor<4> {
-        layer::run_layers(&self.decoder, code).into_volume()
-    }
-
-    /// Reconstruction of a batch: `[batch, c, h, w]` in, same shape out.
+    /// Reconstruction of a batch (or, for a segmentation spec, its map): `[batch, c, h, w]` in,
+    /// `[batch, output channels, h, w]` out. The decoder sees what the encoder's `save` layers
+    /// kept, so there is no decoding from a code alone.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.decode(self.encode(x))
+        let mut saved = Saved::default();
+        let code = layer::run_layers(&self.encoder, Flow::Volume(x), &mut saved);
+        layer::run_layers(&self.decoder, code, &mut saved).into_volume()
     }
 
     /// The sum of the kernel penalties (`kernel_regularizer`) of every layer, if any has one.
@@ -69,8 +68,9 @@ impl Autoencoder {
     pub fn encoder_activations(&self, x: Tensor<4>) -> Vec<Flow> {
         let mut out = Vec::with_capacity(self.encoder.len());
         let mut flow = Flow::Volume(x);
-        for layer in &self.encoder {
-            flow = layer.forward(flow);
+        let mut saved = Saved::default();
+        for layer in self.encoder.chunks(1) {
+            flow = layer::run_layers(layer, flow, &mut saved);
             out.push(flow.clone());
         }
         out
@@ -143,6 +143,49 @@ mod tests {
                 .fold(0f32, f32::max);
             assert!(worst < 1e-5, "{preset}: max difference {worst}");
         }
+    }
+
+    #[test]
+    fn a_skip_connection_joins_the_saved_volume_after_the_flow() {
+        let device = Device::flex();
+        let text = r#"
+            name = "skip"
+            [[encoder]]
+            type = "save"
+            name = "in"
+            [[encoder]]
+            type = "conv"
+            filters = 2
+            kernel = 3
+            [[decoder]]
+            type = "concat"
+            from = "in"
+            [[decoder]]
+            type = "conv"
+            filters = 1
+            kernel = 1
+        "#;
+        let shape = ImageShape::parse("1x6x5").unwrap();
+        let spec = ArchSpec::resolve_text("skip.toml", text, &[], Some(shape)).unwrap();
+        let model = Autoencoder::new(&spec, &device);
+        let x = Tensor::<4>::random([2, 1, 6, 5], burn::tensor::Distribution::Default, &device);
+        let (Layer::Conv(enc), Layer::Conv(dec)) = (&model.encoder[1], &model.decoder[1]) else {
+            panic!("unexpected layers");
+        };
+        let by_hand = dec
+            .conv
+            .forward(Tensor::cat(vec![enc.conv.forward(x.clone()), x.clone()], 1));
+        let (a, b) = (
+            model.forward(x).into_data().try_to_vec::<f32>().unwrap(),
+            by_hand.into_data().try_to_vec::<f32>().unwrap(),
+        );
+        assert_eq!(a.len(), 2 * 6 * 5);
+        let worst = a
+            .iter()
+            .zip(&b)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-6, "max difference {worst}");
     }
 
     #[test]

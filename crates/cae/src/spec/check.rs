@@ -86,6 +86,17 @@ pub enum LayerPlan {
         h: usize,
         w: usize,
     },
+    /// Keeps the volume in `slot` (numbered in spec order) for a later [`LayerPlan::Concat`].
+    Save {
+        slot: usize,
+        name: String,
+    },
+    /// Appends the `channels` of the volume in `slot` to the flow's.
+    Concat {
+        slot: usize,
+        name: String,
+        channels: usize,
+    },
 }
 
 impl LayerPlan {
@@ -103,6 +114,8 @@ impl LayerPlan {
             LayerPlan::Activation(_) => "activation",
             LayerPlan::Flatten => "flatten",
             LayerPlan::Reshape { .. } => "reshape",
+            LayerPlan::Save { .. } => "save",
+            LayerPlan::Concat { .. } => "concat",
         }
     }
 
@@ -257,6 +270,7 @@ pub(super) fn check(spec: ArchSpec, input: ImageShape) -> Result<ValidSpec, Spec
     let mut planner = Planner {
         shape: input_shape(input),
         flattened: None,
+        saved: Vec::new(),
     };
     let encoder = planner.plan_part(Part::Encoder, &spec.encoder)?;
     let decoder = planner.plan_part(Part::Decoder, &spec.decoder)?;
@@ -299,6 +313,8 @@ struct Planner {
     shape: Shape,
     /// The last volume flattened before a dense layer: where a later vector reshapes back to.
     flattened: Option<Shape>,
+    /// Names and `[c, h, w]` of the volumes `save` layers kept so far, by slot.
+    saved: Vec<(String, [usize; 3])>,
 }
 
 impl Planner {
@@ -342,7 +358,12 @@ impl Planner {
                 _ => {}
             }
             let input = self.shape;
-            let (plan, output) = plan_layer(layer, input).map_err(err)?;
+            let (plan, output) = match layer {
+                LayerSpec::Save { name } => self.plan_save(name, input),
+                LayerSpec::Concat { from } => self.plan_concat(from, input),
+                _ => plan_layer(layer, input),
+            }
+            .map_err(err)?;
             check_size("output", output).map_err(err)?;
             out.push(PlannedLayer {
                 part,
@@ -365,6 +386,61 @@ impl Planner {
             }
         }
         Ok(out)
+    }
+
+    /// A `save`: the name must be new, the flow a volume (a concat joins along channels).
+    fn plan_save(&mut self, name: &str, input: Shape) -> Result<(LayerPlan, Shape), String> {
+        if name.trim().is_empty() {
+            return Err("name must not be empty".into());
+        }
+        if self.saved.iter().any(|(n, _)| n == name) {
+            return Err(format!(
+                "name '{name}' is already saved by an earlier layer; give each save its own name"
+            ));
+        }
+        let Shape::Volume { c, h, w } = input else {
+            return Err(format!(
+                "needs an image volume but gets a vector of {input} values"
+            ));
+        };
+        let slot = self.saved.len();
+        self.saved.push((name.to_string(), [c, h, w]));
+        let name = name.to_string();
+        Ok((LayerPlan::Save { slot, name }, input))
+    }
+
+    /// A `concat`: joins a volume saved earlier, of the flow's height and width.
+    fn plan_concat(&self, from: &str, input: Shape) -> Result<(LayerPlan, Shape), String> {
+        let Some(slot) = self.saved.iter().position(|(n, _)| n == from) else {
+            let known: Vec<&str> = self.saved.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(if known.is_empty() {
+                format!(
+                    "from = '{from}', but no earlier layer saves a volume (add a `save` layer with name = \"{from}\")"
+                )
+            } else {
+                format!(
+                    "from = '{from}' is not saved by an earlier layer (saved: {})",
+                    known.join(", ")
+                )
+            });
+        };
+        let [kept, kh, kw] = self.saved[slot].1;
+        let Shape::Volume { c, h, w } = input else {
+            return Err(format!(
+                "needs an image volume but gets a vector of {input} values"
+            ));
+        };
+        if (h, w) != (kh, kw) {
+            return Err(format!(
+                "the flow is {h}x{w} (HxW) but '{from}' was saved at {kh}x{kw}; a concat needs both at the same size"
+            ));
+        }
+        let plan = LayerPlan::Concat {
+            slot,
+            name: from.to_string(),
+            channels: kept,
+        };
+        Ok((plan, Shape::Volume { c: c + kept, h, w }))
     }
 
     fn implicit(&mut self, part: Part, plan: LayerPlan, output: Shape) -> PlannedLayer {
@@ -713,5 +789,9 @@ fn plan_layer(layer: &LayerSpec, input: Shape) -> Result<(LayerPlan, Shape), Str
             Ok((LayerPlan::Dropout { rate: *rate }, input))
         }
         LayerSpec::Activation { function } => Ok((LayerPlan::Activation(*function), input)),
+        // Skip connections need the planner's record of saved volumes: `Planner::plan_part`.
+        LayerSpec::Save { .. } | LayerSpec::Concat { .. } => {
+            Err("a skip connection is planned with its saved volumes".into())
+        }
     }
 }

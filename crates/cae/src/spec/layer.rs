@@ -1,5 +1,6 @@
 //! The layer vocabulary of an architecture spec, exactly as users write it in TOML: conv,
-//! conv_transpose, pools, upsample, dense, batch_norm, dropout, activation. Values are parsed
+//! conv_transpose, pools, upsample, dense, batch_norm, dropout, activation, and the skip
+//! connections of a U-Net (`save` a volume, `concat` it later). Values are parsed
 //! leniently (a kernel may be `3` or `[3, 5]`, padding `"same"`, `1`, `[1, 2]` or
 //! `[top, left, bottom, right]`) and checked later, in one place, by [`super::check`].
 
@@ -88,6 +89,13 @@ pub enum LayerSpec {
     Dropout { rate: f64 },
     /// A standalone activation (e.g. after `batch_norm`).
     Activation { function: Activation },
+    /// Keeps the volume that flows here under `name` for a later `concat`, and passes it on
+    /// unchanged: the encoder end of a skip connection (U-Net).
+    Save { name: String },
+    /// Joins the volume saved under `from` to the flow, along channels (the flow's channels
+    /// first); both must have the same height and width. The decoder end of a skip connection:
+    /// fine detail the bottleneck lost comes back at full resolution.
+    Concat { from: String },
 }
 
 fn yes() -> bool {
@@ -107,6 +115,8 @@ impl LayerSpec {
             LayerSpec::BatchNorm {} => "batch_norm",
             LayerSpec::Dropout { .. } => "dropout",
             LayerSpec::Activation { .. } => "activation",
+            LayerSpec::Save { .. } => "save",
+            LayerSpec::Concat { .. } => "concat",
         }
     }
 }

@@ -64,6 +64,8 @@ fn detail(plan: &LayerPlan) -> String {
         } => format!("{units} units {activation}"),
         LayerPlan::Dropout { rate } => format!("rate {rate}"),
         LayerPlan::Activation(a) => a.to_string(),
+        LayerPlan::Save { name, .. } => format!("as {name}"),
+        LayerPlan::Concat { name, channels, .. } => format!("+{channels} ch from {name}"),
         LayerPlan::BatchNorm { .. } | LayerPlan::Flatten | LayerPlan::Reshape { .. } => {
             String::new()
         }

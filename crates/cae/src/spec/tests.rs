@@ -300,3 +300,112 @@ fn summary_reports_totals() {
     let text = s.to_string();
     assert!(text.contains("compression ratio: 2.00"), "{text}");
 }
+
+/// A two-scale U-Net: `save` before the pool, `concat` after the upsample.
+const UNET: &str = r#"
+name = "unet"
+[[encoder]]
+type = "conv"
+filters = 4
+kernel = 3
+[[encoder]]
+type = "save"
+name = "full"
+[[encoder]]
+type = "max_pool"
+size = 2
+[[encoder]]
+type = "conv"
+filters = 8
+kernel = 3
+[[decoder]]
+type = "upsample"
+factor = 2
+[[decoder]]
+type = "concat"
+from = "full"
+[[decoder]]
+type = "conv"
+filters = 1
+kernel = 3
+"#;
+
+#[test]
+fn concat_appends_the_saved_channels() {
+    let v = ArchSpec::resolve_text("unet.toml", UNET, &[], Some(shape("1x28x28"))).unwrap();
+    let outs: Vec<String> = v.layers().map(|l| l.output.to_string()).collect();
+    assert_eq!(
+        outs,
+        [
+            "4x28x28", "4x28x28", "4x14x14", "8x14x14", "8x28x28", "12x28x28", "1x28x28"
+        ]
+    );
+    // The conv after the concat sees 8 + 4 channels.
+    assert_eq!(
+        v.total_params(),
+        (9 * 4 + 4) + (4 * 9 * 8 + 8) + (12 * 9 + 1)
+    );
+    assert!(matches!(
+        v.decoder[1].plan,
+        LayerPlan::Concat {
+            slot: 0,
+            channels: 4,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn concat_of_an_unknown_name_is_refused() {
+    let e = invalid(&UNET.replace("from = \"full\"", "from = \"ful\""));
+    assert!(
+        e.contains(
+            "decoder layer 2 (concat): from = 'ful' is not saved by an earlier layer (saved: full)"
+        ),
+        "{e}"
+    );
+    let e = invalid(&UNET.replace(
+        "type = \"save\"\nname = \"full\"",
+        "type = \"dropout\"\nrate = 0.0",
+    ));
+    assert!(e.contains("no earlier layer saves a volume"), "{e}");
+}
+
+#[test]
+fn concat_at_another_size_is_refused() {
+    let e = invalid(&UNET.replace("factor = 2", "factor = 1"));
+    assert!(
+        e.contains(
+            "decoder layer 2 (concat): the flow is 14x14 (HxW) but 'full' was saved at 28x28"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_name_saved_twice_is_refused() {
+    let twice = UNET.replace(
+        "[[encoder]]\ntype = \"max_pool\"",
+        "[[encoder]]\ntype = \"save\"\nname = \"full\"\n[[encoder]]\ntype = \"max_pool\"",
+    );
+    let e = invalid(&twice);
+    assert!(
+        e.contains("encoder layer 3 (save): name 'full' is already saved"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_inspect_preset_is_a_unet() {
+    let v = resolve("inspect", "1x128x128");
+    let concats: Vec<usize> = v
+        .decoder
+        .iter()
+        .filter_map(|l| match l.plan {
+            LayerPlan::Concat { channels, .. } => Some(channels),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(concats, [64, 32, 16]);
+    assert_eq!(v.output().channels, 1);
+}

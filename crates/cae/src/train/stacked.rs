@@ -41,7 +41,8 @@ pub fn plan_stages(spec: &ValidSpec) -> Result<Vec<Stage>, String> {
             | LayerSpec::AvgPool { .. }
             | LayerSpec::BatchNorm {}
             | LayerSpec::Dropout { .. }
-            | LayerSpec::Activation { .. } => {}
+            | LayerSpec::Activation { .. }
+            | LayerSpec::Save { .. } => {}
             _ => break,
         }
         end = i + 1;
