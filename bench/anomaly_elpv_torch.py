@@ -108,21 +108,28 @@ def synth(img, donors, rng, p=0.5):
 
 
 class Inspect(nn.Module):
-    """The `inspect` preset: 4 scales of two conv-BN-ReLU, nearest upsampling, 1x1 sigmoid head."""
+    """The `inspect` preset: a U-Net of 4 scales of two conv-BN-ReLU; each decoder scale is a
+    nearest upsample, the encoder's volume of that scale appended (flow first), a pair; 1x1 sigmoid head."""
     def __init__(self, base=16):
         super().__init__()
         def block(i, o):
-            return [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(),
-                    nn.Conv2d(o, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU()]
+            return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(),
+                                 nn.Conv2d(o, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU())
         c = base
-        up = lambda: nn.Upsample(scale_factor=2, mode='nearest')
-        self.net = nn.Sequential(*block(1, c), nn.MaxPool2d(2), *block(c, 2 * c), nn.MaxPool2d(2),
-                                 *block(2 * c, 4 * c), nn.MaxPool2d(2), *block(4 * c, 4 * c),
-                                 up(), *block(4 * c, 2 * c), up(), *block(2 * c, c), up(), *block(c, c),
-                                 nn.Conv2d(c, 1, 1), nn.Sigmoid())
+        self.e1, self.e2, self.e3, self.e4 = block(1, c), block(c, 2 * c), block(2 * c, 4 * c), block(4 * c, 4 * c)
+        self.d3, self.d2, self.d1 = block(8 * c, 2 * c), block(4 * c, c), block(2 * c, c)
+        self.head = nn.Sequential(nn.Conv2d(c, 1, 1), nn.Sigmoid())
 
     def forward(self, x):
-        return self.net(x)
+        pool, up = (lambda t: F.max_pool2d(t, 2)), (lambda t: F.interpolate(t, scale_factor=2, mode='nearest'))
+        e1 = self.e1(x)
+        e2 = self.e2(pool(e1))
+        e3 = self.e3(pool(e2))
+        e4 = self.e4(pool(e3))
+        d3 = self.d3(torch.cat([up(e4), e3], 1))
+        d2 = self.d2(torch.cat([up(d3), e2], 1))
+        d1 = self.d1(torch.cat([up(d2), e1], 1))
+        return self.head(d1)
 
 
 def focal(p, y, gamma=2.0):
@@ -160,6 +167,7 @@ def main():
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--json', action='store_true')
+    ap.add_argument('--crop', type=int, default=0, help='train on random CROPxCROP crops (0: whole images)')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -178,7 +186,15 @@ def main():
         order = rng.permutation(len(train))
         net.train()
         for i in range(0, len(order), a.batch):
-            xs, ms = zip(*[synth(train[j], train, rng) for j in order[i:i + a.batch]])
+            if a.crop:
+                def cut(img):
+                    y, x = rng.integers(0, a.side - a.crop + 1, 2)
+                    return img[y:y + a.crop, x:x + a.crop]
+                batch = [cut(train[j]) for j in order[i:i + a.batch]]
+                donors = [cut(train[j]) for j in rng.integers(0, len(train), 8)]
+                xs, ms = zip(*[synth(b, donors, rng) for b in batch])
+            else:
+                xs, ms = zip(*[synth(train[j], train, rng) for j in order[i:i + a.batch]])
             x = torch.from_numpy(np.stack(xs)[:, None].copy())
             m = torch.from_numpy(np.stack(ms)[:, None].copy())
             loss = focal(net(x), m)
@@ -186,10 +202,12 @@ def main():
     minutes = (time.time() - started) / 60
     net.eval()
 
-    def score(x):
+    def maps(x):
         with torch.no_grad():
-            p = torch.cat([net(torch.from_numpy(x[i:i + 32, None])) for i in range(0, len(x), 32)])[:, 0].numpy()
-        return box(p, 9).reshape(len(x), -1).max(1)
+            return torch.cat([net(torch.from_numpy(x[i:i + 32, None].copy())) for i in range(0, len(x), 32)])[:, 0].numpy()
+
+    def score(x):
+        return box(maps(x), 9).reshape(len(x), -1).max(1)
 
     threshold = fpr_threshold(score(val), 0.05)
     s = np.r_[score(normal), score(abnormal)]

@@ -83,7 +83,8 @@ pub struct Source {
     #[arg(long, value_name = "C")]
     pub normal_class: Option<String>,
     /// Without --data: which held-out partition of the run to use (threshold: validation;
-    /// score, eval: test).
+    /// score, eval: test). `painted`: the validation images, then every other one with a
+    /// painted defect (what training's val_auroc measures), masks included.
     #[arg(long, value_enum, conflicts_with = "data")]
     pub partition: Option<PartitionArg>,
     #[arg(long, default_value_t = 128)]
@@ -98,6 +99,7 @@ pub struct Source {
 pub enum PartitionArg {
     Validation,
     Test,
+    Painted,
 }
 
 /// `--score`, `--sigma` and `--window`.
@@ -190,6 +192,7 @@ impl Source {
         let partition = match self.partition {
             Some(PartitionArg::Validation) => Partition::Validation,
             Some(PartitionArg::Test) => Partition::Test,
+            Some(PartitionArg::Painted) => Partition::Painted,
             None => partition,
         };
         let set = load_set(&self.run, &run.config, &request, partition)?;

@@ -4,6 +4,7 @@
 //! unlabelled source (all normal), or from a run's own held-out partitions.
 
 use super::error::AnomalyError;
+use super::painted::PaintedValidation;
 use super::partition::{describe_classes, one_class_split, resolve_normal_class};
 use crate::data::{self, ImageSet, LoadOptions, mvtec};
 use crate::infer::check_fits;
@@ -72,6 +73,10 @@ pub enum Partition {
     Validation,
     /// Test images: evaluation and scoring.
     Test,
+    /// The normal validation images, then every other one again with a painted defect
+    /// ([`super::painted`]): training's `val_auroc` set, with masks, for choosing score
+    /// settings without real defects.
+    Painted,
 }
 
 /// Where an anomaly command's images come from.
@@ -176,8 +181,34 @@ fn load_partition(
     let what = match partition {
         Partition::Validation => "validation",
         Partition::Test => "test",
+        Partition::Painted => "painted validation",
     };
     let source = format!("the {what} partition of {run_name}");
+    if partition == Partition::Painted {
+        let (train, val) = if config.data.normal_class.is_some() {
+            let split = one_class_split(all, &config.data, seed)?;
+            (split.train, split.val)
+        } else {
+            split_data(all, &config.data, seed).map_err(AnomalyError::Model)?
+        };
+        if val.is_empty() {
+            return Err(AnomalyError::NoPartition {
+                run: run_name,
+                reason:
+                    "the run holds out no validation images (it was trained with --val-fraction 0)"
+                        .into(),
+            });
+        }
+        let painted = PaintedValidation::new(&val, &train, config.train.synthetic.as_ref(), seed)
+            .ok_or_else(|| AnomalyError::NoPartition {
+                run: run_name.clone(),
+                reason: format!(
+                    "defects are painted on square grey images, or with the run's --synthetic anomalies; its images are {} and it was trained without --synthetic",
+                    val.shape
+                ),
+            })?;
+        return Ok(painted.anomaly_set(&val, &source));
+    }
     if config.data.normal_class.is_some() {
         let split = one_class_split(all, &config.data, seed)?;
         return Ok(match partition {
@@ -192,7 +223,9 @@ fn load_partition(
                         .into(),
                 });
             }
-            Partition::Test => AnomalySet::one_vs_rest(split.test, split.normal_label, &source),
+            Partition::Test | Partition::Painted => {
+                AnomalySet::one_vs_rest(split.test, split.normal_label, &source)
+            }
         });
     }
     let root = Path::new(&config.data.source);
@@ -214,7 +247,7 @@ fn load_partition(
                 source: format!("{} (test/)", config.data.source),
             })
         }
-        Partition::Test => Err(AnomalyError::NoPartition {
+        Partition::Test | Partition::Painted => Err(AnomalyError::NoPartition {
             run: run_name,
             reason: "the run has no test partition (train with --normal-class C --test-fraction F, or on an MVTec AD folder)".into(),
         }),

@@ -20,6 +20,7 @@ pub mod dataset;
 pub mod defects;
 mod error;
 pub mod metrics;
+pub mod painted;
 pub mod partition;
 pub mod pixel;
 pub mod report;

@@ -21,6 +21,7 @@
 mod crack;
 mod perlin;
 
+use crate::data::ImageSet;
 use crate::imageops::{box_filter, gaussian_blur};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -149,6 +150,31 @@ pub struct Canvas<'a> {
 }
 
 impl SyntheticSpec {
+    /// Paints anomalies on every image of `images` (`[n, c, h, w]` of `donors`' shape) with one
+    /// stream, drawing foreign texture from `donors`; returns the `[n, 1, h, w]` masks.
+    pub fn paint_all(
+        &self,
+        images: &mut [f32],
+        donors: &ImageSet,
+        rng: &mut ChaCha8Rng,
+    ) -> Vec<f32> {
+        let s = donors.shape;
+        let pick =
+            |rng: &mut ChaCha8Rng| -> &[f32] { donors.image(rng.random_range(0..donors.len())) };
+        let mut masks = Vec::with_capacity(images.len() / s.channels.max(1));
+        for image in images.chunks_mut(s.len().max(1)) {
+            masks.extend(self.corrupt(
+                Canvas {
+                    pixels: image,
+                    shape: (s.channels, s.height, s.width),
+                    donors: &pick,
+                },
+                rng,
+            ));
+        }
+        masks
+    }
+
     /// Corrupts `canvas` in place (or leaves it, with probability 1 − `probability`) and returns
     /// the `height × width` target mask: 1 where the image was changed, else 0.
     pub fn corrupt(&self, canvas: Canvas<'_>, rng: &mut ChaCha8Rng) -> Vec<f32> {

@@ -6,9 +6,7 @@
 
 use crate::data::{Augment, ImageSet};
 use crate::noise::{NoiseSpec, step_rng};
-use crate::synthetic::{Canvas, SyntheticSpec};
-use rand::Rng;
-use rand_chacha::ChaCha8Rng;
+use crate::synthetic::SyntheticSpec;
 use std::sync::mpsc::sync_channel;
 
 /// One batch's pixels, `[len, c, h, w]` row-major: the clean images and, for denoising and
@@ -18,30 +16,6 @@ pub(super) struct HostBatch {
     pub clean: Vec<f32>,
     pub noisy: Option<Vec<f32>>,
     pub mask: Option<Vec<f32>>,
-}
-
-/// Paints `spec`'s anomalies on every image of `images` (`[n, c, h, w]` of `shape`) with one
-/// stream, drawing foreign texture from `donors`; returns the `[n, 1, h, w]` masks.
-pub(super) fn paint_synthetic(
-    spec: &SyntheticSpec,
-    images: &mut [f32],
-    donors: &ImageSet,
-    rng: &mut ChaCha8Rng,
-) -> Vec<f32> {
-    let s = donors.shape;
-    let pick = |rng: &mut ChaCha8Rng| -> &[f32] { donors.image(rng.random_range(0..donors.len())) };
-    let mut masks = Vec::with_capacity(images.len() / s.channels.max(1));
-    for image in images.chunks_mut(s.len().max(1)) {
-        masks.extend(spec.corrupt(
-            Canvas {
-                pixels: image,
-                shape: (s.channels, s.height, s.width),
-                donors: &pick,
-            },
-            rng,
-        ));
-    }
-    masks
 }
 
 /// What one epoch's batches are made from.
@@ -79,7 +53,7 @@ impl EpochBatches<'_> {
         let (noisy, mask) = match self.synthetic {
             Some(spec) => {
                 let mut corrupted = clean.clone();
-                let mask = paint_synthetic(spec, &mut corrupted, self.set, &mut rng);
+                let mask = spec.paint_all(&mut corrupted, self.set, &mut rng);
                 (Some(corrupted), Some(mask))
             }
             None => (noisy, None),

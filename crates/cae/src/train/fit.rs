@@ -6,7 +6,7 @@ use super::batches::EpochBatches;
 use super::checkpoint::{Checkpoint, CheckpointError, EpochRecord, Progress};
 use super::config::{DataConfig, LossKind, RunConfig, TrainConfig};
 use super::loss::loss;
-use super::segmentation::SyntheticVal;
+use crate::anomaly::painted::PaintedValidation;
 use crate::atomic::write_atomic;
 use crate::data::{self, ImageSet};
 use crate::infer::{batch_tensor, check_fits, reconstruct_first};
@@ -315,7 +315,7 @@ pub fn fit_from(
     let synthetic_val = t
         .synthetic
         .as_ref()
-        .map(|spec| SyntheticVal::new(val, train, spec, t.seed ^ 0x7661_6c00));
+        .and_then(|spec| PaintedValidation::new(val, train, Some(spec), t.seed));
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut epoch = progress.epoch;
     let mut warned_collapse = false;

@@ -10,7 +10,6 @@ mod checkpoint;
 pub mod config;
 mod fit;
 mod loss;
-mod segmentation;
 mod session;
 pub mod ssim_loss;
 pub mod stacked;

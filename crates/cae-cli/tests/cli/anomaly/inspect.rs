@@ -80,6 +80,38 @@ fn inspection_recipe_trains_thresholds_evaluates_with_baselines_and_draws_a_shee
     }
     let text = ok(&run(&d.path, &["anomaly", "eval", "run"]));
     assert!(text.contains("baseline per-pixel Gaussian"), "{text}");
+    // The painted validation set is the one training logged val_auroc on: the best epoch's
+    // weights score it the same, and its masks give a pixel AUROC.
+    let painted = json(&run(
+        &d.path,
+        &["anomaly", "eval", "run", "--partition", "painted", "--json"],
+    ));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("run/summary.json")).unwrap())
+            .unwrap();
+    let best = summary["best_epoch"].as_u64().unwrap() as usize;
+    let logged: f64 = metrics
+        .lines()
+        .nth(best)
+        .unwrap()
+        .split(',')
+        .nth(col)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let scored = painted["image_auroc"].as_f64().unwrap();
+    assert!(
+        (scored - logged).abs() < 1e-5,
+        "eval {scored} vs logged {logged}"
+    );
+    assert!(painted["pixel"]["auroc"].as_f64().is_some(), "{painted}");
+    assert!(
+        painted["source"]
+            .as_str()
+            .unwrap()
+            .contains("painted validation"),
+        "{painted}"
+    );
     let quiet = ok(&run(&d.path, &["anomaly", "eval", "run", "--no-baseline"]));
     assert!(!quiet.contains("baseline"), "{quiet}");
     ok(&run(
