@@ -155,9 +155,11 @@ pub struct TrainArgs {
     /// dark,texture,crack (share of corrupted images after @, default 0.5). Loss: focal.
     #[arg(long, value_name = "KINDS", conflicts_with = "resume")]
     pub synthetic: Option<String>,
-    /// Seeded mirror flips of the training images: hflip, vflip or flip (both). Only for data
-    /// whose mirror image is just as normal (cells, textures), never for digits.
-    #[arg(long, value_name = "FLIPS", conflicts_with = "resume")]
+    /// Seeded augmentation, comma-separated: mirror flips (hflip, vflip or flip for both; only
+    /// for data whose mirror image is just as normal, never digits) and crop:SIDE (train on a
+    /// random SIDE x SIDE square of each image; fully convolutional specs, which then score
+    /// whole images).
+    #[arg(long, value_name = "LIST", conflicts_with = "resume")]
     pub augment: Option<String>,
     /// Learning-rate schedule over the epochs: constant or cosine.
     #[arg(long, value_name = "NAME", conflicts_with = "resume")]

@@ -120,6 +120,19 @@ pub struct ImageSet {
 }
 
 impl ImageSet {
+    /// Images made in memory (`pixels` holds whole images of `shape`), without labels; the
+    /// origins number them (`#0`, `#1`, …).
+    pub fn unlabelled(shape: ImageShape, pixels: Vec<f32>) -> ImageSet {
+        let n = pixels.len() / shape.len().max(1);
+        ImageSet {
+            shape,
+            pixels,
+            labels: None,
+            class_names: None,
+            origins: (0..n).map(|i| format!("#{i}")).collect(),
+        }
+    }
+
     /// Number of images.
     pub fn len(&self) -> usize {
         self.origins.len()

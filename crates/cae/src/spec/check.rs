@@ -229,6 +229,11 @@ impl ValidSpec {
         })
     }
 
+    /// The same resolved spec checked on another input (a training crop, a larger image).
+    pub fn at(&self, input: ImageShape) -> Result<ValidSpec, SpecError> {
+        check(self.spec.clone(), input)
+    }
+
     /// True for a segmentation network (the spec sets `output_channels`): it maps an image to a
     /// map of its own (an anomaly map), not to a reconstruction.
     pub fn is_segmentation(&self) -> bool {

@@ -4,7 +4,7 @@
 //! randomness comes from its own `(seed, epoch, step)` stream, so the values do not depend on
 //! thread timing.
 
-use crate::data::{Augment, ImageSet};
+use crate::data::{Augment, ImageSet, ImageShape};
 use crate::noise::{NoiseSpec, step_rng};
 use crate::synthetic::SyntheticSpec;
 use std::sync::mpsc::sync_channel;
@@ -12,6 +12,8 @@ use std::sync::mpsc::sync_channel;
 /// One batch's pixels, `[len, c, h, w]` row-major: the clean images and, for denoising and
 /// segmentation, the corrupted inputs; for segmentation, the `[len, 1, h, w]` target masks.
 pub(super) struct HostBatch {
+    /// One image's shape (the crop's, when training crops).
+    pub shape: ImageShape,
     pub len: usize,
     pub clean: Vec<f32>,
     pub noisy: Option<Vec<f32>>,
@@ -34,13 +36,14 @@ pub(super) struct EpochBatches<'a> {
 impl EpochBatches<'_> {
     /// Batch `step` (images `order[step·batch_size ..]`).
     fn assemble(&self, step: usize, indices: &[usize]) -> HostBatch {
-        let mut clean = Vec::with_capacity(indices.len() * self.set.shape.len());
-        for &i in indices {
-            clean.extend_from_slice(self.set.image(i));
-        }
+        let augment = self.augment.unwrap_or_default();
+        let s = augment.trained_shape(self.set.shape);
+        let mut clean = Vec::with_capacity(indices.len() * s.len());
         let mut rng = step_rng(self.seed, self.epoch, step);
-        if let Some(augment) = self.augment {
-            let s = self.set.shape;
+        for &i in indices {
+            augment.cut(self.set.image(i), self.set.shape, &mut rng, &mut clean);
+        }
+        if self.augment.is_some() {
             for image in clean.chunks_mut(s.len().max(1)) {
                 augment.apply(image, (s.channels, s.height, s.width), &mut rng);
             }
@@ -53,12 +56,19 @@ impl EpochBatches<'_> {
         let (noisy, mask) = match self.synthetic {
             Some(spec) => {
                 let mut corrupted = clean.clone();
-                let mask = spec.paint_all(&mut corrupted, self.set, &mut rng);
+                let mask = if s == self.set.shape {
+                    spec.paint_all(&mut corrupted, self.set, &mut rng)
+                } else {
+                    // Crops: foreign texture comes from the batch's own crops.
+                    let donors = ImageSet::unlabelled(s, clean.clone());
+                    spec.paint_all(&mut corrupted, &donors, &mut rng)
+                };
                 (Some(corrupted), Some(mask))
             }
             None => (noisy, None),
         };
         HostBatch {
+            shape: s,
             len: indices.len(),
             clean,
             noisy,

@@ -142,6 +142,27 @@ pub fn prepare_data(config: &RunConfig) -> Result<(ImageSet, ImageSet), String> 
 /// Checks settings that depend on both the architecture and the objective: a segmentation
 /// network trains on synthetic anomalies and a reconstruction does not; probability losses need
 /// a sigmoid output.
+/// A crop must fit the images, and the model must run on it with the same weights it will
+/// score whole images with: a fully convolutional spec.
+fn check_crop(spec: &ValidSpec, t: &TrainConfig) -> Result<(), String> {
+    let Some(augment) = t.augment.filter(|a| a.crop.is_some()) else {
+        return Ok(());
+    };
+    augment.check(spec.input)?;
+    let cropped = augment.trained_shape(spec.input);
+    match spec.at(cropped) {
+        Ok(c) if c.total_params() == spec.total_params() => Ok(()),
+        Ok(_) => Err(format!(
+            "--augment crop:{} trains {} on {cropped}, but its dense layers are sized for {}: crops need a fully convolutional spec",
+            cropped.height, spec.spec.name, spec.input
+        )),
+        Err(e) => Err(format!(
+            "--augment crop:{}: {} does not fit {cropped} crops: {e}",
+            cropped.height, spec.spec.name
+        )),
+    }
+}
+
 pub(super) fn check_objective(spec: &ValidSpec, t: &TrainConfig) -> Result<(), String> {
     let name = &spec.spec.name;
     match (spec.is_segmentation(), t.synthetic.is_some()) {
@@ -246,6 +267,7 @@ pub fn fit_from(
     let t = &config.train;
     t.check().map_err(TrainError::Setup)?;
     check_objective(spec, t).map_err(TrainError::Setup)?;
+    check_crop(spec, t).map_err(TrainError::Setup)?;
     if train.is_empty() {
         return Err(TrainError::Setup(format!(
             "{}: no training images",
@@ -343,7 +365,7 @@ pub fn fit_from(
         model = batches.run(|host_batches| -> Result<Autoencoder, TrainError> {
             let mut model = model;
             for (step, batch) in host_batches.enumerate() {
-                let s = train.shape;
+                let s = batch.shape;
                 let dims = [batch.len, s.channels, s.height, s.width];
                 let tensor =
                     |v: Vec<f32>| Tensor::<4>::from_data(TensorData::new(v, dims), &device);

@@ -149,6 +149,40 @@ fn inspection_recipe_trains_thresholds_evaluates_with_baselines_and_draws_a_shee
         sheet.width(),
         sheet.height()
     );
+    // Trained on 16x16 crops, the run scores the whole 32x32 patches.
+    let crops = d.join("crops");
+    ok(&run(
+        &d.path,
+        &[
+            "train",
+            "--arch",
+            "inspect",
+            "--data",
+            "mv",
+            "--synthetic",
+            "dark,crack",
+            "--augment",
+            "crop:16",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--val-fraction",
+            "0.25",
+            "--out",
+            "crops",
+        ],
+    ));
+    assert!(
+        std::fs::read_to_string(crops.join("config.toml"))
+            .unwrap()
+            .contains("augment = \"crop:16\"")
+    );
+    let e = json(&run(
+        &d.path,
+        &["anomaly", "eval", "crops", "--json", "--no-baseline"],
+    ));
+    assert!(e["image_auroc"].as_f64().is_some(), "{e}");
     // A resumed run continues with the same recipe.
     ok(&run(
         &d.path,
@@ -215,6 +249,14 @@ fn recipe_options_on_a_model_kind_that_cannot_use_them_are_one_line_errors() {
             "gaussian:0.1",
         ]),
         "do not combine",
+    );
+    fails_with(
+        &train(&["--arch", "upsample", "--augment", "crop:64"]),
+        "--augment crop:64 is larger than the 32x32 (HxW) images",
+    );
+    fails_with(
+        &train(&["--arch", "oneclass", "--augment", "flip,crop:16"]),
+        "--augment crop:16",
     );
     assert!(!d.join("bad").exists(), "a failed train left a run behind");
     // Scores of the other model kind.
