@@ -4,7 +4,7 @@
 use super::checkpoint::Checkpoint;
 use super::config::{DataConfig, RunConfig, TrainConfig};
 use super::fit::{Observer, TrainError, TrainOutcome, check_objective, fit, load_data};
-use crate::atomic::{remove_stale_temps, write_atomic};
+use crate::atomic::{TempNames, remove_stale_temps, write_atomic};
 use crate::run_dir::RunDir;
 use crate::spec::ArchSource;
 use std::path::Path;
@@ -91,9 +91,10 @@ pub fn train_resume(
             source,
         })?;
     }
-    // Temp files of writes a kill interrupted; the files they were replacing are intact.
+    // Temp files of writes a kill interrupted (the files they were replacing are intact); a
+    // live writer's are kept.
     for dir in [run.root.clone(), run.recon_dir()] {
-        match remove_stale_temps(&dir) {
+        match remove_stale_temps(&dir, TempNames::WithLegacy) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(TrainError::Write {
                     path: dir.display().to_string(),
