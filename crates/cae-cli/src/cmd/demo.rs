@@ -68,6 +68,8 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     let o: Vec<&[f32]> = o.iter().map(Vec::as_slice).collect();
     let r: Vec<&[f32]> = r.iter().map(Vec::as_slice).collect();
     let s = test.shape;
+    // The picture goes into the run: under its lock, as every write into a run.
+    let _lock = RunDir::new(&out).lock("writing the demo's reconstruction")?;
     let grid = out.join("reconstruction.png");
     write_atomic(
         &grid,

@@ -13,5 +13,6 @@ mod denoise;
 mod features;
 mod interop;
 mod resume;
+mod run_lock;
 mod serve;
 mod train;

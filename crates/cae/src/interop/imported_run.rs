@@ -47,6 +47,11 @@ pub fn write_imported_run(
     }
     std::fs::create_dir_all(out).map_err(|e| write_err(out, e))?;
     let run = RunDir::new(out);
+    let _lock = run.lock("importing")?;
+    // Again under the lock: another process may have made a run here meanwhile.
+    if RunDir::exists(out) {
+        return Err(InteropError::RunExists(shown));
+    }
     let weights = weights_to_bytes(model)?;
     for path in [run.best(), run.last()] {
         write_atomic(&path, &weights).map_err(|e| write_err(&path, e))?;

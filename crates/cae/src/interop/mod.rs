@@ -94,6 +94,9 @@ pub enum InteropError {
     /// The output directory already holds a run.
     #[error("{0} already holds a run; pick another output directory")]
     RunExists(String),
+    /// Another process writes into the run.
+    #[error(transparent)]
+    Lock(#[from] crate::run_dir::LockError),
     #[error(transparent)]
     Weights(#[from] crate::model::WeightsError),
     /// Reading the model's own tensors failed (a bug, not bad input).

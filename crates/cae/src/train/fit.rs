@@ -88,6 +88,9 @@ pub enum TrainError {
     },
     #[error(transparent)]
     Weights(#[from] crate::model::WeightsError),
+    /// Another process writes into the run.
+    #[error(transparent)]
+    Lock(#[from] crate::run_dir::LockError),
 }
 
 /// "after epoch N", or that no epoch had finished.

@@ -1,5 +1,6 @@
 //! Starting and resuming runs: creating the run directory (never over an existing run),
-//! writing the resolved config, reloading everything for `--resume`.
+//! writing the resolved config, reloading everything for `--resume`; both under the run's lock
+//! (`crate::run_dir::lock`), so no two processes write one run.
 
 use super::checkpoint::Checkpoint;
 use super::config::{DataConfig, RunConfig, TrainConfig};
@@ -65,6 +66,15 @@ pub fn train_new(
         source,
     })?;
     let run = RunDir::new(out);
+    let _lock = run.lock("training")?;
+    // Again under the lock: another process may have started a run here meanwhile.
+    if RunDir::exists(out) {
+        return Err(setup(format!(
+            "{} already holds a run; continue it with `cae train --resume {}` or pick another --out",
+            out.display(),
+            out.display()
+        )));
+    }
     let text = toml::to_string(&config).map_err(|e| setup(format!("writing config: {e}")))?;
     write_atomic(&run.config(), text.as_bytes()).map_err(|source| TrainError::Write {
         path: run.config().display().to_string(),
@@ -81,6 +91,10 @@ pub fn train_resume(
 ) -> Result<TrainOutcome, TrainError> {
     let setup = |m: String| TrainError::Setup(m);
     let run = RunDir::new(dir);
+    // Not a run: say so before a lock file is made in someone's folder.
+    run.read_config().map_err(|e| setup(e.to_string()))?;
+    let _lock = run.lock("resuming training")?;
+    // Read again under the lock: what another process saved before it let go counts.
     let mut config = run.read_config().map_err(|e| setup(e.to_string()))?;
     let spec = run.spec(&config).map_err(|e| setup(e.to_string()))?;
     if let Some(e) = epochs {
@@ -91,8 +105,8 @@ pub fn train_resume(
             source,
         })?;
     }
-    // Temp files of writes a kill interrupted (the files they were replacing are intact); a
-    // live writer's are kept.
+    // Temp files of writes a kill interrupted (the files they were replacing are intact). The
+    // lock is held, so no live writer's file is among them.
     for dir in [run.root.clone(), run.recon_dir()] {
         match remove_stale_temps(&dir, TempNames::WithLegacy) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

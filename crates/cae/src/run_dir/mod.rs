@@ -12,7 +12,13 @@
 //!   recon/epoch-NNN.png  originals above reconstructions, per epoch
 //!   summary.json      final figures
 //!   imported.json     where the weights came from (runs made by `cae import` instead of training)
+//!   threshold.json    the anomaly threshold (`cae anomaly threshold`)
+//!   .lock             held by the process writing into the run ([`lock`])
 //! ```
+
+pub mod lock;
+
+pub use lock::{LockError, RunLock};
 
 use crate::data::ImageShape;
 use crate::model::{Autoencoder, load_weights};
@@ -137,6 +143,12 @@ impl RunDir {
 
     pub fn exists(path: &Path) -> bool {
         path.join("config.toml").is_file()
+    }
+
+    /// Takes the run's lock for the life of the returned guard ([`RunLock`]); `what` says what
+    /// the holder does, for the message another process gets.
+    pub fn lock(&self, what: &str) -> Result<RunLock, LockError> {
+        RunLock::acquire(&self.root, what)
     }
 }
 
