@@ -231,9 +231,3 @@ impl Context {
         .map_err(anyhow::Error::msg)
     }
 }
-
-/// Creates `dir` (and parents).
-pub fn create_dir(dir: &std::path::Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| anyhow::anyhow!("{}: cannot create folder: {e}", dir.display()))
-}

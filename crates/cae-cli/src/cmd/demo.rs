@@ -7,6 +7,7 @@ use crate::progress::Progress;
 use cae::atomic::write_atomic;
 use cae::data::{LoadOptions, load};
 use cae::infer::{evaluate, reconstruct_first};
+use cae::output::Overwrite;
 use cae::plot::{encode_png, reconstruction_grid};
 use cae::run_dir::{RunDir, RunDirError};
 use cae::spec::ArchSource;
@@ -49,7 +50,12 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         "demo: training the `upsample` CAE on 3000 procedural shapes into {}",
         out.display()
     );
-    let outcome = train_new(&out, &new, &mut Progress::new(false))?;
+    let outcome = train_new(
+        &out,
+        &new,
+        Overwrite::from_force(a.force),
+        &mut Progress::new(false),
+    )?;
 
     let device = burn_device()?;
     let run = RunDir::new(&out)

@@ -5,6 +5,7 @@ use super::print_json;
 use crate::args::TrainArgs;
 use crate::progress::Progress;
 use anyhow::Context;
+use cae::output::Overwrite;
 use cae::spec::ArchSource;
 use cae::train::{DataConfig, NewRun, TrainConfig, TrainOutcome, train_new, train_resume};
 use serde::Deserialize;
@@ -140,7 +141,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
             train,
         };
         eprintln!("training into {}", out.display());
-        let outcome = train_new(&out, &new, &mut progress)?;
+        let outcome = train_new(&out, &new, Overwrite::from_force(a.force), &mut progress)?;
         (out, outcome)
     };
     report(&out, &outcome, a.json)

@@ -91,6 +91,9 @@ pub enum TrainError {
     /// Another process writes into the run.
     #[error(transparent)]
     Lock(#[from] crate::run_dir::LockError),
+    /// The output folder may not become a run.
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
 }
 
 /// "after epoch N", or that no epoch had finished.

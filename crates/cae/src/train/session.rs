@@ -1,11 +1,13 @@
-//! Starting and resuming runs: creating the run directory (never over an existing run),
-//! writing the resolved config, reloading everything for `--resume`; both under the run's lock
-//! (`crate::run_dir::lock`), so no two processes write one run.
+//! Starting and resuming runs: checking the output folder (never over a run or the user's files,
+//! see `crate::output`), creating the run directory and writing the resolved config, reloading
+//! everything for `--resume`; both under the run's lock (`crate::run_dir::lock`), so no two
+//! processes write one run.
 
 use super::checkpoint::Checkpoint;
 use super::config::{DataConfig, RunConfig, TrainConfig};
 use super::fit::{Observer, TrainError, TrainOutcome, check_objective, fit, load_data};
 use crate::atomic::{TempNames, remove_stale_temps, write_atomic};
+use crate::output::{Overwrite, check_new_run};
 use crate::run_dir::RunDir;
 use crate::spec::ArchSource;
 use std::path::Path;
@@ -20,26 +22,16 @@ pub struct NewRun {
     pub train: TrainConfig,
 }
 
-/// Creates `out` and trains a new run in it.
+/// Creates `out` and trains a new run in it. `out` must be new or empty; with
+/// [`Overwrite::Replace`] (`--force`) it may hold other files, never one a run writes.
 pub fn train_new(
     out: &Path,
     new: &NewRun,
+    overwrite: Overwrite,
     observer: &mut dyn Observer,
 ) -> Result<TrainOutcome, TrainError> {
     let setup = |m: String| TrainError::Setup(m);
-    if RunDir::exists(out) {
-        return Err(setup(format!(
-            "{} already holds a run; continue it with `cae train --resume {}` or pick another --out",
-            out.display(),
-            out.display()
-        )));
-    }
-    if out.is_file() {
-        return Err(setup(format!(
-            "{} is a file, not a directory",
-            out.display()
-        )));
-    }
+    check_new_run(out, overwrite)?;
     new.train.check().map_err(setup)?;
     if new.data.source.is_empty() {
         return Err(setup(
@@ -68,13 +60,7 @@ pub fn train_new(
     let run = RunDir::new(out);
     let _lock = run.lock("training")?;
     // Again under the lock: another process may have started a run here meanwhile.
-    if RunDir::exists(out) {
-        return Err(setup(format!(
-            "{} already holds a run; continue it with `cae train --resume {}` or pick another --out",
-            out.display(),
-            out.display()
-        )));
-    }
+    check_new_run(out, overwrite)?;
     let text = toml::to_string(&config).map_err(|e| setup(format!("writing config: {e}")))?;
     write_atomic(&run.config(), text.as_bytes()).map_err(|source| TrainError::Write {
         path: run.config().display().to_string(),
