@@ -101,9 +101,9 @@ pub struct DataArgs {
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// Continue the run in this directory from its last checkpoint (--epochs may raise the
-    /// budget). A run is locked while a process trains it: a second --resume is refused, naming
-    /// the first's PID.
+    /// Continue the run in this directory from its last checkpoint. Only --epochs (more to
+    /// extend it), --patience and --device may change; other settings are the run's. A run is
+    /// locked while a process trains it: a second --resume is refused, naming the first's PID.
     #[arg(long, value_name = "RUN", conflicts_with_all = ["arch", "config", "param", "out", "force"])]
     pub resume: Option<PathBuf>,
     /// A preset name (see `cae arch --list`) or a TOML spec file.

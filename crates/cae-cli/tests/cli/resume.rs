@@ -194,3 +194,105 @@ fn ctrl_c_and_sigterm_stop_at_a_step_say_how_to_continue_and_exit_130() {
         assert_eq!(lines, done + 2, "{out}");
     }
 }
+
+#[test]
+fn resume_with_epochs_0_fails_without_saving_it_and_a_plain_resume_still_works() {
+    let d = Dir::new("resume-epochs-0");
+    train_tiny_run(&d.path, &mnist_arg(), "run");
+    let config = std::fs::read(d.join("run/config.toml")).unwrap();
+    fails_with(
+        &run(&d.path, &["train", "--resume", "run", "--epochs", "0"]),
+        "epochs must be at least 1",
+    );
+    // Nor an epoch budget below what the run has done, nor a bad --patience.
+    fails_with(
+        &run(&d.path, &["train", "--resume", "run", "--patience", "0"]),
+        "patience must be at least 1",
+    );
+    ok(&run(
+        &d.path,
+        &["train", "--resume", "run", "--epochs", "2"],
+    ));
+    let config = String::from_utf8(config)
+        .unwrap()
+        .replace("epochs = 1", "epochs = 2");
+    assert_eq!(
+        std::fs::read_to_string(d.join("run/config.toml")).unwrap(),
+        config
+    );
+    let before = std::fs::read(d.join("run/config.toml")).unwrap();
+    fails_with(
+        &run(&d.path, &["train", "--resume", "run", "--epochs", "1"]),
+        "has already trained 2 epochs",
+    );
+    assert_eq!(std::fs::read(d.join("run/config.toml")).unwrap(), before);
+    ok(&run(&d.path, &["train", "--resume", "run"]));
+}
+
+#[test]
+fn resume_refuses_flags_it_cannot_change_and_records_those_it_can() {
+    let d = Dir::new("resume-flags");
+    train_tiny_run(&d.path, &mnist_arg(), "run");
+    let config = std::fs::read(d.join("run/config.toml")).unwrap();
+    let o = run(
+        &d.path,
+        &[
+            "train",
+            "--resume",
+            "run",
+            "--lr",
+            "5",
+            "--batch-size",
+            "0",
+            "--data",
+            "/nonexistent",
+            "--resize",
+            "14x14",
+        ],
+    );
+    fails_with(
+        &o,
+        "--data, --resize, --batch-size, --lr cannot change on --resume",
+    );
+    for flag in [
+        ["--seed", "7"],
+        ["--loss", "l1"],
+        ["--noise", "gaussian:0.1"],
+        ["--limit", "10"],
+    ] {
+        let o = run(&d.path, &["train", "--resume", "run", flag[0], flag[1]]);
+        fails_with(&o, &format!("{} cannot change on --resume", flag[0]));
+    }
+    fails_with(
+        &run(&d.path, &["train", "--resume", "run", "--stacked"]),
+        "--stacked cannot change",
+    );
+    assert_eq!(std::fs::read(d.join("run/config.toml")).unwrap(), config);
+    // The run's own values may be repeated; --epochs and --patience are applied and recorded.
+    let o = run(
+        &d.path,
+        &[
+            "train",
+            "--resume",
+            "run",
+            "--data",
+            &mnist_arg(),
+            "--limit",
+            "64",
+            "--lr",
+            "0.001",
+            "--epochs",
+            "3",
+            "--patience",
+            "5",
+            "--json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(ok(&o).trim()).unwrap();
+    assert_eq!(v["outcome"]["epochs"], 3);
+    let config = std::fs::read_to_string(d.join("run/config.toml")).unwrap();
+    assert!(
+        config.contains("epochs = 3") && config.contains("patience = 5"),
+        "{config}"
+    );
+}

@@ -1,12 +1,10 @@
-//! Starting and resuming runs: checking the output folder (never over a run or the user's files,
-//! see `crate::output`), creating the run directory and writing the resolved config, reloading
-//! everything for `--resume`; both under the run's lock (`crate::run_dir::lock`), so no two
-//! processes write one run.
+//! Starting runs: checking the output folder (never over a run or the user's files, see
+//! `crate::output`), validating everything, then creating the run directory under its lock
+//! and writing the resolved config. Resuming lives in `resume`.
 
-use super::checkpoint::Checkpoint;
 use super::config::{DataConfig, RunConfig, TrainConfig};
 use super::fit::{Observer, TrainError, TrainOutcome, check_objective, fit, load_data};
-use crate::atomic::{TempNames, remove_stale_temps, write_atomic};
+use crate::atomic::write_atomic;
 use crate::output::{Overwrite, check_new_run};
 use crate::run_dir::RunDir;
 use crate::spec::ArchSource;
@@ -67,49 +65,4 @@ pub fn train_new(
         source,
     })?;
     fit(&run, &config, &spec, &data, None, observer)
-}
-
-/// Continues the run in `dir` from its checkpoint; `epochs` may raise the epoch budget.
-pub fn train_resume(
-    dir: &Path,
-    epochs: Option<usize>,
-    observer: &mut dyn Observer,
-) -> Result<TrainOutcome, TrainError> {
-    let setup = |m: String| TrainError::Setup(m);
-    let run = RunDir::new(dir);
-    // Not a run: say so before a lock file is made in someone's folder.
-    run.read_config().map_err(|e| setup(e.to_string()))?;
-    let _lock = run.lock("resuming training")?;
-    // Read again under the lock: what another process saved before it let go counts.
-    let mut config = run.read_config().map_err(|e| setup(e.to_string()))?;
-    let spec = run.spec(&config).map_err(|e| setup(e.to_string()))?;
-    if let Some(e) = epochs {
-        config.train.epochs = e;
-        let text = toml::to_string(&config).map_err(|e| setup(format!("writing config: {e}")))?;
-        write_atomic(&run.config(), text.as_bytes()).map_err(|source| TrainError::Write {
-            path: run.config().display().to_string(),
-            source,
-        })?;
-    }
-    // Temp files of writes a kill interrupted (the files they were replacing are intact). The
-    // lock is held, so no live writer's file is among them.
-    for dir in [run.root.clone(), run.recon_dir()] {
-        match remove_stale_temps(&dir, TempNames::WithLegacy) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(TrainError::Write {
-                    path: dir.display().to_string(),
-                    source: e,
-                });
-            }
-            _ => {}
-        }
-    }
-    // A run killed before its first checkpoint starts over; anything else continues.
-    let checkpoint = if run.checkpoint().is_file() {
-        Some(Checkpoint::load(&run.checkpoint())?)
-    } else {
-        None
-    };
-    let data = crate::anomaly::partition::load_fit_data(&config).map_err(setup)?;
-    fit(&run, &config, &spec, &data, checkpoint, observer)
 }
