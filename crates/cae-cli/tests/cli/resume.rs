@@ -296,3 +296,90 @@ fn resume_refuses_flags_it_cannot_change_and_records_those_it_can() {
         "{config}"
     );
 }
+
+/// An uncompressed IDX file of `n` 28×28 images whose pixels follow from `seed`.
+fn idx_images(n: usize, seed: u32) -> Vec<u8> {
+    let mut bytes = vec![0, 0, 8, 3];
+    for v in [n as u32, 28, 28] {
+        bytes.extend_from_slice(&v.to_be_bytes());
+    }
+    let mut x = seed;
+    bytes.extend((0..n * 784).map(|_| {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        (x >> 24) as u8
+    }));
+    bytes
+}
+
+#[test]
+fn resume_warns_once_when_the_data_was_replaced_by_other_images_of_the_same_shape() {
+    let d = Dir::new("resume-fingerprint");
+    d.write("digits-idx3-ubyte", &idx_images(40, 1));
+    ok(&run(
+        &d.path,
+        &[
+            "train",
+            "--data",
+            "digits-idx3-ubyte",
+            "--epochs",
+            "1",
+            "--out",
+            "run",
+        ],
+    ));
+    let config = std::fs::read_to_string(d.join("run/config.toml")).unwrap();
+    assert!(
+        config.contains("[data.fingerprint]") && config.contains("images = 40"),
+        "{config}"
+    );
+    // Same data: no warning.
+    let o = run(&d.path, &["train", "--resume", "run", "--epochs", "2"]);
+    ok(&o);
+    assert!(!stderr(&o).contains("changed since"), "{}", stderr(&o));
+    // Same file name, size and shape; other images.
+    d.write("digits-idx3-ubyte", &idx_images(40, 2));
+    let o = run(&d.path, &["train", "--resume", "run", "--epochs", "3"]);
+    ok(&o);
+    let warnings: Vec<String> = stderr(&o)
+        .lines()
+        .filter(|l| l.starts_with("warning:") && l.contains("changed since"))
+        .map(String::from)
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("digits-idx3-ubyte changed since the run started")
+            && warnings[0].contains("same number and shape of images (40 of 1x28x28)"),
+        "{warnings:?}"
+    );
+    // Fewer images: said with both counts.
+    d.write("digits-idx3-ubyte", &idx_images(30, 2));
+    let o = run(&d.path, &["train", "--resume", "run", "--epochs", "4"]);
+    ok(&o);
+    assert!(
+        stderr(&o).contains("30 images of 1x28x28 (the run was trained on 40"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_run_from_before_fingerprints_still_resumes_and_gets_one() {
+    let d = Dir::new("resume-old-run");
+    train_tiny_run(&d.path, &mnist_arg(), "run");
+    let path = d.join("run/config.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    let start = config.find("[data.fingerprint]").expect("a fingerprint");
+    let end = config[start..]
+        .find("\n\n")
+        .map_or(config.len(), |e| start + e + 1);
+    let old = format!("{}{}", &config[..start], &config[end..]);
+    std::fs::write(&path, &old).unwrap();
+    let o = run(&d.path, &["train", "--resume", "run", "--epochs", "2"]);
+    ok(&o);
+    assert!(!stderr(&o).contains("changed since"), "{}", stderr(&o));
+    assert!(
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("[data.fingerprint]")
+    );
+}

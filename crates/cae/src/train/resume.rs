@@ -4,9 +4,11 @@
 //! refused resume leaves the run as it was.
 
 use super::checkpoint::Checkpoint;
-use super::fit::{Observer, TrainError, TrainOutcome, fit};
+use super::fit::{Observer, TrainError, TrainOutcome, fit, load_data};
 use crate::atomic::{TempNames, remove_stale_temps, write_atomic};
+use crate::data::Fingerprint;
 use crate::device::DeviceKind;
+use crate::infer::check_fits;
 use crate::run_dir::{RunDir, RunDirError};
 use std::path::Path;
 
@@ -80,7 +82,23 @@ pub fn train_resume(
             dir.display()
         )));
     }
-    let data = crate::anomaly::partition::load_fit_data(&config).map_err(setup)?;
+    let all = load_data(&config.data, config.train.seed).map_err(setup)?;
+    check_fits(
+        all.shape,
+        config.input_shape().map_err(setup)?,
+        &config.data.source,
+    )
+    .map_err(setup)?;
+    let now = Fingerprint::of(&all);
+    match &config.data.fingerprint {
+        Some(then) => {
+            if let Some(change) = then.change(&now, &config.data.source) {
+                observer.warn(&change);
+            }
+        }
+        None => config.data.fingerprint = Some(now),
+    }
+    let data = crate::anomaly::partition::fit_data(all, &config).map_err(setup)?;
     if config != saved {
         let text = toml::to_string(&config).map_err(|e| setup(format!("writing config: {e}")))?;
         write_atomic(&run.config(), text.as_bytes()).map_err(|source| TrainError::Write {

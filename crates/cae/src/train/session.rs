@@ -5,6 +5,7 @@
 use super::config::{DataConfig, RunConfig, TrainConfig};
 use super::fit::{Observer, TrainError, TrainOutcome, check_objective, fit, load_data};
 use crate::atomic::write_atomic;
+use crate::data::Fingerprint;
 use crate::output::{Overwrite, check_new_run};
 use crate::run_dir::RunDir;
 use crate::spec::ArchSource;
@@ -43,10 +44,12 @@ pub fn train_new(
         .map_err(|e| setup(e.to_string()))?;
     // Checked before the run directory exists, so a refused run leaves nothing behind.
     check_objective(&spec, &new.train).map_err(setup)?;
+    let mut data_config = new.data.clone();
+    data_config.fingerprint = Some(Fingerprint::of(&all));
     let config = RunConfig {
         arch: spec.spec.clone(),
         input: all.shape.to_string(),
-        data: new.data.clone(),
+        data: data_config,
         train: new.train.clone(),
     };
     // The plain split, or a one-class run's partitions with its held-out monitors.
