@@ -110,7 +110,7 @@ if [ "${TORCH:-1}" = 1 ]; then
   fi
 fi
 
-"$cae" anomaly score "$work/inspect" --data "$test" --sheet "$work/overlays.png" > /dev/null 2>&1
+"$cae" anomaly score "$work/inspect" --data "$test" --sheet "$work/overlays.png" --force > /dev/null 2>&1
 
 printf "%-82s %7s %7s %7s %7s %7s %7s %7s\n" method AUROC AUPR F1 prec recall FPR "train min"
 awk -F'\t' '{ printf "%-82s %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7s\n", $1, $2, $3, $4, $5, $6, $7, ($8 == "0" ? "-" : $8) }' "$rows"

@@ -43,13 +43,13 @@ for tex in $textures; do
       "$(jq .pixel.auroc "$run.eval.json")" "$(jq .pixel.pro "$run.eval.json")"
   done
   "$cae" anomaly threshold "$run" --score max-smoothed --sigma 2 --fpr 0.05 --json > "$run.threshold.json"
-  "$cae" anomaly eval "$run" -o "$work/$tex-eval" --json > "$run.eval.json"
+  "$cae" anomaly eval "$run" -o "$work/$tex-eval" --force --json > "$run.eval.json"
   echo "AUROC per defect kind (max-smoothed σ 2): $(jq -r '[.per_class[] | "\(.class) \(.auroc * 1000 | round / 1000)"] | join(", ")' "$run.eval.json")"
   printf "at the threshold fitted for FPR 0.05 on %s validation normals: F1 %.3f, precision %.3f, recall %.3f, measured FPR on the %s test normals %.3f\n" \
     "$(jq .threshold.fitted_on.normal "$run.threshold.json")" "$(jq .at_threshold.f1 "$run.eval.json")" \
     "$(jq .at_threshold.precision "$run.eval.json")" "$(jq .at_threshold.recall "$run.eval.json")" \
     "$(jq .normal "$run.eval.json")" "$(jq .at_threshold.fpr "$run.eval.json")"
-  "$cae" anomaly score "$run" -o "$work/$tex-overlays" > /dev/null 2>&1
+  "$cae" anomaly score "$run" -o "$work/$tex-overlays" --force > /dev/null 2>&1
   echo "pictures: $work/$tex-eval (histogram, ROC, PRO), $work/$tex-overlays (one overlay per test patch)"
 
   seg=$work/$tex-inspect
@@ -59,10 +59,10 @@ for tex in $textures; do
       --out "$seg" --json > "$seg.train.json" 2>/dev/null
   fi
   "$cae" anomaly threshold "$seg" --fpr 0.05 --json > "$seg.threshold.json"
-  "$cae" anomaly eval "$seg" --no-baseline -o "$work/$tex-inspect-eval" --json > "$seg.eval.json"
+  "$cae" anomaly eval "$seg" --no-baseline -o "$work/$tex-inspect-eval" --force --json > "$seg.eval.json"
   printf "== %s: inspect + synthetic anomalies, %s epochs: image AUROC %.4f, pixel AUROC %.4f, PRO %.4f; at the FPR 0.05 threshold F1 %.3f, measured FPR %.3f\n" \
     "$tex" "$epochs" "$(jq .image_auroc "$seg.eval.json")" "$(jq .pixel.auroc "$seg.eval.json")" "$(jq .pixel.pro "$seg.eval.json")" \
     "$(jq .at_threshold.f1 "$seg.eval.json")" "$(jq .at_threshold.fpr "$seg.eval.json")"
   echo "AUROC per defect kind (mask): $(jq -r '[.per_class[] | "\(.class) \(.auroc * 1000 | round / 1000)"] | join(", ")' "$seg.eval.json")"
-  "$cae" anomaly score "$seg" --sheet "$work/$tex-inspect-sheet.png" > /dev/null 2>&1
+  "$cae" anomaly score "$seg" --sheet "$work/$tex-inspect-sheet.png" --force > /dev/null 2>&1
 done

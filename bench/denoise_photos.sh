@@ -32,7 +32,7 @@ for s in $sigmas; do
       --out "$run" >/dev/null
   fi
   "$cae" denoise "$run" --data "$out/camera.npy" --noise "gaussian:$s" --seed 1 \
-    --grid "$out/$(basename "$run")-patches.png" --samples 10
+    --grid "$out/$(basename "$run")-patches.png" --samples 10 --force
   "$cae" denoise "$run" "$photos/camera.png" --add-noise "gaussian:$s" --seed 1 \
-    -o "$out/$(basename "$run")-whole"
+    -o "$out/$(basename "$run")-whole" --force
 done

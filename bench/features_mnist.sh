@@ -43,11 +43,11 @@ chunk = lambda k, d: struct.pack(">I", len(d)) + k + d + struct.pack(">I", zlib.
 png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
 open(sys.argv[2], "wb").write(png + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 PY
-"$cae" filters "$out/masci" -o "$out/masci-filters.png" --activations "$out/digit.png"
+"$cae" filters "$out/masci" -o "$out/masci-filters.png" --activations "$out/digit.png" --force
 
 echo "== codes: pytorch-small, 10 epochs"
 train "$out/small" --arch pytorch-small --epochs 10
-"$cae" encode "$out/small" --data "$mnist" -o "$out/small-codes.npy"
+"$cae" encode "$out/small" --data "$mnist" -o "$out/small-codes.npy" --force
 if "$py" -c "import numpy" 2>/dev/null; then
   "$py" - "$out/small-codes.npy" "$out/small-codes_labels.npy" <<'PY'
 import sys, numpy as np

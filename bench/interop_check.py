@@ -193,8 +193,8 @@ def torch_outputs(net, encoder_modules, x):
 def cae_outputs(cae, run, data, work):
     recon, codes = f"{work}/recon.npy", f"{work}/codes.npy"
     n = len(np.load(data))
-    sh(cae, "reconstruct", run, "--data", data, "-n", n, "-o", f"{work}/recon.png", "--npy", recon)
-    sh(cae, "encode", run, "--data", data, "-o", codes)
+    sh(cae, "reconstruct", run, "--data", data, "-n", n, "-o", f"{work}/recon.png", "--npy", recon, "--force")
+    sh(cae, "encode", run, "--data", data, "-o", codes, "--force")
     return np.load(recon), np.load(codes)
 
 
@@ -230,7 +230,7 @@ def check_one(a, name, arch, twin, train, test, work, seed):
     sh(a.cae, "train", "--arch", arch, "--data", train, "--epochs", 1, "--batch-size", 32,
        "--val-fraction", 0, "--seed", seed, "--out", run)
     exported = f"{work}/export.safetensors"
-    sh(a.cae, "export", run, "-o", exported)
+    sh(a.cae, "export", run, "-o", exported, "--force")
     with safe_open(exported, "pt") as f:
         meta = f.metadata()
     k = int(meta["cae.encoder_modules"])

@@ -101,8 +101,10 @@ pub struct DataArgs {
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// Continue the run in this directory from its last checkpoint.
-    #[arg(long, value_name = "RUN", conflicts_with_all = ["arch", "config", "param", "out"])]
+    /// Continue the run in this directory from its last checkpoint. Only --epochs (more to
+    /// extend it), --patience and --device may change; other settings are the run's. A run is
+    /// locked while a process trains it: a second --resume is refused, naming the first's PID.
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["arch", "config", "param", "out", "force"])]
     pub resume: Option<PathBuf>,
     /// A preset name (see `cae arch --list`) or a TOML spec file.
     #[arg(long)]
@@ -113,9 +115,13 @@ pub struct TrainArgs {
     /// A TOML file with `arch`, `[params]`, `[data]` and `[train]`; flags override it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Run directory to create (default runs/<arch>).
+    /// Run directory to create (default runs/<arch>): a new or empty folder, never a run.
     #[arg(long, short = 'o', value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Train into an --out folder that holds other files; they stay, and a file of a name the
+    /// run writes (metrics.csv, loss.png, ...) is refused even so.
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub data: DataArgs,
     /// Share of images held out for validation (0 disables).
@@ -197,7 +203,7 @@ pub struct ReconstructArgs {
     pub run: PathBuf,
     #[command(flatten)]
     pub data: DataArgs,
-    /// The PNG to write.
+    /// The PNG to write (a new file unless --force; never a run's own file).
     #[arg(
         long = "out",
         short = 'o',
@@ -205,6 +211,9 @@ pub struct ReconstructArgs {
         value_name = "PNG"
     )]
     pub output: PathBuf,
+    /// Replace existing output files (a run's own files are refused even so).
+    #[arg(long)]
+    pub force: bool,
     /// How many images.
     #[arg(long, short = 'n', default_value_t = 16)]
     pub count: usize,
@@ -212,7 +221,7 @@ pub struct ReconstructArgs {
     #[arg(long, default_value_t = 8)]
     pub per_row: usize,
     /// Also write these images' raw model outputs (not clamped to [0, 1]) as an N×C×H×W
-    /// float32 .npy, e.g. to compare with another framework.
+    /// float32 .npy, e.g. to compare with another framework (same rules as --out).
     #[arg(long, value_name = "NPY")]
     pub npy: Option<PathBuf>,
     /// Pixel scale factor (default: fit small images to ~112 px).
@@ -251,9 +260,12 @@ pub struct ArchArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Run directory (default: runs/demo, or runs/demo-N if taken).
+    /// Run directory (default: runs/demo, or runs/demo-N if taken): new or empty.
     #[arg(long, short = 'o')]
     pub out: Option<PathBuf>,
+    /// Train into an --out folder that holds other files (never a run, never over its names).
+    #[arg(long)]
+    pub force: bool,
     #[arg(long, default_value_t = 5)]
     pub epochs: usize,
     #[arg(long)]

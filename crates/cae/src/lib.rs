@@ -14,6 +14,7 @@ pub mod interop;
 pub mod kernels;
 pub mod model;
 pub mod noise;
+pub mod output;
 pub mod plot;
 pub mod quality;
 pub mod run_dir;

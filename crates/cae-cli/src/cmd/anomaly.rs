@@ -32,7 +32,8 @@ pub struct AnomalyArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AnomalyCommand {
-    /// Fit the decision threshold on held-out images; stored in RUN/threshold.json.
+    /// Fit the decision threshold on held-out images; stored in RUN/threshold.json (replacing
+    /// an earlier one), with the run locked meanwhile.
     Threshold(threshold::ThresholdArgs),
     /// Score, normalised score and label per image; overlay pictures with -o DIR.
     Score(score::ScoreArgs),
@@ -232,10 +233,4 @@ impl Context {
         )
         .map_err(anyhow::Error::msg)
     }
-}
-
-/// Creates `dir` (and parents).
-pub fn create_dir(dir: &std::path::Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| anyhow::anyhow!("{}: cannot create folder: {e}", dir.display()))
 }

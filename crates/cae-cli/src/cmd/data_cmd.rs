@@ -3,10 +3,10 @@
 //! such as scikit-image's `lfw_subset`: 100 faces, then 100 non-faces).
 
 use crate::cmd::print_json;
-use anyhow::{Context, bail};
+use anyhow::bail;
 use cae::anomaly::defects::{ALL_KINDS, DefectConfig, DefectKind, Texture, write_layout};
-use cae::atomic::write_atomic;
 use cae::data::{LoadOptions, load};
+use cae::output::{OutputFile, Overwrite};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
@@ -29,9 +29,13 @@ pub enum DataCommand {
 pub struct MakeDefectsArgs {
     /// The texture photograph (any image; converted to grey).
     pub texture: String,
-    /// Folder to create (must not exist or be empty).
+    /// Folder to create (new or empty unless --force).
     #[arg(long, short = 'o', value_name = "DIR")]
     pub out: PathBuf,
+    /// Write into a non-empty --out folder, replacing files of the names written (other files
+    /// stay; a run's own files are refused even so).
+    #[arg(long)]
+    pub force: bool,
     /// Patch side in pixels.
     #[arg(long, default_value_t = 64)]
     pub patch: usize,
@@ -58,9 +62,13 @@ pub struct MakeLabelsArgs {
     /// How many images of each label, in order: 100,100 → label 0 ×100, then label 1 ×100.
     #[arg(long, value_delimiter = ',', required = true, value_name = "N,N,...")]
     pub counts: Vec<usize>,
-    /// The .npy file to write (name it <stem>_labels.npy beside <stem>.npy).
+    /// The .npy file to write (name it <stem>_labels.npy beside <stem>.npy); a new file unless
+    /// --force.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub out: PathBuf,
+    /// Replace an existing --out file (a run's own files are refused even so).
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(a: DataCmdArgs) -> anyhow::Result<()> {
@@ -111,7 +119,7 @@ fn make_defects(a: MakeDefectsArgs) -> anyhow::Result<()> {
         height: texture.shape.height,
         width: texture.shape.width,
     };
-    let written = write_layout(tex, &config, &a.out)?;
+    let written = write_layout(tex, &config, &a.out, Overwrite::from_force(a.force))?;
     if a.json {
         return print_json(
             &serde_json::json!({ "out": a.out, "patches": written, "config": config }),
@@ -147,6 +155,7 @@ fn npy_u8_header(n: usize) -> Vec<u8> {
 }
 
 fn make_labels(a: MakeLabelsArgs) -> anyhow::Result<()> {
+    let out = OutputFile::check(&a.out, Overwrite::from_force(a.force))?;
     if a.counts.len() > 256 {
         bail!(
             "--counts names {} labels; at most 256 fit in uint8 labels",
@@ -161,7 +170,7 @@ fn make_labels(a: MakeLabelsArgs) -> anyhow::Result<()> {
     for (label, &count) in a.counts.iter().enumerate() {
         bytes.extend(std::iter::repeat_n(label as u8, count));
     }
-    write_atomic(&a.out, &bytes).with_context(|| format!("{}: cannot write", a.out.display()))?;
+    out.write(&bytes)?;
     println!(
         "wrote {} labels ({:?} per label) to {}",
         n,

@@ -7,6 +7,7 @@ use crate::progress::Progress;
 use cae::atomic::write_atomic;
 use cae::data::{LoadOptions, load};
 use cae::infer::{evaluate, reconstruct_first};
+use cae::output::Overwrite;
 use cae::plot::{encode_png, reconstruction_grid};
 use cae::run_dir::{RunDir, RunDirError};
 use cae::spec::ArchSource;
@@ -49,7 +50,12 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         "demo: training the `upsample` CAE on 3000 procedural shapes into {}",
         out.display()
     );
-    let outcome = train_new(&out, &new, &mut Progress::new(false))?;
+    let outcome = train_new(
+        &out,
+        &new,
+        Overwrite::from_force(a.force),
+        &mut Progress::new(false),
+    )?;
 
     let device = burn_device()?;
     let run = RunDir::new(&out)
@@ -68,6 +74,8 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     let o: Vec<&[f32]> = o.iter().map(Vec::as_slice).collect();
     let r: Vec<&[f32]> = r.iter().map(Vec::as_slice).collect();
     let s = test.shape;
+    // The picture goes into the run: under its lock, as every write into a run.
+    let _lock = RunDir::new(&out).lock("writing the demo's reconstruction")?;
     let grid = out.join("reconstruction.png");
     write_atomic(
         &grid,

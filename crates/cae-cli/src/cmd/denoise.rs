@@ -11,12 +11,12 @@
 use super::print_json;
 use crate::args::DataArgs;
 use crate::args::DeviceArg;
-use anyhow::{Context, bail};
-use cae::atomic::write_atomic;
+use anyhow::bail;
 use cae::data::{LoadOptions, load};
 use cae::denoise::compare::{compare, corrupt_images, samples_picture};
 use cae::denoise::{Denoiser, encode_image_png};
 use cae::noise::NoiseSpec;
+use cae::output::{OutputDir, OutputFile, Overwrite};
 use cae::plot::encode_png;
 use cae::quality::{psnr, ssim};
 use cae::run_dir::RunDir;
@@ -29,7 +29,7 @@ pub struct DenoiseArgs {
     pub run: PathBuf,
     /// Image files to denoise (PNG, JPEG, BMP; or any source `--data` takes).
     pub inputs: Vec<PathBuf>,
-    /// Folder for the denoised PNGs (created if missing).
+    /// Folder for the denoised PNGs (created if missing; new or empty unless --force).
     #[arg(
         long = "out",
         short = 'o',
@@ -37,6 +37,10 @@ pub struct DenoiseArgs {
         value_name = "DIR"
     )]
     pub output: Option<PathBuf>,
+    /// Write into a non-empty -o folder and over an existing --grid, replacing files of the
+    /// names written (other files stay; the inputs and a run's own files are refused even so).
+    #[arg(long)]
+    pub force: bool,
     /// Corrupt the input images first (e.g. gaussian:0.1) and score the result.
     #[arg(long, value_name = "SPEC")]
     pub add_noise: Option<String>,
@@ -68,20 +72,41 @@ pub struct DenoiseArgs {
 }
 
 pub fn run(a: DenoiseArgs) -> anyhow::Result<()> {
-    let device = a.device.device()?;
-    let loaded = RunDir::new(&a.run).load_model(&device)?;
-    let config = loaded.config.clone();
-    let mut denoiser = Denoiser::new(loaded, &device)?;
+    let overwrite = Overwrite::from_force(a.force);
     if a.data.data.is_some() {
         if !a.inputs.is_empty() {
             bail!("give image files or --data, not both");
         }
-        return bench(&a, &config, &mut denoiser);
+        let grid = a
+            .grid
+            .as_ref()
+            .map(|p| OutputFile::check(p, overwrite))
+            .transpose()?;
+        let (config, mut denoiser) = load_run(&a)?;
+        return bench(&a, &config, &mut denoiser, grid);
     }
     if !a.noise.is_empty() {
         bail!("--noise scores a data set: add --data SRC (to corrupt image files use --add-noise)");
     }
-    files(&a, &mut denoiser)
+    if a.inputs.is_empty() {
+        bail!(
+            "nothing to denoise: give image files (and -o DIR), or --data SRC --noise SPEC for the benchmark"
+        );
+    }
+    let Some(out_dir) = &a.output else {
+        bail!("-o DIR is required: the folder for the denoised images");
+    };
+    let mut out = OutputDir::prepare(out_dir, overwrite)?;
+    let (_, mut denoiser) = load_run(&a)?;
+    files(&a, &mut denoiser, &mut out)
+}
+
+/// The run's config and its denoiser.
+fn load_run(a: &DenoiseArgs) -> anyhow::Result<(cae::train::RunConfig, Denoiser)> {
+    let device = a.device.device()?;
+    let loaded = RunDir::new(&a.run).load_model(&device)?;
+    let config = loaded.config.clone();
+    Ok((config, Denoiser::new(loaded, &device)?))
 }
 
 fn parse_noise(s: &str) -> anyhow::Result<NoiseSpec> {
@@ -93,6 +118,7 @@ fn bench(
     a: &DenoiseArgs,
     config: &cae::train::RunConfig,
     denoiser: &mut Denoiser,
+    grid: Option<OutputFile>,
 ) -> anyhow::Result<()> {
     if a.noise.is_empty() {
         bail!("the benchmark needs at least one --noise SPEC, e.g. --noise gaussian:0.5");
@@ -114,7 +140,7 @@ fn bench(
         rows.push(c);
         blocks.push(s);
     }
-    if let Some(path) = &a.grid {
+    if let Some(grid) = &grid {
         let s = set.shape;
         let scale = (84 / s.height.max(s.width)).clamp(1, 4) as u32;
         let png = encode_png(&samples_picture(
@@ -122,7 +148,7 @@ fn bench(
             (s.channels, s.height, s.width),
             scale,
         ))?;
-        write_atomic(path, &png).with_context(|| format!("{}: cannot write", path.display()))?;
+        grid.write(&png)?;
     }
     if a.json {
         return print_json(&serde_json::json!({ "images": set.len(), "results": rows }));
@@ -147,18 +173,8 @@ fn bench(
 }
 
 /// File mode.
-fn files(a: &DenoiseArgs, denoiser: &mut Denoiser) -> anyhow::Result<()> {
-    if a.inputs.is_empty() {
-        bail!(
-            "nothing to denoise: give image files (and -o DIR), or --data SRC --noise SPEC for the benchmark"
-        );
-    }
-    let Some(out_dir) = &a.output else {
-        bail!("-o DIR is required: the folder for the denoised images");
-    };
+fn files(a: &DenoiseArgs, denoiser: &mut Denoiser, out_dir: &mut OutputDir) -> anyhow::Result<()> {
     let noise = a.add_noise.as_deref().map(parse_noise).transpose()?;
-    std::fs::create_dir_all(out_dir)
-        .with_context(|| format!("{}: cannot create folder", out_dir.display()))?;
     let mut report = Vec::new();
     for input in &a.inputs {
         let source = input.display().to_string();
@@ -182,18 +198,18 @@ fn files(a: &DenoiseArgs, denoiser: &mut Denoiser) -> anyhow::Result<()> {
                 format!("{stem}-{i}")
             };
             let out = denoiser.denoise(given.image(i), s, &source)?;
-            let path = out_dir.join(format!("{name}.png"));
-            refuse_input(&path, input)?;
-            write_png(
-                &path,
+            let file = format!("{name}.png");
+            refuse_input(&out_dir.path().join(&file), input)?;
+            let path = out_dir.write(
+                &file,
                 &encode_image_png(&out, s).map_err(anyhow::Error::msg)?,
             )?;
             let mut entry = serde_json::json!({ "input": source, "output": path });
             if let Some(noisy) = &noisy {
-                let noisy_path = out_dir.join(format!("{name}-noisy.png"));
-                refuse_input(&noisy_path, input)?;
-                write_png(
-                    &noisy_path,
+                let file = format!("{name}-noisy.png");
+                refuse_input(&out_dir.path().join(&file), input)?;
+                out_dir.write(
+                    &file,
                     &encode_image_png(noisy.image(i), s).map_err(anyhow::Error::msg)?,
                 )?;
                 let dims = (s.channels, s.height, s.width);
@@ -239,8 +255,4 @@ fn refuse_input(path: &Path, input: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-fn write_png(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    write_atomic(path, bytes).with_context(|| format!("{}: cannot write", path.display()))
 }

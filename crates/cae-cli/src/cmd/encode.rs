@@ -6,10 +6,9 @@ use super::data::load_for_run;
 use super::print_json;
 use crate::args::DataArgs;
 use crate::args::DeviceArg;
-use anyhow::Context;
-use cae::atomic::write_atomic;
 use cae::features::encode;
 use cae::features::npy_write::{f32_npy, i64_npy};
+use cae::output::{OutputFile, Overwrite};
 use cae::run_dir::RunDir;
 use clap::Args;
 use std::path::PathBuf;
@@ -20,7 +19,8 @@ pub struct EncodeArgs {
     pub run: PathBuf,
     #[command(flatten)]
     pub data: DataArgs,
-    /// The .npy file to write (labels go to <stem>_labels.npy beside it).
+    /// The .npy file to write (labels go to <stem>_labels.npy beside it); new files unless
+    /// --force, never a run's own files.
     #[arg(
         long = "out",
         short = 'o',
@@ -28,6 +28,9 @@ pub struct EncodeArgs {
         value_name = "NPY"
     )]
     pub output: PathBuf,
+    /// Replace existing output files (a run's own files are refused even so).
+    #[arg(long)]
+    pub force: bool,
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
     /// Compute device.
@@ -39,27 +42,32 @@ pub struct EncodeArgs {
 }
 
 pub fn run(a: EncodeArgs) -> anyhow::Result<()> {
+    let overwrite = Overwrite::from_force(a.force);
+    let output = OutputFile::check(&a.output, overwrite)?;
+    let stem = a
+        .output
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "features".into());
+    // Checked now, though only written when the data has labels: no work is lost to it later.
+    let labels_out = OutputFile::check(
+        a.output.with_file_name(format!("{stem}_labels.npy")),
+        overwrite,
+    )?;
     let device = a.device.device()?;
     let run = RunDir::new(&a.run).load_model(&device)?;
     let set = load_for_run(&a.data, &run.config)?;
     let (codes, dim) = encode(&run.model, &set, a.batch_size, &device)?;
     let bytes = f32_npy(&codes, &[set.len(), dim]).map_err(anyhow::Error::msg)?;
-    write_atomic(&a.output, &bytes)
-        .with_context(|| format!("{}: cannot write", a.output.display()))?;
-    let labels_path = set.labels.as_ref().map(|labels| {
-        let stem = a
-            .output
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "features".into());
-        let path = a.output.with_file_name(format!("{stem}_labels.npy"));
-        let values: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
-        (path, i64_npy(&values))
-    });
-    if let Some((path, bytes)) = &labels_path {
-        write_atomic(path, bytes).with_context(|| format!("{}: cannot write", path.display()))?;
-    }
-    let labels = labels_path.map(|(p, _)| p);
+    output.write(&bytes)?;
+    let labels = match &set.labels {
+        Some(labels) => {
+            let values: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
+            labels_out.write(&i64_npy(&values))?;
+            Some(labels_out.path().to_path_buf())
+        }
+        None => None,
+    };
     if a.json {
         return print_json(&serde_json::json!({
             "output": a.output, "labels": labels, "images": set.len(), "dim": dim,

@@ -2,11 +2,11 @@
 //! layouts `torch.nn` uses (see `cae::interop`), with the spec and input shape in its metadata.
 
 use super::print_json;
-use anyhow::{Context, bail};
+use anyhow::bail;
 use cae::Device;
-use cae::atomic::write_atomic;
 use cae::interop::{export_state_dict, torch_sequential};
 use cae::model::{Autoencoder, load_weights};
+use cae::output::{OutputFile, Overwrite};
 use cae::run_dir::RunDir;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -15,7 +15,7 @@ use std::path::PathBuf;
 pub struct ExportArgs {
     /// A run directory made by `cae train` or `cae import`.
     pub run: PathBuf,
-    /// The .safetensors file to write.
+    /// The .safetensors file to write (a new file unless --force; never a run's own file).
     #[arg(
         long = "out",
         short = 'o',
@@ -23,6 +23,9 @@ pub struct ExportArgs {
         value_name = "FILE"
     )]
     pub output: PathBuf,
+    /// Replace existing output files (a run's own files are refused even so).
+    #[arg(long)]
+    pub force: bool,
     /// Which weights: the best epoch's or the last epoch's.
     #[arg(long, value_enum, default_value_t = Which::Best)]
     pub weights: Which,
@@ -37,6 +40,8 @@ pub enum Which {
 }
 
 pub fn run(a: ExportArgs) -> anyhow::Result<()> {
+    // First: `-o RUN/best.bpk` is the run's weights before it is a wrong extension.
+    let output = OutputFile::check(&a.output, Overwrite::from_force(a.force))?;
     // The format follows the extension, and only one is written: any other extension is an
     // error, never a .safetensors file under another name (`-o model.onnx`, `-o RUN/best.bpk`).
     let ext = a.output.extension().and_then(|e| e.to_str()).unwrap_or("");
@@ -74,8 +79,7 @@ pub fn run(a: ExportArgs) -> anyhow::Result<()> {
     load_weights(&mut model, &weights)?;
     let state = export_state_dict(&model, &spec)?;
     let bytes = state.to_safetensors()?;
-    write_atomic(&a.output, &bytes)
-        .with_context(|| format!("{}: cannot write", a.output.display()))?;
+    output.write(&bytes)?;
     let modules = torch_sequential(&spec)?.modules.len();
     let params = spec.total_params();
     if a.json {

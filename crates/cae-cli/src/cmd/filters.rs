@@ -5,21 +5,21 @@ use super::data::load_for_run;
 use super::print_json;
 use crate::args::DataArgs;
 use crate::args::DeviceArg;
-use anyhow::{Context, bail};
-use cae::atomic::write_atomic;
+use anyhow::bail;
 use cae::infer::batch_tensor;
 use cae::model::{Flow, Layer};
+use cae::output::{OutputFile, Overwrite};
 use cae::plot::encode_png;
 use cae::plot::filters::{LayerMaps, activation_picture, filter_mosaic};
 use cae::run_dir::RunDir;
 use clap::Args;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct FiltersArgs {
     /// A run directory made by `cae train`.
     pub run: PathBuf,
-    /// The filter mosaic to write.
+    /// The filter mosaic to write (a new file unless --force; never a run's own file).
     #[arg(
         long = "out",
         short = 'o',
@@ -27,6 +27,9 @@ pub struct FiltersArgs {
         value_name = "PNG"
     )]
     pub output: PathBuf,
+    /// Replace existing output files (a run's own files are refused even so).
+    #[arg(long)]
+    pub force: bool,
     /// Also draw the activation maps of every encoder layer for this image.
     #[arg(long, value_name = "IMAGE")]
     pub activations: Option<String>,
@@ -54,6 +57,22 @@ pub struct FiltersArgs {
 }
 
 pub fn run(a: FiltersArgs) -> anyhow::Result<()> {
+    let overwrite = Overwrite::from_force(a.force);
+    let output = OutputFile::check(&a.output, overwrite)?;
+    let activations_out = match &a.activations {
+        Some(_) => Some(OutputFile::check(
+            a.activations_out.clone().unwrap_or_else(|| {
+                let stem = a
+                    .output
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "filters".into());
+                a.output.with_file_name(format!("{stem}-activations.png"))
+            }),
+            overwrite,
+        )?),
+        None => None,
+    };
     let device = a.device.device()?;
     let run = RunDir::new(&a.run).load_model(&device)?;
     let Some(Layer::Conv(first)) = run.model.encoder.first() else {
@@ -75,10 +94,10 @@ pub fn run(a: FiltersArgs) -> anyhow::Result<()> {
         .try_into_vec::<f32>()
         .map_err(|e| anyhow::anyhow!("reading filters: {e:?}"))?;
     let mosaic = filter_mosaic(&values, dims, a.cell);
-    write(&a.output, &encode_png(&mosaic)?)?;
+    output.write(&encode_png(&mosaic)?)?;
 
     let mut activations_path = None;
-    if let Some(image) = &a.activations {
+    if let (Some(image), Some(out)) = (&a.activations, &activations_out) {
         let args = DataArgs {
             data: Some(image.clone()),
             channels: a.channels,
@@ -120,16 +139,8 @@ pub fn run(a: FiltersArgs) -> anyhow::Result<()> {
             16,
             a.cell,
         )?;
-        let path = a.activations_out.clone().unwrap_or_else(|| {
-            let stem = a
-                .output
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "filters".into());
-            a.output.with_file_name(format!("{stem}-activations.png"))
-        });
-        write(&path, &encode_png(&picture)?)?;
-        activations_path = Some(path);
+        out.write(&encode_png(&picture)?)?;
+        activations_path = Some(out.path().to_path_buf());
     }
     if a.json {
         return print_json(&serde_json::json!({
@@ -152,8 +163,4 @@ pub fn run(a: FiltersArgs) -> anyhow::Result<()> {
 
 fn values_of<E: std::fmt::Debug>(values: Result<Vec<f32>, E>) -> anyhow::Result<Vec<f32>> {
     values.map_err(|e| anyhow::anyhow!("reading activations: {e:?}"))
-}
-
-fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    write_atomic(path, bytes).with_context(|| format!("{}: cannot write", path.display()))
 }

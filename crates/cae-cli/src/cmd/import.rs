@@ -7,6 +7,7 @@ use anyhow::bail;
 use cae::Device;
 use cae::data::ImageShape;
 use cae::interop::{ImportRecord, StateDict, import_state_dict, metadata_key, write_imported_run};
+use cae::output::{Overwrite, check_new_run};
 use cae::spec::ArchSpec;
 use clap::Args;
 use std::path::PathBuf;
@@ -24,14 +25,20 @@ pub struct ImportArgs {
     /// Input shape CxHxW (default: the spec's own).
     #[arg(long, value_name = "CxHxW")]
     pub input: Option<String>,
-    /// Run directory to create.
+    /// Run directory to create: a new or empty folder, never a run.
     #[arg(long, short = 'o', value_name = "DIR")]
     pub out: PathBuf,
+    /// Import into an --out folder that holds other files; they stay, and a file of a name a
+    /// run writes (best.bpk, config.toml, ...) is refused even so.
+    #[arg(long)]
+    pub force: bool,
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(a: ImportArgs) -> anyhow::Result<()> {
+    let overwrite = Overwrite::from_force(a.force);
+    check_new_run(&a.out, overwrite)?;
     let origin = a.model.display().to_string();
     let (state, format) = StateDict::read(&a.model)?;
     let input = a
@@ -58,7 +65,7 @@ pub fn run(a: ImportArgs) -> anyhow::Result<()> {
         tensors: state.tensors.len(),
         params: spec.total_params(),
     };
-    write_imported_run(&a.out, &spec, &model, &record)?;
+    write_imported_run(&a.out, &spec, &model, &record, overwrite)?;
     if a.json {
         return print_json(&serde_json::json!({
             "run": a.out, "source": origin, "format": record.format, "tensors": record.tensors,

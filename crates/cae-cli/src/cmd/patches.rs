@@ -3,11 +3,11 @@
 //! training data for a denoising CAE of natural images, or a patch set to benchmark on.
 
 use super::print_json;
-use anyhow::{Context, bail};
-use cae::atomic::write_atomic;
+use anyhow::bail;
 use cae::data::{LoadOptions, load};
 use cae::denoise::patches::{concat, cut_patches};
 use cae::features::npy_write::f32_npy;
+use cae::output::{OutputFile, Overwrite};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -16,7 +16,7 @@ pub struct PatchesArgs {
     /// Image files or any other source (each is loaded on its own, so sizes may differ).
     #[arg(required = true)]
     pub inputs: Vec<String>,
-    /// The .npy file to write.
+    /// The .npy file to write (a new file unless --force; never a run's own file).
     #[arg(
         long = "out",
         short = 'o',
@@ -24,6 +24,9 @@ pub struct PatchesArgs {
         value_name = "NPY"
     )]
     pub output: PathBuf,
+    /// Replace existing output files (a run's own files are refused even so).
+    #[arg(long)]
+    pub force: bool,
     /// Patch side in pixels.
     #[arg(long, default_value_t = 32)]
     pub side: usize,
@@ -41,6 +44,7 @@ pub fn run(a: PatchesArgs) -> anyhow::Result<()> {
     if a.side == 0 {
         bail!("--side must be at least 1");
     }
+    let output = OutputFile::check(&a.output, Overwrite::from_force(a.force))?;
     let options = LoadOptions {
         channels: a.channels,
         ..Default::default()
@@ -63,8 +67,7 @@ pub fn run(a: PatchesArgs) -> anyhow::Result<()> {
     let s = all.shape;
     let bytes = f32_npy(&all.pixels, &[all.len(), s.channels, s.height, s.width])
         .map_err(anyhow::Error::msg)?;
-    write_atomic(&a.output, &bytes)
-        .with_context(|| format!("{}: cannot write", a.output.display()))?;
+    output.write(&bytes)?;
     if a.json {
         return print_json(&serde_json::json!({
             "output": a.output, "patches": all.len(), "shape": s.to_string(),

@@ -3,15 +3,21 @@
 use super::data::load_for_run;
 use super::print_json;
 use crate::args::ReconstructArgs;
-use anyhow::Context;
-use cae::atomic::write_atomic;
 use cae::features::npy_write::f32_npy;
 use cae::infer::{raw_outputs, reconstruct_first};
+use cae::output::{OutputFile, Overwrite};
 use cae::plot::{encode_png, reconstruction_grid};
 use cae::quality::QualityAccumulator;
 use cae::run_dir::RunDir;
 
 pub fn run(a: ReconstructArgs) -> anyhow::Result<()> {
+    let overwrite = Overwrite::from_force(a.force);
+    let output = OutputFile::check(&a.output, overwrite)?;
+    let npy = a
+        .npy
+        .as_ref()
+        .map(|p| OutputFile::check(p, overwrite))
+        .transpose()?;
     let device = a.device.device()?;
     let run = RunDir::new(&a.run).load_model(&device)?;
     let set = load_for_run(&a.data, &run.config)?;
@@ -32,14 +38,13 @@ pub fn run(a: ReconstructArgs) -> anyhow::Result<()> {
         scale,
     );
     let png = encode_png(&image)?;
-    write_atomic(&a.output, &png)
-        .with_context(|| format!("{}: cannot write", a.output.display()))?;
-    if let Some(path) = &a.npy {
+    output.write(&png)?;
+    if let Some(npy) = &npy {
         let head = set.select(&(0..originals.len()).collect::<Vec<_>>());
         let raw = raw_outputs(&run.model, &head, 64, &device).map_err(anyhow::Error::msg)?;
         let bytes = f32_npy(&raw, &[head.len(), s.channels, s.height, s.width])
             .map_err(anyhow::Error::msg)?;
-        write_atomic(path, &bytes).with_context(|| format!("{}: cannot write", path.display()))?;
+        npy.write(&bytes)?;
     }
     let mut q = QualityAccumulator::new((s.channels, s.height, s.width));
     for (x, y) in o.iter().zip(&r) {

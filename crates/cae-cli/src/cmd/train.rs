@@ -4,9 +4,13 @@ use super::data::parse_params;
 use super::print_json;
 use crate::args::TrainArgs;
 use crate::progress::Progress;
-use anyhow::Context;
+use anyhow::{Context, bail};
+use cae::output::Overwrite;
+use cae::run_dir::RunDir;
 use cae::spec::ArchSource;
-use cae::train::{DataConfig, NewRun, TrainConfig, TrainOutcome, train_new, train_resume};
+use cae::train::{
+    DataConfig, NewRun, ResumeChanges, TrainConfig, TrainOutcome, train_new, train_resume,
+};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -60,58 +64,16 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     stop_on_signals();
     let mut progress = StageNotes(Progress::new(false));
     let (out, outcome) = if let Some(dir) = &a.resume {
-        let outcome = train_resume(dir, a.epochs, &mut progress)?;
+        let changes = resume_changes(&a, dir)?;
+        let outcome = train_resume(dir, &changes, &mut progress)?;
         (dir.clone(), outcome)
     } else {
         let file = match &a.config {
             Some(p) => read_file(p)?,
             None => TrainFile::default(),
         };
-        let mut data = file.data;
-        let d = &a.data;
-        if let Some(s) = &d.data {
-            data.source = s.clone();
-        }
-        data.channels = d.channels.or(data.channels);
-        data.resize = d.resize.clone().or(data.resize);
-        data.classes = d.classes.clone().or(data.classes);
-        data.limit = d.limit.or(data.limit);
-        if let Some(n) = &a.normalize {
-            data.normalize = Some(n.parse().map_err(anyhow::Error::msg)?);
-        }
-        data.val_fraction = a.val_fraction.unwrap_or(data.val_fraction);
-        super::anomaly::apply_one_class(&a.one_class, &mut data);
-        let mut train = file.train;
-        train.epochs = a.epochs.unwrap_or(train.epochs);
-        train.batch_size = a.batch_size.unwrap_or(train.batch_size);
-        train.lr = a.lr.unwrap_or(train.lr);
-        train.weight_decay = a.weight_decay.unwrap_or(train.weight_decay);
-        if let Some(l) = &a.loss {
-            train.loss = l.parse().map_err(anyhow::Error::msg)?;
-        }
-        train.seed = a.seed.unwrap_or(train.seed);
-        train.patience = a.patience.or(train.patience);
-        if let Some(dev) = a.device {
-            train.device = dev.into();
-        }
-        if let Some(noise) = &a.noise {
-            train.noise = Some(noise.parse()?);
-        }
-        if let Some(spec) = &a.synthetic {
-            train.synthetic = Some(spec.parse()?);
-            // A mask is scored with the focal loss unless the user picked one.
-            if a.loss.is_none() && train.loss == cae::train::LossKind::Mse {
-                train.loss = cae::train::LossKind::Focal;
-            }
-        }
-        if let Some(f) = &a.augment {
-            train.augment = Some(f.parse().map_err(anyhow::Error::msg)?);
-        }
-        if let Some(s) = &a.schedule {
-            train.schedule = s.parse().map_err(anyhow::Error::msg)?;
-        }
-        train.stacked |= a.stacked;
-        train.stack_epochs = a.stack_epochs.or(train.stack_epochs);
+        let (mut data, mut train) = (file.data, file.train);
+        apply_flags(&a, &mut data, &mut train)?;
         if let Some(input) = &file.input {
             cae::data::ImageShape::parse(input).map_err(|e| {
                 anyhow::anyhow!(
@@ -140,10 +102,110 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
             train,
         };
         eprintln!("training into {}", out.display());
-        let outcome = train_new(&out, &new, &mut progress)?;
+        let outcome = train_new(&out, &new, Overwrite::from_force(a.force), &mut progress)?;
         (out, outcome)
     };
     report(&out, &outcome, a.json)
+}
+
+/// The data and training flags over `data` and `train` (a config file's, or a run's when
+/// resuming, where [`resume_changes`] compares the result with the run's own).
+fn apply_flags(
+    a: &TrainArgs,
+    data: &mut DataConfig,
+    train: &mut TrainConfig,
+) -> anyhow::Result<()> {
+    let d = &a.data;
+    if let Some(s) = &d.data {
+        data.source = s.clone();
+    }
+    data.channels = d.channels.or(data.channels);
+    data.resize = d.resize.clone().or(data.resize.take());
+    data.classes = d.classes.clone().or(data.classes.take());
+    data.limit = d.limit.or(data.limit);
+    if let Some(n) = &a.normalize {
+        data.normalize = Some(n.parse().map_err(anyhow::Error::msg)?);
+    }
+    data.val_fraction = a.val_fraction.unwrap_or(data.val_fraction);
+    super::anomaly::apply_one_class(&a.one_class, data);
+    train.epochs = a.epochs.unwrap_or(train.epochs);
+    train.batch_size = a.batch_size.unwrap_or(train.batch_size);
+    train.lr = a.lr.unwrap_or(train.lr);
+    train.weight_decay = a.weight_decay.unwrap_or(train.weight_decay);
+    if let Some(l) = &a.loss {
+        train.loss = l.parse().map_err(anyhow::Error::msg)?;
+    }
+    train.seed = a.seed.unwrap_or(train.seed);
+    train.patience = a.patience.or(train.patience);
+    if let Some(dev) = a.device {
+        train.device = dev.into();
+    }
+    if let Some(noise) = &a.noise {
+        train.noise = Some(noise.parse()?);
+    }
+    if let Some(spec) = &a.synthetic {
+        train.synthetic = Some(spec.parse()?);
+        // A mask is scored with the focal loss unless the user picked one.
+        if a.loss.is_none() && train.loss == cae::train::LossKind::Mse {
+            train.loss = cae::train::LossKind::Focal;
+        }
+    }
+    if let Some(f) = &a.augment {
+        train.augment = Some(f.parse().map_err(anyhow::Error::msg)?);
+    }
+    if let Some(s) = &a.schedule {
+        train.schedule = s.parse().map_err(anyhow::Error::msg)?;
+    }
+    train.stacked |= a.stacked;
+    train.stack_epochs = a.stack_epochs.or(train.stack_epochs);
+    Ok(())
+}
+
+/// What `--resume` is asked to change. `--epochs`, `--patience` and `--device` may change and
+/// are recorded; every other flag is fixed by the run's checkpoint (optimizer state, seeded
+/// streams, partitions) and refused unless it repeats the run's own value, so that nothing
+/// given is dropped without a word.
+fn resume_changes(a: &TrainArgs, dir: &Path) -> anyhow::Result<ResumeChanges> {
+    let config = RunDir::new(dir).read_config()?;
+    let (mut data, mut train) = (config.data.clone(), config.train.clone());
+    apply_flags(a, &mut data, &mut train)?;
+    let (d, t) = (&config.data, &config.train);
+    let fixed = [
+        ("--data", data.source != d.source),
+        ("--channels", data.channels != d.channels),
+        ("--resize", data.resize != d.resize),
+        ("--classes", data.classes != d.classes),
+        ("--limit", data.limit != d.limit),
+        ("--val-fraction", data.val_fraction != d.val_fraction),
+        ("--normal-class", data.normal_class != d.normal_class),
+        ("--test-fraction", data.test_fraction != d.test_fraction),
+        ("--batch-size", train.batch_size != t.batch_size),
+        ("--lr", train.lr != t.lr),
+        ("--weight-decay", train.weight_decay != t.weight_decay),
+        ("--loss", train.loss != t.loss),
+        ("--seed", train.seed != t.seed),
+        ("--noise", train.noise != t.noise),
+        ("--stacked", train.stacked != t.stacked),
+        ("--stack-epochs", train.stack_epochs != t.stack_epochs),
+    ];
+    let refused: Vec<&str> = fixed
+        .iter()
+        .filter(|(_, changed)| *changed)
+        .map(|(flag, _)| *flag)
+        .collect();
+    if !refused.is_empty() {
+        bail!(
+            "{} cannot change on --resume: {} continues with the settings in its config.toml (only --epochs, --patience and --device may change); to train with others, start a new run from them: cae train --config {} --out NEW and the new flags",
+            refused.join(", "),
+            dir.display(),
+            RunDir::new(dir).config().display(),
+        );
+    }
+    Ok(ResumeChanges {
+        epochs: a.epochs,
+        patience: a.patience,
+        device: a.device.map(Into::into),
+    })
 }
 
 /// Below this validation AUROC after training, a segmentation run is said to have failed.

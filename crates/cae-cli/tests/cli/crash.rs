@@ -60,14 +60,14 @@ fn losses(run: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Names of temporary files (`.NAME.tmp-PID`) in the run and its `recon/` folder.
+/// Names of temporary files (`.NAME.cae-tmp-PID`) in the run and its `recon/` folder.
 fn temp_files(run: &Path) -> Vec<String> {
     [run.to_path_buf(), run.join("recon")]
         .iter()
         .filter_map(|dir| std::fs::read_dir(dir).ok())
         .flatten()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with('.') && n.contains(".tmp-"))
+        .filter(|n| n.starts_with('.') && n.contains(".cae-tmp-"))
         .collect()
 }
 

@@ -121,13 +121,13 @@ fn denoising_cae_beats_the_noisy_input_on_files_and_in_the_benchmark() {
     // An RGB image for a grey model: one clear line naming the fix.
     let rgb = write_png(&d, "rgb.png", 28, 28, true);
     fails_with(
-        &run(&d.path, &["denoise", "run", &rgb, "-o", "out"]),
+        &run(&d.path, &["denoise", "run", &rgb, "-o", "out-rgb"]),
         "images have 3 channel(s) but the model takes 1; pass --channels 1",
     );
     // …and with --channels 1 it works.
     ok(&run(
         &d.path,
-        &["denoise", "run", &rgb, "-o", "out", "--channels", "1"],
+        &["denoise", "run", &rgb, "-o", "out-rgb", "--channels", "1"],
     ));
     fails_with(
         &run(&d.path, &["denoise", "run", &img]),

@@ -201,7 +201,7 @@ fn a_pytorch_checkpoint_imports_with_pytorchs_outputs() {
                 "-n",
                 "2",
                 "-o",
-                "r.png",
+                &format!("{out}.png"),
                 "--npy",
                 &format!("{out}.npy"),
             ],
@@ -259,6 +259,10 @@ fn export_to_an_extension_it_does_not_write_is_an_error_not_safetensors_bytes() 
     // Nor over the run's own weights.
     fails_with(
         &run(&d.path, &["export", "run", "-o", "run/best.bpk"]),
+        "is best.bpk of the run",
+    );
+    fails_with(
+        &run(&d.path, &["export", "run", "-o", "best.bpk"]),
         "unknown output format 'bpk'",
     );
     assert_eq!(std::fs::read(d.join("run/best.bpk")).unwrap(), best);

@@ -12,6 +12,8 @@ mod crash;
 mod denoise;
 mod features;
 mod interop;
+mod outputs;
 mod resume;
+mod run_lock;
 mod serve;
 mod train;

@@ -194,3 +194,192 @@ fn ctrl_c_and_sigterm_stop_at_a_step_say_how_to_continue_and_exit_130() {
         assert_eq!(lines, done + 2, "{out}");
     }
 }
+
+#[test]
+fn resume_with_epochs_0_fails_without_saving_it_and_a_plain_resume_still_works() {
+    let d = Dir::new("resume-epochs-0");
+    train_tiny_run(&d.path, &mnist_arg(), "run");
+    let config = std::fs::read(d.join("run/config.toml")).unwrap();
+    fails_with(
+        &run(&d.path, &["train", "--resume", "run", "--epochs", "0"]),
+        "epochs must be at least 1",
+    );
+    // Nor an epoch budget below what the run has done, nor a bad --patience.
+    fails_with(
+        &run(&d.path, &["train", "--resume", "run", "--patience", "0"]),
+        "patience must be at least 1",
+    );
+    ok(&run(
+        &d.path,
+        &["train", "--resume", "run", "--epochs", "2"],
+    ));
+    let config = String::from_utf8(config)
+        .unwrap()
+        .replace("epochs = 1", "epochs = 2");
+    assert_eq!(
+        std::fs::read_to_string(d.join("run/config.toml")).unwrap(),
+        config
+    );
+    let before = std::fs::read(d.join("run/config.toml")).unwrap();
+    fails_with(
+        &run(&d.path, &["train", "--resume", "run", "--epochs", "1"]),
+        "has already trained 2 epochs",
+    );
+    assert_eq!(std::fs::read(d.join("run/config.toml")).unwrap(), before);
+    ok(&run(&d.path, &["train", "--resume", "run"]));
+}
+
+#[test]
+fn resume_refuses_flags_it_cannot_change_and_records_those_it_can() {
+    let d = Dir::new("resume-flags");
+    train_tiny_run(&d.path, &mnist_arg(), "run");
+    let config = std::fs::read(d.join("run/config.toml")).unwrap();
+    let o = run(
+        &d.path,
+        &[
+            "train",
+            "--resume",
+            "run",
+            "--lr",
+            "5",
+            "--batch-size",
+            "0",
+            "--data",
+            "/nonexistent",
+            "--resize",
+            "14x14",
+        ],
+    );
+    fails_with(
+        &o,
+        "--data, --resize, --batch-size, --lr cannot change on --resume",
+    );
+    for flag in [
+        ["--seed", "7"],
+        ["--loss", "l1"],
+        ["--noise", "gaussian:0.1"],
+        ["--limit", "10"],
+    ] {
+        let o = run(&d.path, &["train", "--resume", "run", flag[0], flag[1]]);
+        fails_with(&o, &format!("{} cannot change on --resume", flag[0]));
+    }
+    fails_with(
+        &run(&d.path, &["train", "--resume", "run", "--stacked"]),
+        "--stacked cannot change",
+    );
+    assert_eq!(std::fs::read(d.join("run/config.toml")).unwrap(), config);
+    // The run's own values may be repeated; --epochs and --patience are applied and recorded.
+    let o = run(
+        &d.path,
+        &[
+            "train",
+            "--resume",
+            "run",
+            "--data",
+            &mnist_arg(),
+            "--limit",
+            "64",
+            "--lr",
+            "0.001",
+            "--epochs",
+            "3",
+            "--patience",
+            "5",
+            "--json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(ok(&o).trim()).unwrap();
+    assert_eq!(v["outcome"]["epochs"], 3);
+    let config = std::fs::read_to_string(d.join("run/config.toml")).unwrap();
+    assert!(
+        config.contains("epochs = 3") && config.contains("patience = 5"),
+        "{config}"
+    );
+}
+
+/// An uncompressed IDX file of `n` 28×28 images whose pixels follow from `seed`.
+fn idx_images(n: usize, seed: u32) -> Vec<u8> {
+    let mut bytes = vec![0, 0, 8, 3];
+    for v in [n as u32, 28, 28] {
+        bytes.extend_from_slice(&v.to_be_bytes());
+    }
+    let mut x = seed;
+    bytes.extend((0..n * 784).map(|_| {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        (x >> 24) as u8
+    }));
+    bytes
+}
+
+#[test]
+fn resume_warns_once_when_the_data_was_replaced_by_other_images_of_the_same_shape() {
+    let d = Dir::new("resume-fingerprint");
+    d.write("digits-idx3-ubyte", &idx_images(40, 1));
+    ok(&run(
+        &d.path,
+        &[
+            "train",
+            "--data",
+            "digits-idx3-ubyte",
+            "--epochs",
+            "1",
+            "--out",
+            "run",
+        ],
+    ));
+    let config = std::fs::read_to_string(d.join("run/config.toml")).unwrap();
+    assert!(
+        config.contains("[data.fingerprint]") && config.contains("images = 40"),
+        "{config}"
+    );
+    // Same data: no warning.
+    let o = run(&d.path, &["train", "--resume", "run", "--epochs", "2"]);
+    ok(&o);
+    assert!(!stderr(&o).contains("changed since"), "{}", stderr(&o));
+    // Same file name, size and shape; other images.
+    d.write("digits-idx3-ubyte", &idx_images(40, 2));
+    let o = run(&d.path, &["train", "--resume", "run", "--epochs", "3"]);
+    ok(&o);
+    let warnings: Vec<String> = stderr(&o)
+        .lines()
+        .filter(|l| l.starts_with("warning:") && l.contains("changed since"))
+        .map(String::from)
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("digits-idx3-ubyte changed since the run started")
+            && warnings[0].contains("same number and shape of images (40 of 1x28x28)"),
+        "{warnings:?}"
+    );
+    // Fewer images: said with both counts.
+    d.write("digits-idx3-ubyte", &idx_images(30, 2));
+    let o = run(&d.path, &["train", "--resume", "run", "--epochs", "4"]);
+    ok(&o);
+    assert!(
+        stderr(&o).contains("30 images of 1x28x28 (the run was trained on 40"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_run_from_before_fingerprints_still_resumes_and_gets_one() {
+    let d = Dir::new("resume-old-run");
+    train_tiny_run(&d.path, &mnist_arg(), "run");
+    let path = d.join("run/config.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    let start = config.find("[data.fingerprint]").expect("a fingerprint");
+    let end = config[start..]
+        .find("\n\n")
+        .map_or(config.len(), |e| start + e + 1);
+    let old = format!("{}{}", &config[..start], &config[end..]);
+    std::fs::write(&path, &old).unwrap();
+    let o = run(&d.path, &["train", "--resume", "run", "--epochs", "2"]);
+    ok(&o);
+    assert!(!stderr(&o).contains("changed since"), "{}", stderr(&o));
+    assert!(
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("[data.fingerprint]")
+    );
+}

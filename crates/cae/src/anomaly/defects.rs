@@ -13,11 +13,11 @@ mod paint;
 pub use paint::paint;
 
 use super::error::AnomalyError;
-use crate::atomic::write_atomic;
+use crate::output::{OutputDir, Overwrite};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The kinds of defect, each a folder name under `test/` and `ground_truth/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -187,33 +187,17 @@ fn png(values: impl Iterator<Item = u8>, side: usize) -> Result<Vec<u8>, Anomaly
 }
 
 /// Generates the patches and writes them under `out` in the MVTec AD layout, with a
-/// `defects.json` manifest. Refuses a folder that already holds files.
+/// `defects.json` manifest. `out` must be new or empty; with [`Overwrite::Replace`]
+/// (`--force`) files of the same names are replaced and others stay (`crate::output`).
 pub fn write_layout(
     texture: Texture<'_>,
     c: &DefectConfig,
     out: &Path,
+    overwrite: Overwrite,
 ) -> Result<usize, AnomalyError> {
-    if out.exists()
-        && std::fs::read_dir(out)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(true)
-    {
-        return Err(AnomalyError::InvalidSetting(format!(
-            "{}: already exists and is not empty; choose a new --out folder",
-            out.display()
-        )));
-    }
+    let mut dir = OutputDir::prepare(out, overwrite)?;
     let patches = generate(texture, c)?;
-    let write = |path: &Path, bytes: &[u8]| -> Result<(), AnomalyError> {
-        let err = |source| AnomalyError::Write {
-            path: path.display().to_string(),
-            source,
-        };
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(err)?;
-        }
-        write_atomic(path, bytes).map_err(err)
-    };
+    let mut write = |rel: PathBuf, bytes: &[u8]| dir.write(rel, bytes).map(|_| ());
     let mut index: std::collections::BTreeMap<String, usize> = Default::default();
     for (folder, patch) in &patches {
         let i = index.entry(folder.clone()).or_default();
@@ -223,19 +207,18 @@ pub fn write_layout(
             patch.pixels.iter().map(|&v| (v * 255.0).round() as u8),
             c.patch,
         )?;
-        write(&out.join(folder).join(format!("{name}.png")), &bytes)?;
+        write(Path::new(folder).join(format!("{name}.png")), &bytes)?;
         if let Some(mask) = &patch.mask {
             let defect = folder.trim_start_matches("test/");
             let bytes = png(mask.iter().map(|&m| m * 255), c.patch)?;
-            let path = out
-                .join("ground_truth")
+            let path = Path::new("ground_truth")
                 .join(defect)
                 .join(format!("{name}_mask.png"));
-            write(&path, &bytes)?;
+            write(path, &bytes)?;
         }
     }
     let manifest = serde_json::to_vec_pretty(c).unwrap_or_default();
-    write(&out.join("defects.json"), &manifest)?;
+    write(PathBuf::from("defects.json"), &manifest)?;
     Ok(patches.len())
 }
 

@@ -8,6 +8,10 @@ use crate::data::mvtec::MvtecError;
 /// An error of the anomaly-detection workflow.
 #[derive(Debug, thiserror::Error)]
 pub enum AnomalyError {
+    /// The output path is refused (a run's file, an existing file without --force, ...).
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
+
     /// Labels are needed but the run has no threshold.
     #[error(
         "{run}: no threshold fitted yet (threshold.json is missing), so images cannot be labelled; fit one with `cae anomaly threshold {run} --percentile 99` (or --fpr, --f1, --value)"

@@ -256,7 +256,8 @@ impl Threshold {
         run.join(THRESHOLD_FILE)
     }
 
-    /// Writes the threshold into the run directory (atomically).
+    /// Writes the threshold into the run directory (atomically). The caller holds the run's
+    /// lock (`RunDir::lock`), as every writer into a run does.
     pub fn save(&self, run: &Path) -> Result<PathBuf, AnomalyError> {
         let path = Threshold::path(run);
         let text = serde_json::to_vec_pretty(self).map_err(|e| AnomalyError::ThresholdFile {

@@ -10,6 +10,7 @@ pub mod augment;
 mod cifar;
 pub mod decode;
 mod error;
+pub mod fingerprint;
 #[cfg(test)]
 mod fixture;
 mod folder;
@@ -30,6 +31,7 @@ use rand_chacha::ChaCha8Rng;
 
 pub use augment::Augment;
 pub use error::DataError;
+pub use fingerprint::Fingerprint;
 pub use image_bytes::{
     ImageHeader, ImageLimits, check_header, decode_image, read_header, resize_image,
 };

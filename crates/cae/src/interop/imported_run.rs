@@ -5,6 +5,7 @@
 use super::InteropError;
 use crate::atomic::write_atomic;
 use crate::model::{Autoencoder, weights_to_bytes};
+use crate::output::{Overwrite, check_new_run};
 use crate::run_dir::RunDir;
 use crate::spec::ValidSpec;
 use crate::train::RunConfig;
@@ -25,28 +26,26 @@ pub struct ImportRecord {
     pub params: usize,
 }
 
-/// Creates the run directory `out` (never over an existing run) for `model`, built from `spec`.
-/// The config is written last: an interrupted import leaves no half-made run.
+/// Creates the run directory `out` for `model`, built from `spec`: `out` must be new or empty
+/// (with [`Overwrite::Replace`] it may hold other files, never a run or a run's file names; see
+/// `crate::output`). The config is written last: an interrupted import leaves no half-made run.
 pub fn write_imported_run(
     out: &Path,
     spec: &ValidSpec,
     model: &Autoencoder,
     record: &ImportRecord,
+    overwrite: Overwrite,
 ) -> Result<RunDir, InteropError> {
-    let shown = out.display().to_string();
-    if RunDir::exists(out) {
-        return Err(InteropError::RunExists(shown));
-    }
+    check_new_run(out, overwrite)?;
     let write_err = |path: &Path, source| InteropError::Write {
         path: path.display().to_string(),
         source,
     };
-    if out.is_file() {
-        let source = std::io::Error::other("a file is in the way of the run directory");
-        return Err(write_err(out, source));
-    }
     std::fs::create_dir_all(out).map_err(|e| write_err(out, e))?;
     let run = RunDir::new(out);
+    let _lock = run.lock("importing")?;
+    // Again under the lock: another process may have made a run here meanwhile.
+    check_new_run(out, overwrite)?;
     let weights = weights_to_bytes(model)?;
     for path in [run.best(), run.last()] {
         write_atomic(&path, &weights).map_err(|e| write_err(&path, e))?;

@@ -91,9 +91,12 @@ pub enum InteropError {
     /// The spec has a layer PyTorch has no module for.
     #[error("{layer}: no PyTorch equivalent: {reason}")]
     Unsupported { layer: String, reason: String },
-    /// The output directory already holds a run.
-    #[error("{0} already holds a run; pick another output directory")]
-    RunExists(String),
+    /// The output folder may not become a run (it holds one, or files of the user's).
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
+    /// Another process writes into the run.
+    #[error(transparent)]
+    Lock(#[from] crate::run_dir::LockError),
     #[error(transparent)]
     Weights(#[from] crate::model::WeightsError),
     /// Reading the model's own tensors failed (a bug, not bad input).

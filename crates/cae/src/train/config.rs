@@ -31,6 +31,11 @@ pub struct DataConfig {
     /// (training, every later command, `cae serve`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub normalize: Option<Normalize>,
+    /// What the source gave when the run started (count, shape, content hash), written by
+    /// `cae train`; `--resume` warns when the source now gives other images. Runs from before
+    /// fingerprints have none and get one on their next resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<crate::data::Fingerprint>,
 }
 
 impl Default for DataConfig {
@@ -45,6 +50,7 @@ impl Default for DataConfig {
             normal_class: None,
             test_fraction: None,
             normalize: None,
+            fingerprint: None,
         }
     }
 }

@@ -88,6 +88,12 @@ pub enum TrainError {
     },
     #[error(transparent)]
     Weights(#[from] crate::model::WeightsError),
+    /// Another process writes into the run.
+    #[error(transparent)]
+    Lock(#[from] crate::run_dir::LockError),
+    /// The output folder may not become a run.
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
 }
 
 /// "after epoch N", or that no epoch had finished.

@@ -10,6 +10,7 @@ mod checkpoint;
 pub mod config;
 mod fit;
 mod loss;
+mod resume;
 mod session;
 pub mod ssim_loss;
 pub mod stacked;
@@ -21,4 +22,5 @@ pub use fit::{
     split_data,
 };
 pub use loss::loss;
-pub use session::{NewRun, train_new, train_resume};
+pub use resume::{ResumeChanges, train_resume};
+pub use session::{NewRun, train_new};

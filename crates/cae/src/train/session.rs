@@ -1,10 +1,12 @@
-//! Starting and resuming runs: creating the run directory (never over an existing run),
-//! writing the resolved config, reloading everything for `--resume`.
+//! Starting runs: checking the output folder (never over a run or the user's files, see
+//! `crate::output`), validating everything, then creating the run directory under its lock
+//! and writing the resolved config. Resuming lives in `resume`.
 
-use super::checkpoint::Checkpoint;
 use super::config::{DataConfig, RunConfig, TrainConfig};
 use super::fit::{Observer, TrainError, TrainOutcome, check_objective, fit, load_data};
-use crate::atomic::{remove_stale_temps, write_atomic};
+use crate::atomic::write_atomic;
+use crate::data::Fingerprint;
+use crate::output::{Overwrite, check_new_run};
 use crate::run_dir::RunDir;
 use crate::spec::ArchSource;
 use std::path::Path;
@@ -19,26 +21,16 @@ pub struct NewRun {
     pub train: TrainConfig,
 }
 
-/// Creates `out` and trains a new run in it.
+/// Creates `out` and trains a new run in it. `out` must be new or empty; with
+/// [`Overwrite::Replace`] (`--force`) it may hold other files, never one a run writes.
 pub fn train_new(
     out: &Path,
     new: &NewRun,
+    overwrite: Overwrite,
     observer: &mut dyn Observer,
 ) -> Result<TrainOutcome, TrainError> {
     let setup = |m: String| TrainError::Setup(m);
-    if RunDir::exists(out) {
-        return Err(setup(format!(
-            "{} already holds a run; continue it with `cae train --resume {}` or pick another --out",
-            out.display(),
-            out.display()
-        )));
-    }
-    if out.is_file() {
-        return Err(setup(format!(
-            "{} is a file, not a directory",
-            out.display()
-        )));
-    }
+    check_new_run(out, overwrite)?;
     new.train.check().map_err(setup)?;
     if new.data.source.is_empty() {
         return Err(setup(
@@ -52,10 +44,12 @@ pub fn train_new(
         .map_err(|e| setup(e.to_string()))?;
     // Checked before the run directory exists, so a refused run leaves nothing behind.
     check_objective(&spec, &new.train).map_err(setup)?;
+    let mut data_config = new.data.clone();
+    data_config.fingerprint = Some(Fingerprint::of(&all));
     let config = RunConfig {
         arch: spec.spec.clone(),
         input: all.shape.to_string(),
-        data: new.data.clone(),
+        data: data_config,
         train: new.train.clone(),
     };
     // The plain split, or a one-class run's partitions with its held-out monitors.
@@ -65,50 +59,13 @@ pub fn train_new(
         source,
     })?;
     let run = RunDir::new(out);
+    let _lock = run.lock("training")?;
+    // Again under the lock: another process may have started a run here meanwhile.
+    check_new_run(out, overwrite)?;
     let text = toml::to_string(&config).map_err(|e| setup(format!("writing config: {e}")))?;
     write_atomic(&run.config(), text.as_bytes()).map_err(|source| TrainError::Write {
         path: run.config().display().to_string(),
         source,
     })?;
     fit(&run, &config, &spec, &data, None, observer)
-}
-
-/// Continues the run in `dir` from its checkpoint; `epochs` may raise the epoch budget.
-pub fn train_resume(
-    dir: &Path,
-    epochs: Option<usize>,
-    observer: &mut dyn Observer,
-) -> Result<TrainOutcome, TrainError> {
-    let setup = |m: String| TrainError::Setup(m);
-    let run = RunDir::new(dir);
-    let mut config = run.read_config().map_err(|e| setup(e.to_string()))?;
-    let spec = run.spec(&config).map_err(|e| setup(e.to_string()))?;
-    if let Some(e) = epochs {
-        config.train.epochs = e;
-        let text = toml::to_string(&config).map_err(|e| setup(format!("writing config: {e}")))?;
-        write_atomic(&run.config(), text.as_bytes()).map_err(|source| TrainError::Write {
-            path: run.config().display().to_string(),
-            source,
-        })?;
-    }
-    // Temp files of writes a kill interrupted; the files they were replacing are intact.
-    for dir in [run.root.clone(), run.recon_dir()] {
-        match remove_stale_temps(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(TrainError::Write {
-                    path: dir.display().to_string(),
-                    source: e,
-                });
-            }
-            _ => {}
-        }
-    }
-    // A run killed before its first checkpoint starts over; anything else continues.
-    let checkpoint = if run.checkpoint().is_file() {
-        Some(Checkpoint::load(&run.checkpoint())?)
-    } else {
-        None
-    };
-    let data = crate::anomaly::partition::load_fit_data(&config).map_err(setup)?;
-    fit(&run, &config, &spec, &data, checkpoint, observer)
 }

@@ -2,14 +2,13 @@
 //! run's held-out test partition); with `-o DIR`, the score histogram, the ROC curve and the
 //! PRO curve (with masks) as PNGs, and scores.csv.
 
-use super::{ScoreChoice, Source, create_dir};
+use super::{ScoreChoice, Source};
 use crate::cmd::print_json;
-use anyhow::Context as _;
 use cae::anomaly::baseline::{BaselineEvaluation, evaluate_baselines};
 use cae::anomaly::metrics::roc_curve;
 use cae::anomaly::pixel::{PRO_FPR_LIMIT, PixelSet, pro_curve};
 use cae::anomaly::{Evaluation, Partition, Threshold, evaluate};
-use cae::atomic::write_atomic;
+use cae::output::{OutputDir, Overwrite};
 use cae::plot::{Series, line_chart, score_histogram};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -20,9 +19,14 @@ pub struct EvalArgs {
     pub source: Source,
     #[command(flatten)]
     pub score: ScoreChoice,
-    /// Write histogram.png, roc.png, pro.png (with masks) and scores.csv into this folder.
+    /// Write histogram.png, roc.png, pro.png (with masks) and scores.csv into this folder (new
+    /// or empty unless --force).
     #[arg(long, short = 'o', value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Write into a non-empty --out folder, replacing files of the names written (other files
+    /// stay; a run's own files are refused even so).
+    #[arg(long)]
+    pub force: bool,
     /// Skip the no-learning per-pixel Gaussian baseline (fitted on the run's training
     /// partition) that is otherwise evaluated beside the model.
     #[arg(long)]
@@ -40,6 +44,11 @@ struct Report<'a> {
 }
 
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
+    let mut out = a
+        .out
+        .as_ref()
+        .map(|d| OutputDir::prepare(d, Overwrite::from_force(a.force)))
+        .transpose()?;
     let threshold = Threshold::load(&a.source.run)?;
     a.score.asked()?;
     let ctx = a.source.load(Partition::Test)?;
@@ -48,7 +57,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let threshold = threshold.filter(|t| t.score == kind);
     let scored = ctx.score(kind, a.source.batch_size, false)?;
     let e = evaluate(&scored, &ctx.set, threshold.as_ref())?;
-    if let Some(dir) = &a.out {
+    if let Some(dir) = &mut out {
         write_pictures(dir, &e, &scored, &ctx.set, threshold.as_ref())?;
     }
     let baselines = if a.no_baseline {
@@ -150,18 +159,13 @@ fn print_report(e: &Evaluation, out: Option<&Path>) {
     }
 }
 
-fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    write_atomic(path, bytes).with_context(|| format!("{}: cannot write", path.display()))
-}
-
 fn write_pictures(
-    dir: &Path,
+    dir: &mut OutputDir,
     e: &Evaluation,
     scored: &cae::anomaly::ScoredSet,
     set: &cae::anomaly::AnomalySet,
     threshold: Option<&Threshold>,
 ) -> anyhow::Result<()> {
-    create_dir(dir)?;
     let split = |want: bool| -> Vec<f64> {
         scored
             .scores
@@ -179,7 +183,7 @@ fn write_pictures(
         threshold.map(|t| t.image),
         (900, 520),
     )?;
-    write(&dir.join("histogram.png"), &png)?;
+    dir.write("histogram.png", &png)?;
 
     let roc: Vec<(f64, f64)> = roc_curve(&scored.scores, &set.anomalous)
         .iter()
@@ -205,7 +209,7 @@ fn write_pictures(
         false,
         (640, 560),
     )?;
-    write(&dir.join("roc.png"), &png)?;
+    dir.write("roc.png", &png)?;
 
     if let Some(masks) = &set.masks {
         let s = set.images.shape;
@@ -241,7 +245,7 @@ fn write_pictures(
             false,
             (640, 560),
         )?;
-        write(&dir.join("pro.png"), &png)?;
+        dir.write("pro.png", &png)?;
     }
 
     let mut csv = String::from("index,path,score,truth\n");
@@ -252,5 +256,6 @@ fn write_pictures(
             set.images.origins[i].replace('"', "\"\"")
         ));
     }
-    write(&dir.join("scores.csv"), csv.as_bytes())
+    dir.write("scores.csv", csv.as_bytes())?;
+    Ok(())
 }

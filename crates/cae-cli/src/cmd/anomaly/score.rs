@@ -1,11 +1,10 @@
 //! `cae anomaly score RUN`: score, normalised score and predicted label per image (needs a
 //! fitted threshold); with `-o DIR`, `scores.csv` and one overlay PNG per image.
 
-use super::{ScoreChoice, Source, create_dir};
+use super::{ScoreChoice, Source};
 use crate::cmd::print_json;
-use anyhow::Context as _;
 use cae::anomaly::{AnomalyError, Partition, Prediction, Threshold, predict};
-use cae::atomic::write_atomic;
+use cae::output::{OutputDir, OutputFile, Overwrite};
 use cae::plot::{Overlay, anomaly_overlay, overlay_sheet};
 use clap::Args;
 use serde::Serialize;
@@ -18,7 +17,8 @@ pub struct ScoreArgs {
     pub source: Source,
     #[command(flatten)]
     pub score: ScoreChoice,
-    /// Write scores.csv and one overlay PNG per image into this folder.
+    /// Write scores.csv and one overlay PNG per image into this folder (new or empty unless
+    /// --force).
     #[arg(long, short = 'o', value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// At most this many overlay pictures (the first images).
@@ -28,6 +28,10 @@ pub struct ScoreArgs {
     /// first 4 truly normal ones (the first 12 images when the truth is unknown).
     #[arg(long, value_name = "PNG")]
     pub sheet: Option<PathBuf>,
+    /// Write into a non-empty --out folder and over an existing --sheet, replacing files of the
+    /// names written (other files stay; a run's own files are refused even so).
+    #[arg(long)]
+    pub force: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -72,6 +76,17 @@ fn file_stem(origin: &str) -> String {
 }
 
 pub fn run(a: ScoreArgs) -> anyhow::Result<()> {
+    let overwrite = Overwrite::from_force(a.force);
+    let mut out = a
+        .out
+        .as_ref()
+        .map(|d| OutputDir::prepare(d, overwrite))
+        .transpose()?;
+    let sheet = a
+        .sheet
+        .as_ref()
+        .map(|p| OutputFile::check(p, overwrite))
+        .transpose()?;
     let threshold = Threshold::require(&a.source.run)?;
     let kind = a.score.asked()?.unwrap_or(threshold.score);
     if kind != threshold.score {
@@ -114,10 +129,10 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<()> {
         rows: &rows,
         threshold: &threshold,
     };
-    if let Some(dir) = &a.out {
+    if let Some(dir) = &mut out {
         write_outputs(dir, &pictures, a.max_overlays)?;
     }
-    if let Some(path) = &a.sheet {
+    if let Some(sheet) = &sheet {
         let chosen = sheet_images(&rows);
         let overlays: Vec<(String, usize)> =
             chosen.iter().map(|&i| (pictures.caption(i), i)).collect();
@@ -126,7 +141,7 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<()> {
             .map(|(caption, i)| pictures.overlay(*i, caption))
             .collect();
         let png = overlay_sheet(&parts, pictures.scale(), 2)?;
-        write_atomic(path, &png).with_context(|| format!("{}: cannot write", path.display()))?;
+        sheet.write(&png)?;
     }
     let flagged = rows.iter().filter(|r| r.anomalous).count();
     if a.json {
@@ -241,11 +256,10 @@ fn sheet_images(rows: &[Row]) -> Vec<usize> {
 }
 
 fn write_outputs(
-    dir: &Path,
+    dir: &mut OutputDir,
     pictures: &Pictures<'_>,
     max_overlays: Option<usize>,
 ) -> anyhow::Result<()> {
-    create_dir(dir)?;
     let rows = pictures.rows;
     let mut csv = String::from("index,path,score,normalized,label,truth\n");
     for (i, r) in rows.iter().enumerate() {
@@ -260,9 +274,7 @@ fn write_outputs(
             r.normalized
         ));
     }
-    let path = dir.join("scores.csv");
-    write_atomic(&path, csv.as_bytes())
-        .with_context(|| format!("{}: cannot write", path.display()))?;
+    dir.write("scores.csv", csv.as_bytes())?;
     let n = max_overlays
         .unwrap_or(usize::MAX)
         .min(pictures.predictions.len());
@@ -270,8 +282,7 @@ fn write_outputs(
         let caption = pictures.caption(i);
         let png = anomaly_overlay(&pictures.overlay(i, &caption), pictures.scale())?;
         let name = format!("{i:04}-{}.png", file_stem(&row.path));
-        let path = dir.join(name);
-        write_atomic(&path, &png).with_context(|| format!("{}: cannot write", path.display()))?;
+        dir.write(name, &png)?;
     }
     Ok(())
 }

@@ -4,8 +4,9 @@
 use super::{ScoreChoice, Source};
 use crate::cmd::print_json;
 use anyhow::bail;
-use cae::anomaly::Partition;
 use cae::anomaly::threshold::{FitScores, ThresholdMethod, fit};
+use cae::anomaly::{Partition, Threshold};
+use cae::run_dir::RunDir;
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -53,6 +54,12 @@ pub fn run(a: ThresholdArgs) -> anyhow::Result<()> {
     let method = method(&a)?;
     method.check()?;
     a.score.asked()?;
+    // threshold.json is written into the run: no trainer may write it meanwhile. A folder that
+    // is not a run is refused first, before a lock file is made in it.
+    let run = RunDir::new(&a.source.run);
+    run.read_config()?;
+    let _lock = run.lock("fitting a threshold")?;
+    let earlier = Threshold::load(&a.source.run).ok().flatten();
     let ctx = a.source.load(Partition::Validation)?;
     let kind = a.score.resolve(None, &ctx.run.spec)?;
     let scored = ctx.score(kind, a.source.batch_size, false)?;
@@ -68,6 +75,13 @@ pub fn run(a: ThresholdArgs) -> anyhow::Result<()> {
         },
     )?;
     let path = threshold.save(&a.source.run)?;
+    // The run's threshold is this command's to replace; say so rather than do it silently.
+    if let Some(old) = earlier {
+        eprintln!(
+            "replaced the earlier threshold {:.6} on score {} ({})",
+            old.image, old.score, old.method
+        );
+    }
     let normal: Vec<f64> = scored
         .scores
         .iter()

@@ -125,7 +125,9 @@ fn rejects_textures_too_small_and_non_empty_folders() {
         height: 128,
         width: 128,
     };
-    let e = write_layout(tex, &config(1), &dir).unwrap_err().to_string();
-    assert!(e.contains("not empty"), "{e}");
+    let e = write_layout(tex, &config(1), &dir, Overwrite::Refuse)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("already holds files"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

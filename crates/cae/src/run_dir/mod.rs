@@ -12,7 +12,16 @@
 //!   recon/epoch-NNN.png  originals above reconstructions, per epoch
 //!   summary.json      final figures
 //!   imported.json     where the weights came from (runs made by `cae import` instead of training)
+//!   threshold.json    the anomaly threshold (`cae anomaly threshold`)
+//!   .lock             held by the process writing into the run ([`lock`])
 //! ```
+//!
+//! The run owns these names: no command writes over them except the one that makes them
+//! ([`RunDir::owns`], enforced for every user-named output by `crate::output`).
+
+pub mod lock;
+
+pub use lock::{LockError, RunLock};
 
 use crate::data::ImageShape;
 use crate::model::{Autoencoder, load_weights};
@@ -20,6 +29,26 @@ use crate::spec::{ArchSpec, ValidSpec};
 use crate::train::RunConfig;
 use burn::tensor::Device;
 use std::path::{Path, PathBuf};
+
+/// The files a run owns at its top level: what `train`, `import`, `anomaly threshold` and
+/// `demo` write there, and the lock.
+pub const ARTIFACTS: &[&str] = &[
+    "config.toml",
+    "best.bpk",
+    "last.bpk",
+    "checkpoint.bin",
+    "metrics.csv",
+    "loss.png",
+    "monitors.png",
+    "summary.json",
+    "imported.json",
+    "threshold.json",
+    "reconstruction.png",
+    lock::LOCK_FILE,
+];
+
+/// The folders a run owns whole: per-epoch grids and the stages of a stacked run.
+pub const ARTIFACT_DIRS: &[&str] = &["recon", "stack"];
 
 /// Paths inside a run directory.
 #[derive(Debug, Clone)]
@@ -138,6 +167,26 @@ impl RunDir {
     pub fn exists(path: &Path) -> bool {
         path.join("config.toml").is_file()
     }
+
+    /// Whether `rel`, a path relative to a run's root, is one of the run's own files or
+    /// folders ([`ARTIFACTS`], [`ARTIFACT_DIRS`] and everything under them).
+    pub fn owns(rel: &Path) -> bool {
+        let mut parts = rel.components().filter_map(|c| match c {
+            std::path::Component::Normal(n) => n.to_str(),
+            _ => None,
+        });
+        match (parts.next(), parts.next()) {
+            (Some(first), _) if ARTIFACT_DIRS.contains(&first) => true,
+            (Some(first), None) => ARTIFACTS.contains(&first),
+            _ => false,
+        }
+    }
+
+    /// Takes the run's lock for the life of the returned guard ([`RunLock`]); `what` says what
+    /// the holder does, for the message another process gets.
+    pub fn lock(&self, what: &str) -> Result<RunLock, LockError> {
+        RunLock::acquire(&self.root, what)
+    }
 }
 
 /// A trained run, loaded.
@@ -146,4 +195,26 @@ pub struct LoadedRun {
     pub config: RunConfig,
     pub spec: ValidSpec,
     pub model: Autoencoder,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owns_its_artifacts_and_folders_only() {
+        for rel in [
+            "best.bpk",
+            "checkpoint.bin",
+            ".lock",
+            "recon/epoch-001.png",
+            "stack/stage-1/best.bpk",
+            "recon",
+        ] {
+            assert!(RunDir::owns(Path::new(rel)), "{rel}");
+        }
+        for rel in ["eval/roc.png", "grid.png", "best.bpk/x", "scores.csv", ""] {
+            assert!(!RunDir::owns(Path::new(rel)), "{rel}");
+        }
+    }
 }

@@ -1,0 +1,110 @@
+//! `--resume`: continuing a run from its checkpoint, under the run's lock. What may change is
+//! [`ResumeChanges`] (the rest is fixed by the checkpoint: optimizer state, seeded streams,
+//! partitions); every change is validated, and the data loaded, before anything is saved, so a
+//! refused resume leaves the run as it was.
+
+use super::checkpoint::Checkpoint;
+use super::fit::{Observer, TrainError, TrainOutcome, fit, load_data};
+use crate::atomic::{TempNames, remove_stale_temps, write_atomic};
+use crate::data::Fingerprint;
+use crate::device::DeviceKind;
+use crate::infer::check_fits;
+use crate::run_dir::{RunDir, RunDirError};
+use std::path::Path;
+
+/// The settings `--resume` may change; `None` keeps the run's.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResumeChanges {
+    /// A new epoch budget: at least the epochs already done (more to extend the run).
+    pub epochs: Option<usize>,
+    /// Early stopping from now on.
+    pub patience: Option<usize>,
+    /// Where to compute: a run trained on a GPU may continue on the CPU.
+    pub device: Option<DeviceKind>,
+}
+
+/// Continues the run in `dir` from its checkpoint with `changes` applied (and recorded in its
+/// `config.toml` once they are validated and the data has loaded).
+pub fn train_resume(
+    dir: &Path,
+    changes: &ResumeChanges,
+    observer: &mut dyn Observer,
+) -> Result<TrainOutcome, TrainError> {
+    let setup = |m: String| TrainError::Setup(m);
+    let run = RunDir::new(dir);
+    // Not a run: say so before a lock file is made in someone's folder.
+    if !RunDir::exists(dir) {
+        return Err(setup(
+            RunDirError::NotARun(dir.display().to_string()).to_string(),
+        ));
+    }
+    let _lock = run.lock("resuming training")?;
+    let saved = run.read_config().map_err(|e| setup(e.to_string()))?;
+    let mut config = saved.clone();
+    if let Some(e) = changes.epochs {
+        config.train.epochs = e;
+    }
+    if let Some(p) = changes.patience {
+        config.train.patience = Some(p);
+    }
+    if let Some(d) = changes.device {
+        config.train.device = d;
+    }
+    config
+        .train
+        .check()
+        .map_err(|e| setup(format!("{}: {e}", dir.display())))?;
+    let spec = run.spec(&config).map_err(|e| setup(e.to_string()))?;
+    // Temp files of writes a kill interrupted (the files they were replacing are intact). The
+    // lock is held, so no live writer's file is among them.
+    for dir in [run.root.clone(), run.recon_dir()] {
+        match remove_stale_temps(&dir, TempNames::WithLegacy) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(TrainError::Write {
+                    path: dir.display().to_string(),
+                    source: e,
+                });
+            }
+            _ => {}
+        }
+    }
+    // A run killed before its first checkpoint starts over; anything else continues.
+    let checkpoint = if run.checkpoint().is_file() {
+        Some(Checkpoint::load(&run.checkpoint())?)
+    } else {
+        None
+    };
+    let done = checkpoint.as_ref().map_or(0, |c| c.progress.epoch);
+    if config.train.epochs < done {
+        return Err(setup(format!(
+            "--epochs {}: {} has already trained {done} epochs; give more to continue it",
+            config.train.epochs,
+            dir.display()
+        )));
+    }
+    let all = load_data(&config.data, config.train.seed).map_err(setup)?;
+    check_fits(
+        all.shape,
+        config.input_shape().map_err(setup)?,
+        &config.data.source,
+    )
+    .map_err(setup)?;
+    let now = Fingerprint::of(&all);
+    match &config.data.fingerprint {
+        Some(then) => {
+            if let Some(change) = then.change(&now, &config.data.source) {
+                observer.warn(&change);
+            }
+        }
+        None => config.data.fingerprint = Some(now),
+    }
+    let data = crate::anomaly::partition::fit_data(all, &config).map_err(setup)?;
+    if config != saved {
+        let text = toml::to_string(&config).map_err(|e| setup(format!("writing config: {e}")))?;
+        write_atomic(&run.config(), text.as_bytes()).map_err(|source| TrainError::Write {
+            path: run.config().display().to_string(),
+            source,
+        })?;
+    }
+    fit(&run, &config, &spec, &data, checkpoint, observer)
+}
