@@ -22,6 +22,7 @@
 # test/normal/, test/abnormal/ of grey or colour images), WORK (keep runs, JSON and pictures
 # there; runs already trained there are reused), EPOCHS (30), SEED (42), SIDE (128), CROP
 # (train the recommended recipe on random CROPxCROP crops of the SIDE images, scored whole),
+# ARCH (inspect, or inspect-unet for the U-Net),
 # PYTHON (with torch, numpy, pillow), TORCH=0 to skip the twin, BASELINE_ROWS=0 to skip the
 # earlier CAE recipes.
 set -euo pipefail
@@ -82,7 +83,8 @@ echo "data: $data ($(find "$data/train" -maxdepth 1 -type f | wc -l) train, $(fi
 
 echo "training the recommended recipe (inspect, $epochs epochs)..." >&2
 crop=${CROP:-}
-train inspect --arch inspect --normalize median --synthetic dark,texture,crack --schedule cosine \
+arch=${ARCH:-inspect}
+train inspect --arch "$arch" --normalize median --synthetic dark,texture,crack --schedule cosine \
   --epochs "$epochs" --batch-size 16 --lr 1e-3 ${crop:+--augment "crop:$crop"}
 BASELINES=1 NORM=median-normalised evaluate inspect "recommended: inspect + synthetic anomalies, median-normalised, mask score" --score mask
 # The same thresholds on raw cells for the raw baselines come with the upsample run below.
@@ -103,7 +105,7 @@ if [ "${TORCH:-1}" = 1 ]; then
   python=${PYTHON:-$root/.venv-bench/bin/python}
   if [ -x "$python" ] && "$python" -c 'import torch, numpy, PIL' 2>/dev/null; then
     echo "training the PyTorch twin of the recommended recipe..." >&2
-    "$python" "$here/anomaly_elpv_torch.py" "$data" --epochs "$epochs" --side "$side" ${crop:+--crop "$crop"} --json > "$work/torch.json"
+    "$python" "$here/anomaly_elpv_torch.py" "$data" --epochs "$epochs" --side "$side" --arch "$arch" ${crop:+--crop "$crop"} --json > "$work/torch.json"
     jq -r '["PyTorch twin of the recommended recipe", .image_auroc, .image_aupr, .f1, .precision, .recall, .fpr, (.minutes * 10 | round / 10)] | @tsv' "$work/torch.json" >> "$rows"
   else
     echo "no Python with torch, numpy and pillow ($python): PyTorch twin skipped (run bench/setup_torch.sh or set PYTHON)" >&2

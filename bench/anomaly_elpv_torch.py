@@ -7,7 +7,8 @@ held out for the threshold (target FPR 0.05 on those normals only), and the same
 the 9x9 mean-filtered map). It shows whether the Rust implementation limits the recipe.
 
 usage: python anomaly_elpv_torch.py DATA [--epochs 30] [--batch 16] [--lr 1e-3] [--side 128]
-       [--seed 1] [--threads 2] [--json]      (needs torch, numpy, pillow)
+       [--seed 1] [--threads 2] [--arch inspect|inspect-unet] [--crop N] [--json]
+       (needs torch, numpy, pillow)
 """
 import argparse, glob, json, math, os, sys, time
 import numpy as np
@@ -107,14 +108,31 @@ def synth(img, donors, rng, p=0.5):
     return (img * (1 - a) + a * t).astype(np.float32), target
 
 
+def block(i, o):
+    return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(),
+                         nn.Conv2d(o, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU())
+
+
 class Inspect(nn.Module):
-    """The `inspect` preset: a U-Net of 4 scales of two conv-BN-ReLU; each decoder scale is a
-    nearest upsample, the encoder's volume of that scale appended (flow first), a pair; 1x1 sigmoid head."""
+    """The `inspect` preset: 4 scales of two conv-BN-ReLU, nearest upsampling, 1x1 sigmoid head."""
     def __init__(self, base=16):
         super().__init__()
-        def block(i, o):
-            return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(),
-                                 nn.Conv2d(o, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU())
+        c = base
+        up = lambda: nn.Upsample(scale_factor=2, mode='nearest')
+        self.net = nn.Sequential(block(1, c), nn.MaxPool2d(2), block(c, 2 * c), nn.MaxPool2d(2),
+                                 block(2 * c, 4 * c), nn.MaxPool2d(2), block(4 * c, 4 * c),
+                                 up(), block(4 * c, 2 * c), up(), block(2 * c, c), up(), block(c, c),
+                                 nn.Conv2d(c, 1, 1), nn.Sigmoid())
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class InspectUnet(nn.Module):
+    """The `inspect-unet` preset: `inspect` with each decoder scale's upsampled flow joined by the
+    encoder's volume of that scale (flow first), then the pair; 1x1 sigmoid head."""
+    def __init__(self, base=16):
+        super().__init__()
         c = base
         self.e1, self.e2, self.e3, self.e4 = block(1, c), block(c, 2 * c), block(2 * c, 4 * c), block(4 * c, 4 * c)
         self.d3, self.d2, self.d1 = block(8 * c, 2 * c), block(4 * c, c), block(2 * c, c)
@@ -167,6 +185,7 @@ def main():
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--json', action='store_true')
+    ap.add_argument('--arch', choices=['inspect', 'inspect-unet'], default='inspect')
     ap.add_argument('--crop', type=int, default=0, help='train on random CROPxCROP crops (0: whole images)')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -177,7 +196,7 @@ def main():
     val, train = train[perm[:nv]], train[perm[nv:]]
     normal = load(os.path.join(a.data, 'test', 'normal'), a.side)
     abnormal = load(os.path.join(a.data, 'test', 'abnormal'), a.side)
-    net = Inspect()
+    net = InspectUnet() if a.arch == 'inspect-unet' else Inspect()
     opt = torch.optim.Adam(net.parameters(), a.lr, eps=1e-8)
     started = time.time()
     for epoch in range(a.epochs):

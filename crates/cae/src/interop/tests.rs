@@ -561,7 +561,7 @@ fn pytorch_trained_weights_give_pytorchs_outputs() {
 
 #[test]
 fn skip_connections_give_a_program_with_save_and_concat() {
-    let s = spec("inspect", "1x128x128");
+    let s = spec("inspect-unet", "1x128x128");
     let seq = torch_sequential(&s).unwrap();
     assert!(seq.has_skips);
     let source = seq.source();

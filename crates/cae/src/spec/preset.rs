@@ -37,6 +37,10 @@ pub const PRESETS: &[Preset] = &[
         name: "inspect",
         toml: include_str!("presets/inspect.toml"),
     },
+    Preset {
+        name: "inspect-unet",
+        toml: include_str!("presets/inspect-unet.toml"),
+    },
 ];
 
 /// The preset called `name`, if any.

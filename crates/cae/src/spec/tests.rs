@@ -396,8 +396,8 @@ fn a_name_saved_twice_is_refused() {
 }
 
 #[test]
-fn the_inspect_preset_is_a_unet() {
-    let v = resolve("inspect", "1x128x128");
+fn the_inspect_unet_preset_joins_three_scales() {
+    let v = resolve("inspect-unet", "1x128x128");
     let concats: Vec<usize> = v
         .decoder
         .iter()
