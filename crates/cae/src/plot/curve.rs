@@ -606,14 +606,16 @@ mod tests {
         assert!(huge.len() <= 8 && huge.len() >= 2, "{huge:?}");
     }
 
-    /// Writes example charts for a person to look at when `CAE_PLOT_CHECK_DIR` is set, e.g.
+    /// Draws every kind of chart and checks each is a PNG of its size; with `CAE_PLOT_CHECK_DIR`
+    /// set they are kept there for a person to look at, e.g.
     /// `CAE_PLOT_CHECK_DIR=/tmp/plot-check cargo test -p cae --lib plot::`.
     #[test]
-    fn write_examples_when_asked() {
-        let Some(dir) = std::env::var_os("CAE_PLOT_CHECK_DIR") else {
-            return;
-        };
-        let dir = std::path::PathBuf::from(dir);
+    fn example_charts_are_pngs_of_their_size() {
+        let dir = std::env::var_os("CAE_PLOT_CHECK_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("cae-charts-{}", std::process::id()))
+            });
         std::fs::create_dir_all(&dir).unwrap();
         let (train, val) = losses();
         let mut gappy = val.clone();
@@ -669,7 +671,13 @@ mod tests {
         ];
         for (file, title, series, log_y, size) in charts {
             let png = line_chart(title, "epoch", "MSE loss", series, log_y, size).unwrap();
+            let drawn = image::load_from_memory_with_format(&png, image::ImageFormat::Png)
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert_eq!((drawn.width(), drawn.height()), size, "{file}");
             std::fs::write(dir.join(file), png).unwrap();
+        }
+        if std::env::var_os("CAE_PLOT_CHECK_DIR").is_none() {
+            std::fs::remove_dir_all(&dir).unwrap();
         }
     }
 }

@@ -305,13 +305,17 @@ mod tests {
         assert_eq!(back, img);
     }
 
-    /// Writes example grids for a person to look at when `CAE_PLOT_CHECK_DIR` is set.
+    /// Draws example grids and a colormap strip and checks them; with `CAE_PLOT_CHECK_DIR`
+    /// set they are kept there for a person to look at.
     #[test]
-    fn write_examples_when_asked() {
-        let Some(dir) = std::env::var_os("CAE_PLOT_CHECK_DIR") else {
-            return;
-        };
-        let dir = std::path::PathBuf::from(dir);
+    fn example_grids_have_their_cells_and_colours() {
+        let keep = std::env::var_os("CAE_PLOT_CHECK_DIR");
+        let dir = keep
+            .clone()
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("cae-grids-{}", std::process::id()))
+            });
         std::fs::create_dir_all(&dir).unwrap();
         // Rings of varying radius on 28x28 ("digits") and blurred versions ("reconstructions").
         let ring = |r: f32, blur: f32| -> Vec<f32> {
@@ -328,6 +332,9 @@ mod tests {
         let o: Vec<&[f32]> = orig.iter().map(Vec::as_slice).collect();
         let r: Vec<&[f32]> = recon.iter().map(Vec::as_slice).collect();
         let img = reconstruction_grid(&o, &r, (1, 28, 28), 5, 3);
+        // Originals and reconstructions differ, so the grid is not one colour.
+        let first = *img.get_pixel(0, 0);
+        assert!(img.pixels().any(|p| *p != first), "a flat grid");
         std::fs::write(dir.join("grid-mnist.png"), encode_png(&img).unwrap()).unwrap();
         // Colour gradients: R left-to-right, G top-to-bottom, B per image.
         let colour: Vec<Vec<f32>> = (0..4)
@@ -348,6 +355,12 @@ mod tests {
         let strip = RgbImage::from_fn(512, 40, |x, _| {
             Rgb(super::super::colormap(x as f32 / 511.0))
         });
+        // The colormap runs from dark to bright.
+        let luma = |p: &Rgb<u8>| p.0.iter().map(|&v| u32::from(v)).sum::<u32>();
+        assert!(luma(strip.get_pixel(0, 0)) < luma(strip.get_pixel(511, 0)));
         std::fs::write(dir.join("colormap.png"), encode_png(&strip).unwrap()).unwrap();
+        if keep.is_none() {
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
     }
 }

@@ -170,6 +170,7 @@ fn check_crop(spec: &ValidSpec, t: &TrainConfig) -> Result<(), String> {
 }
 
 pub(super) fn check_objective(spec: &ValidSpec, t: &TrainConfig) -> Result<(), String> {
+    check_crop(spec, t)?;
     let name = &spec.spec.name;
     match (spec.is_segmentation(), t.synthetic.is_some()) {
         (true, false) => {
@@ -273,7 +274,6 @@ pub fn fit_from(
     let t = &config.train;
     t.check().map_err(TrainError::Setup)?;
     check_objective(spec, t).map_err(TrainError::Setup)?;
-    check_crop(spec, t).map_err(TrainError::Setup)?;
     if train.is_empty() {
         return Err(TrainError::Setup(format!(
             "{}: no training images",
@@ -445,6 +445,16 @@ pub fn fit_from(
         for m in &data.monitors {
             if !m.images.is_empty() {
                 let mse = mean_loss(&inference, &m.images, LossKind::Mse, t.batch_size, &base);
+                // A NaN here would be saved as `null` and the checkpoint would not load again.
+                if !mse.is_finite() {
+                    return Err(TrainError::Diverged {
+                        epoch,
+                        step: steps,
+                        value: mse,
+                        last_good: progress.epoch,
+                        run: run.root.display().to_string(),
+                    });
+                }
                 monitored_mse.insert(m.name.clone(), mse);
             }
         }
