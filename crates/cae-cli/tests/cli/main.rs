@@ -14,4 +14,5 @@ mod features;
 mod interop;
 mod resume;
 mod serve;
+mod serve_hostile;
 mod train;
