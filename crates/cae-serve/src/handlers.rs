@@ -25,6 +25,7 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
+use cae::quote::quote;
 use serde::Serialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -153,7 +154,8 @@ pub fn heatmap_flag(query: Option<&str>) -> Result<bool, ApiError> {
         let (key, value) = pair.split_once('=').unwrap_or((pair, "1"));
         if key != "heatmap" {
             return Err(ApiError::bad_request(format!(
-                "unknown query parameter '{key}': /v1/score takes heatmap=1"
+                "unknown query parameter {key}: /v1/score takes heatmap=1",
+                key = quote(key)
             )));
         }
         heatmap = match value {

@@ -16,6 +16,7 @@ pub mod model;
 pub mod noise;
 pub mod plot;
 pub mod quality;
+pub mod quote;
 pub mod run_dir;
 pub mod spec;
 pub mod speed;

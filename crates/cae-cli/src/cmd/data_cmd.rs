@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use cae::anomaly::defects::{ALL_KINDS, DefectConfig, DefectKind, Texture, write_layout};
 use cae::atomic::write_atomic;
 use cae::data::{LoadOptions, load};
+use cae::quote::quote;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
@@ -77,9 +78,16 @@ fn parse_kinds(names: &Option<Vec<String>>) -> anyhow::Result<Vec<DefectKind>> {
     names
         .iter()
         .map(|n| {
-            ALL_KINDS.iter().copied().find(|k| k.name() == n.trim()).ok_or_else(|| {
-                anyhow::anyhow!("unknown defect kind '{n}': expected scratch, spot, hole, stain, cut or fold")
-            })
+            ALL_KINDS
+                .iter()
+                .copied()
+                .find(|k| k.name() == n.trim())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "unknown defect kind {n}: expected scratch, spot, hole, stain, cut or fold",
+                        n = quote(n)
+                    )
+                })
         })
         .collect()
 }

@@ -3,6 +3,7 @@
 //! default: it is only right for data whose mirror image is as normal as the image itself
 //! (solar cells, textures, most inspection images), never for digits or text.
 
+use crate::quote::quote;
 use rand::Rng;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -27,7 +28,9 @@ impl std::str::FromStr for Augment {
                 "flip" => (a.hflip, a.vflip) = (true, true),
                 other => {
                     return Err(format!(
-                        "augmentation '{text}': unknown item '{other}'; use hflip, vflip or flip (both)"
+                        "augmentation {text}: unknown item {other}; use hflip, vflip or flip (both)",
+                        other = quote(other),
+                        text = quote(text)
                     ));
                 }
             }

@@ -20,6 +20,7 @@ mod npy;
 mod shapes;
 mod transform;
 
+use crate::quote::quote;
 use std::fmt;
 use std::fs;
 use std::io::Read;
@@ -71,7 +72,7 @@ impl ImageShape {
         for (dim, part) in dims.iter_mut().zip(&parts) {
             *dim = part
                 .parse()
-                .map_err(|_| err(&format!("'{part}' is not a whole number")))?;
+                .map_err(|_| err(&format!("{part} is not a whole number", part = quote(part))))?;
             if *dim == 0 {
                 return Err(err("every dimension must be at least 1"));
             }
@@ -276,7 +277,10 @@ impl std::str::FromStr for Normalize {
     fn from_str(s: &str) -> Result<Normalize, String> {
         match s.trim() {
             "median" => Ok(Normalize::Median),
-            other => Err(format!("unknown normalisation '{other}': expected median")),
+            other => Err(format!(
+                "unknown normalisation {other}: expected median",
+                other = quote(other)
+            )),
         }
     }
 }
