@@ -5,6 +5,7 @@
 
 mod check;
 mod cost;
+mod field;
 mod layer;
 mod params;
 mod preset;
@@ -189,9 +190,13 @@ impl ArchSpec {
             message,
         };
         for part in ["encoder", "decoder"] {
+            let written = table.get(part).cloned();
             if let Some(v) = table.get_mut(part) {
                 params::substitute(v, &params).map_err(|e| param_err(format!("{part}: {e}")))?;
             }
+            // Layer by layer first: serde's message for the whole spec names no layer.
+            field::check_part(part, table.get(part), written.as_ref(), &params)
+                .map_err(parse_err)?;
         }
         // Record the values actually used (declared defaults overridden by --param).
         if let Some(toml::Value::Table(declared)) = table.get_mut("params") {
