@@ -304,7 +304,7 @@ impl std::str::FromStr for Normalize {
 ///
 /// Options then apply in this order: classes, limit, channels, resize, normalize.
 pub fn load(source: &str, opts: &LoadOptions) -> Result<ImageSet, DataError> {
-    validate_options(opts)?;
+    opts.check()?;
     let set = if let Some(spec) = source.strip_prefix("builtin:") {
         shapes::load(source, spec, opts.seed)?
     } else {
@@ -354,6 +354,14 @@ fn load_file(source: &str, path: &Path, opts: &LoadOptions) -> Result<ImageSet, 
         Err(DataError::UnknownSource {
             name: source.to_string(),
         })
+    }
+}
+
+impl LoadOptions {
+    /// Checks every option is usable ([`load`] does, first); callers that act on the options
+    /// before loading check them the same way.
+    pub fn check(&self) -> Result<(), DataError> {
+        validate_options(self)
     }
 }
 
