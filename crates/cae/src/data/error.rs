@@ -169,6 +169,17 @@ pub enum DataError {
         path: String,
     },
 
+    /// A symbolic link in an image folder would read images twice or under another class: a
+    /// link into another class's folder, back to a folder that holds it (a loop), or to a
+    /// folder or image reached another way.
+    #[error("{path}: {reason}")]
+    Link {
+        /// The link (or the entry reached through one).
+        path: String,
+        /// Where it leads and what to do.
+        reason: String,
+    },
+
     /// A labels file holds a different number of labels than its images file has images.
     #[error(
         "{labels_path}: holds {labels} labels but {images_path} holds {images} images; use the \
