@@ -12,6 +12,7 @@ mod crash;
 mod denoise;
 mod features;
 mod interop;
+mod messages;
 mod resume;
 mod serve;
 mod serve_hostile;
