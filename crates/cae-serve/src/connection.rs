@@ -360,8 +360,7 @@ pub fn descriptor_room() -> Option<u64> {
         #[allow(clippy::useless_conversion)]
         let soft = u64::try_from(limit.rlim_cur);
         Some(
-            soft
-                .unwrap_or(u64::MAX)
+            soft.unwrap_or(u64::MAX)
                 .saturating_sub(RESERVED_DESCRIPTORS)
                 .max(1),
         )
