@@ -1,5 +1,5 @@
 //! Connections: the accept loop, in place of `axum::serve`, which a server facing slow or
-//! hostile clients cannot use as it is. It gives three things that loop lacks:
+//! hostile clients cannot use as it is. It adds what that loop lacks:
 //!
 //! - a **header-read timeout**: hyper has one, but it only runs with a timer, and axum sets
 //!   none, so a client that sent half a request head held its connection forever. Here every
@@ -10,7 +10,9 @@
 //!   half-sent head, an idle keep-alive) is closed to make room, so a flood of slow clients
 //!   cannot lock out `/healthz` or real requests; only when every connection has a request in
 //!   progress is the newcomer closed at once;
-//! - a **drain deadline**: on shutdown the listener closes, idle connections close, requests in
+//! - a **deep accept queue** ([`BACKLOG`]), so a burst of connections is queued, not dropped;
+//! - a **drain deadline**: on shutdown the listener closes, connections without a request in
+//!   progress close at once (half-sent heads included: no answer is lost), requests in
 //!   progress may finish, and at the deadline whatever is left is cut, so SIGTERM always ends.
 
 use axum::Router;
@@ -30,6 +32,26 @@ use tower::ServiceExt;
 
 /// Descriptors kept back from connections for everything else the process opens.
 const RESERVED_DESCRIPTORS: u64 = 64;
+
+/// Connections the kernel completes and queues before they are accepted (capped by the
+/// system's `somaxconn`). The standard library's 128 overflowed while a burst of slow clients
+/// connected, and the kernel then dropped new SYNs: a `/healthz` probe took the 1 s of a TCP
+/// retransmit.
+const BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with the [`BACKLOG`] above.
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As the standard library's bind: a restarted server may take its port back at once.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
 
 /// The open connections, shared by the accept loop (which admits and evicts) and `/healthz`
 /// (which reports them).
@@ -159,6 +181,22 @@ impl Connections {
         self.inner.ended.notify_waiters();
     }
 
+    /// Closes every connection without a request in progress; returns how many.
+    fn close_idle(&self) -> usize {
+        let mut slots = self.slots();
+        let idle: Vec<u64> = slots
+            .iter()
+            .filter(|(_, s)| s.busy.load(Ordering::Acquire) == 0)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &idle {
+            if let Some(slot) = slots.remove(id) {
+                slot.close.notify_one();
+            }
+        }
+        idle.len()
+    }
+
     /// Closes every connection still open; returns how many there were.
     fn cut_all(&self) -> usize {
         let mut slots = self.slots();
@@ -200,6 +238,8 @@ impl Drop for Busy {
 pub struct Stopped {
     /// When the drain deadline passes (shutdown after it must not wait for anything).
     pub deadline: Instant,
+    /// Connections closed at once because no request was in progress on them.
+    pub idle: usize,
     /// Connections still open at the deadline, closed without an answer.
     pub cut: usize,
 }
@@ -242,6 +282,7 @@ pub async fn serve(
     let deadline = Instant::now() + drain;
     // Receivers that already ended are fine: nobody left to tell.
     let _ = draining_tx.send(true);
+    let idle = connections.close_idle();
     while connections.stats().open > 0 {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -251,7 +292,11 @@ pub async fn serve(
         let _ = tokio::time::timeout(left.min(Duration::from_millis(50)), ended).await;
     }
     let cut = connections.cut_all();
-    Stopped { deadline, cut }
+    Stopped {
+        deadline,
+        idle,
+        cut,
+    }
 }
 
 /// An accept error: out of descriptors makes room by evicting an idle connection; anything

@@ -49,13 +49,15 @@ pub struct Ready {
 /// How the server stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stop {
+    /// Connections closed at once because no request was in progress on them.
+    pub idle: usize,
     /// Connections still open at the drain deadline, closed without an answer.
     pub cut: usize,
 }
 
 /// Loads the run, starts the model worker and serves until SIGTERM or SIGINT; then stops
-/// accepting, lets in-flight requests finish within `--drain-timeout`, cuts what is left,
-/// and returns. `on_ready` gets the bound address (useful with port 0) once the server
+/// accepting, closes connections with no request in progress, lets in-flight requests finish
+/// within `--drain-timeout`, cuts what is left, and returns. `on_ready` gets the bound address (useful with port 0) once the server
 /// accepts connections.
 pub fn serve(options: ServeOptions, on_ready: impl FnOnce(Ready)) -> Result<Stop, ServeError> {
     options.check()?;
@@ -78,9 +80,8 @@ pub fn serve(options: ServeOptions, on_ready: impl FnOnce(Ready)) -> Result<Stop
         // Signal handlers first, so a signal right after "ready" is not missed.
         let stop = shutdown_signal()
             .map_err(|e| ServeError::Runtime(format!("cannot watch for signals: {e}")))?;
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| ServeError::Bind { addr, source })?;
+        let listener =
+            connection::listen(addr).map_err(|source| ServeError::Bind { addr, source })?;
         let bound = listener
             .local_addr()
             .map_err(|source| ServeError::Bind { addr, source })?;
@@ -109,7 +110,10 @@ pub fn serve(options: ServeOptions, on_ready: impl FnOnce(Ready)) -> Result<Stop
     if worker.is_finished() && worker.join().is_err() {
         return Err(ServeError::Runtime("the model worker panicked".into()));
     }
-    Ok(Stop { cut: served.cut })
+    Ok(Stop {
+        idle: served.idle,
+        cut: served.cut,
+    })
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C elsewhere than Unix).

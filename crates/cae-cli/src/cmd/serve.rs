@@ -133,13 +133,23 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         }
         eprintln!("cae serve: {run} listening on http://{}", ready.addr);
     })?;
+    let mut closed = Vec::new();
+    if stop.idle > 0 {
+        closed.push(format!(
+            "closed {} connection(s) with no request in progress",
+            stop.idle
+        ));
+    }
     if stop.cut > 0 {
-        eprintln!(
-            "cae serve: stopped; {} connection(s) still open after the drain timeout were closed",
+        closed.push(format!(
+            "cut {} request(s) still running after the drain timeout",
             stop.cut
-        );
-    } else {
+        ));
+    }
+    if closed.is_empty() {
         eprintln!("cae serve: stopped");
+    } else {
+        eprintln!("cae serve: stopped; {}", closed.join("; "));
     }
     Ok(())
 }

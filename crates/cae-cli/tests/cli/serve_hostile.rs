@@ -37,6 +37,15 @@ fn hold_room(want: usize) -> usize {
     want.min((limit.rlim_cur as usize).saturating_sub(256))
 }
 
+/// The head of a `/v1/score` PNG upload of `len` bytes.
+fn request_head(len: usize) -> Vec<u8> {
+    format!(
+        "POST /v1/score HTTP/1.1\r\nHost: test\r\nContent-Type: image/png\r\n\
+         Content-Length: {len}\r\n\r\n"
+    )
+    .into_bytes()
+}
+
 /// Sets its flag when dropped.
 struct Finish<'a>(&'a AtomicBool);
 
@@ -175,8 +184,10 @@ fn healthz_answers_within_100_ms_while_1000_half_sent_requests_and_8_bombs_are_h
     let d = Dir::new("serve-hostile");
     // A run trained with --resize: requests of any size are decoded and resized.
     tiny_run_with(&d, &["--resize", "28x28"]);
-    // A long header timeout, so the half-sent requests are still open at SIGTERM; the default
-    // 1 GiB decode budget (one bomb's worst case is 513 MiB, so they decode one at a time).
+    // A long header timeout, so the half-sent requests are still open at SIGTERM (which closes
+    // them at once: no request is in progress on them) and a stalled upload is still running
+    // (which SIGTERM waits for, until the drain timeout); the default 1 GiB decode budget (one
+    // bomb's worst case is 513 MiB, so they decode one at a time).
     let header_timeout = "120";
     let drain = DRAIN_S.to_string();
     let mut server = Server::start(
@@ -199,10 +210,16 @@ fn healthz_answers_within_100_ms_while_1000_half_sent_requests_and_8_bombs_are_h
         // Stops the probe however this closure ends (a failed assertion too), so the scope
         // can join it.
         let _stop = Finish(&done);
-        let probe = s.spawn(|| {
+        let t0 = Instant::now();
+        let done = &done;
+        let probe = s.spawn(move || {
             let (mut n, mut worst) = (0, Duration::ZERO);
             while !done.load(Ordering::Relaxed) {
-                worst = worst.max(healthz(addr).1);
+                let took = healthz(addr).1;
+                if took > Duration::from_millis(50) {
+                    eprintln!("slow /healthz at {:?}: {took:?}", t0.elapsed());
+                }
+                worst = worst.max(took);
                 n += 1;
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -215,6 +232,7 @@ fn healthz_answers_within_100_ms_while_1000_half_sent_requests_and_8_bombs_are_h
                 c
             })
             .collect();
+        eprintln!("{clients} held at {:?}", t0.elapsed());
         let deadline = Instant::now() + Duration::from_secs(10);
         while healthz(addr).0["connections"]["open"].as_u64().unwrap() < clients as u64 + 1 {
             assert!(Instant::now() < deadline, "the server never held them all");
@@ -226,34 +244,46 @@ fn healthz_answers_within_100_ms_while_1000_half_sent_requests_and_8_bombs_are_h
                 .collect();
             sent.into_iter().map(|h| h.join().unwrap().status).collect()
         });
+        eprintln!("bombs done at {:?}", t0.elapsed());
         let still = healthz(addr).0["connections"]["open"].as_u64().unwrap();
         assert!(
             still > clients as u64,
             "half-sent requests were dropped: {still} open"
         );
+        // And one request in progress that never ends: a head, then part of its body.
+        let mut stalled = TcpStream::connect(addr).unwrap();
+        stalled.write_all(&request_head(bomb.len())).unwrap();
+        stalled.write_all(&bomb[..1000]).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
         done.store(true, Ordering::Relaxed);
         let (probes, worst) = probe.join().unwrap();
         let peak = peak_rss_mib(server.child.id());
-        // Still holding every half-sent request: SIGTERM must not wait for them.
+        // Still holding every half-sent request and the stalled upload.
         let started = Instant::now();
         server.terminate();
         let status = server.wait();
         let took = started.elapsed();
-        assert_eq!(status.code(), Some(0), "{}", server.stderr());
+        // Read once: stderr() drains what the server printed.
+        let said = server.stderr();
+        assert_eq!(status.code(), Some(0), "{said}");
         assert!(
             took < Duration::from_secs(DRAIN_S + 2),
             "SIGTERM took {took:?} with a {DRAIN_S} s drain"
         );
         assert!(
-            server.stderr().contains("were closed"),
-            "{}",
-            server.stderr()
+            took >= Duration::from_secs(DRAIN_S),
+            "the stalled upload was not waited for"
+        );
+        assert!(
+            said.contains(&format!("closed {clients} connection(s) with no request"))
+                && said.contains("cut 1 request(s) still running after the drain timeout"),
+            "{said}"
         );
         eprintln!(
             "{clients} half-sent requests, 8 bombs: {probes} /healthz probes, slowest {worst:?}; \
              peak RSS {peak:?} MiB; SIGTERM exit after {took:?} (drain {DRAIN_S} s)"
         );
-        drop(held);
+        drop((held, stalled));
         (probes, worst, bombs, peak)
     });
     assert_eq!(
