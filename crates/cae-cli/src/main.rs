@@ -5,6 +5,7 @@
 mod args;
 mod cmd;
 mod progress;
+mod report;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -33,7 +34,7 @@ fn main() -> ExitCode {
                 eprintln!("{stop}");
                 return ExitCode::from(130);
             }
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", report::error_line(&e));
             ExitCode::FAILURE
         }
     }

@@ -9,11 +9,13 @@
 //! | `POST /v1/heatmap` | one image | PNG overlay |
 //! | `POST /v1/reconstruct` | one image | PNG |
 //! | `POST /v1/encode` | image, or multipart | JSON latent vector per image |
-//! | `GET /healthz` | | JSON status and batching counters |
+//! | `GET /healthz` | | JSON status, batching, connection and decode-budget counters |
 //! | `GET /v1/model` | | JSON: architecture, input, score, threshold, training |
 
 use crate::answer::{self, ScoreAnswer};
 use crate::batcher::{BatchError, Batcher, panic_message};
+use crate::budget::DecodeBudget;
+use crate::connection::Connections;
 use crate::error::ApiError;
 use crate::forward::{ModelJob, ModelOutput, Want};
 use crate::options::Limits;
@@ -23,6 +25,7 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
+use cae::quote::quote;
 use serde::Serialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -38,16 +41,26 @@ struct Shared {
     run: ServedRun,
     batcher: Batcher<ModelJob, ModelOutput>,
     limits: Limits,
+    budget: DecodeBudget,
+    connections: Connections,
     started: Instant,
 }
 
 impl AppState {
-    pub fn new(run: ServedRun, batcher: Batcher<ModelJob, ModelOutput>, limits: Limits) -> Self {
+    /// `connections` is the accept loop's registry, reported by `/healthz`.
+    pub fn new(
+        run: ServedRun,
+        batcher: Batcher<ModelJob, ModelOutput>,
+        limits: Limits,
+        connections: Connections,
+    ) -> Self {
         AppState {
             inner: Arc::new(Shared {
                 run,
                 batcher,
                 limits,
+                budget: DecodeBudget::new(limits.decode_memory),
+                connections,
                 started: Instant::now(),
             }),
         }
@@ -61,19 +74,28 @@ impl AppState {
         &self.inner.run
     }
 
-    /// Decodes and checks every image on the blocking pool.
+    /// Checks every image's header, then decodes it on the blocking pool once its worst-case
+    /// decode size fits the shared budget. The reservation moves into the blocking task, so
+    /// a request that times out still holds it until its decode has really ended.
     async fn prepare(&self, images: Vec<UploadedImage>) -> Result<Vec<Arc<[f32]>>, ApiError> {
-        let state = self.clone();
-        blocking(move || {
-            images
-                .iter()
-                .map(|img| {
-                    let px = state.run().intake.prepare(&img.bytes, &img.label())?;
-                    Ok(Arc::from(px))
-                })
-                .collect()
-        })
-        .await
+        let mut prepared = Vec::with_capacity(images.len());
+        for image in images {
+            let name = image.label();
+            let header = self.run().intake.admit(&image.bytes, &name)?;
+            let reserved = self
+                .inner
+                .budget
+                .reserve(header.decode_bytes(), &name)
+                .await?;
+            let state = self.clone();
+            let pixels = blocking(move || {
+                let _reserved = reserved;
+                state.run().intake.decode(&image.bytes, &name)
+            })
+            .await?;
+            prepared.push(Arc::from(pixels));
+        }
+        Ok(prepared)
     }
 
     /// Sends prepared images through the batch worker; one output per image, in order.
@@ -132,7 +154,8 @@ pub fn heatmap_flag(query: Option<&str>) -> Result<bool, ApiError> {
         let (key, value) = pair.split_once('=').unwrap_or((pair, "1"));
         if key != "heatmap" {
             return Err(ApiError::bad_request(format!(
-                "unknown query parameter '{key}': /v1/score takes heatmap=1"
+                "unknown query parameter {key}: /v1/score takes heatmap=1",
+                key = quote(key)
             )));
         }
         heatmap = match value {
@@ -250,6 +273,7 @@ pub async fn encode(State(app): State<AppState>, upload: Upload) -> Result<Respo
 
 pub async fn healthz(State(app): State<AppState>) -> Json<serde_json::Value> {
     let (batches, images, largest, failed) = app.inner.batcher.stats().snapshot();
+    let budget = &app.inner.budget;
     Json(json!({
         "status": "ok",
         "uptime_s": app.inner.started.elapsed().as_secs_f64(),
@@ -257,6 +281,8 @@ pub async fn healthz(State(app): State<AppState>) -> Json<serde_json::Value> {
         "images": images,
         "largest_batch": largest,
         "failed_batches": failed,
+        "connections": app.inner.connections.stats(),
+        "decode_memory": { "total": budget.total_bytes(), "free": budget.free_bytes() },
     }))
 }
 

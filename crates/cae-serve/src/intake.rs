@@ -7,7 +7,8 @@
 
 use crate::error::ApiError;
 use cae::data::{
-    ImageLimits, ImageShape, Normalize, check_header, decode_image, read_header, resize_image,
+    ImageHeader, ImageLimits, ImageShape, Normalize, check_header, decode_image, read_header,
+    resize_image,
 };
 use cae::train::RunConfig;
 use cae::train::config::parse_hw;
@@ -53,6 +54,14 @@ impl Intake {
 
     /// Decodes and checks one image; `name` says which in messages ("body", "part 2").
     pub fn prepare(&self, bytes: &[u8], name: &str) -> Result<Vec<f32>, ApiError> {
+        self.admit(bytes, name)?;
+        self.decode(bytes, name)
+    }
+
+    /// The checks made on the header alone, before any pixel is decoded: not empty, within
+    /// the limits, and the model's size when the run does not resize. The header it returns
+    /// says what decoding will cost ([`ImageHeader::decode_bytes`]).
+    pub fn admit(&self, bytes: &[u8], name: &str) -> Result<ImageHeader, ApiError> {
         if bytes.is_empty() {
             return Err(ApiError::bad_request(format!(
                 "{name}: empty; send one PNG, JPEG or BMP image"
@@ -68,6 +77,12 @@ impl Intake {
                  trained without --resize, so images are not resized: send {eh}x{ew} images"
             )));
         }
+        Ok(header)
+    }
+
+    /// Decodes an image that [`Intake::admit`] passed into the model's input.
+    pub fn decode(&self, bytes: &[u8], name: &str) -> Result<Vec<f32>, ApiError> {
+        let (eh, ew) = (self.input.height, self.input.width);
         // An RGB model takes gray images as three equal planes, as its training loader did.
         let force = self.channels.or((self.input.channels == 3).then_some(3));
         let (shape, pixels) =

@@ -7,10 +7,14 @@
 //! one model call run by [`forward`] on a dedicated thread, and [`answer`] scores them and
 //! draws pictures with the library's functions. [`handlers`] holds the endpoints, [`router`]
 //! the layers that keep the server up (limits, timeouts, load shedding, panics → 500, JSON
-//! errors), [`served_run`] what is known about the run, [`options`] the flags' defaults.
+//! errors), [`budget`] the decode memory shared by all requests, [`connection`] the accept
+//! loop (header timeout, connection bound, drain deadline), [`served_run`] what is known about
+//! the run, [`options`] the flags' defaults.
 
 pub mod answer;
 pub mod batcher;
+pub mod budget;
+pub mod connection;
 pub mod error;
 pub mod forward;
 pub mod handlers;
@@ -21,30 +25,51 @@ pub mod served_run;
 pub mod upload;
 
 pub use batcher::BatchOptions;
+pub use connection::ConnectionStats;
 pub use error::{ApiError, ServeError};
 pub use options::{Limits, ServeOptions};
 
 use batcher::Batcher;
+use connection::{Connections, Stopped, descriptor_room};
 use forward::ModelRunner;
 use handlers::AppState;
 use served_run::ServedRun;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// How long shutdown waits for blocking work and the model worker after the last connection.
-const DRAIN: Duration = Duration::from_secs(10);
+/// Where the server listens and how many connections it holds at most, for `on_ready`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ready {
+    pub addr: SocketAddr,
+    /// `--max-connections`, or less when the descriptor limit allows fewer.
+    pub max_connections: usize,
+}
+
+/// How the server stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stop {
+    /// Connections closed at once because no request was in progress on them.
+    pub idle: usize,
+    /// Connections still open at the drain deadline, closed without an answer.
+    pub cut: usize,
+}
 
 /// Loads the run, starts the model worker and serves until SIGTERM or SIGINT; then stops
-/// accepting, lets in-flight requests finish, and returns `Ok`. `on_ready` gets the bound
-/// address (useful with port 0) once the server accepts connections.
-pub fn serve(options: ServeOptions, on_ready: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+/// accepting, closes connections with no request in progress, lets in-flight requests finish
+/// within `--drain-timeout`, cuts what is left, and returns. `on_ready` gets the bound address (useful with port 0) once the server
+/// accepts connections.
+pub fn serve(options: ServeOptions, on_ready: impl FnOnce(Ready)) -> Result<Stop, ServeError> {
     options.check()?;
     let (run, model) = ServedRun::load(&options)?;
     let runner = ModelRunner::new(model, run.input, options.device.clone());
     let (batcher, worker) = Batcher::spawn(options.batch, move |jobs| runner.run(jobs))
         .map_err(|e| ServeError::Runtime(format!("cannot start the model worker: {e}")))?;
-    let app = router::router(AppState::new(run, batcher, options.limits));
+    let limits = options.limits;
+    let room = descriptor_room().map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    let connections = Connections::new(limits.max_connections.min(room));
+    let max_connections = connections.stats().limit;
+    let app = router::router(AppState::new(run, batcher, limits, connections.clone()));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("cae-serve")
@@ -55,28 +80,40 @@ pub fn serve(options: ServeOptions, on_ready: impl FnOnce(SocketAddr)) -> Result
         // Signal handlers first, so a signal right after "ready" is not missed.
         let stop = shutdown_signal()
             .map_err(|e| ServeError::Runtime(format!("cannot watch for signals: {e}")))?;
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| ServeError::Bind { addr, source })?;
+        let listener =
+            connection::listen(addr).map_err(|source| ServeError::Bind { addr, source })?;
         let bound = listener
             .local_addr()
             .map_err(|source| ServeError::Bind { addr, source })?;
-        on_ready(bound);
-        axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await
-            .map_err(|e| ServeError::Runtime(format!("the server failed: {e}")))
-    });
-    runtime.shutdown_timeout(DRAIN);
-    // The worker ends once the last handle to it is dropped; do not hang on a straggler.
-    let deadline = Instant::now() + DRAIN;
-    while !worker.is_finished() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
+        on_ready(Ready {
+            addr: bound,
+            max_connections,
+        });
+        let stopped = connection::serve(
+            listener,
+            app,
+            connections,
+            limits.header_timeout,
+            limits.drain_timeout,
+            stop,
+        )
+        .await;
+        Ok::<Stopped, ServeError>(stopped)
+    })?;
+    // Blocking work (a decode) and the model worker get what is left of the drain deadline;
+    // the worker ends once the last handle to it is dropped. Stragglers are not waited for.
+    let left = || served.deadline.saturating_duration_since(Instant::now());
+    runtime.shutdown_timeout(left());
+    while !worker.is_finished() && !left().is_zero() {
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
     if worker.is_finished() && worker.join().is_err() {
         return Err(ServeError::Runtime("the model worker panicked".into()));
     }
-    served
+    Ok(Stop {
+        idle: served.idle,
+        cut: served.cut,
+    })
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C elsewhere than Unix).

@@ -24,6 +24,19 @@ pub struct Limits {
     pub timeout: Duration,
     /// Most requests handled at once on the `/v1/...` endpoints; more get 503 at once.
     pub max_concurrency: usize,
+    /// Longest a client may take to send a whole request head (and longest an idle keep-alive
+    /// connection waits for the next one); then the connection is closed.
+    pub header_timeout: Duration,
+    /// Most open connections. Kept under the descriptor limit, and when all are taken the
+    /// connection idle longest (half-sent head, idle keep-alive) is closed to make room, so a
+    /// flood of slow clients cannot lock out `/healthz` or real requests.
+    pub max_connections: usize,
+    /// How long SIGTERM waits for open requests before the server exits anyway.
+    pub drain_timeout: Duration,
+    /// Bytes that decoding request images may hold at once, shared by all requests: each image
+    /// waits until its worst-case decode size (from its header) fits, so concurrent
+    /// decompression bombs queue instead of adding up.
+    pub decode_memory: u64,
 }
 
 impl Default for Limits {
@@ -35,6 +48,10 @@ impl Default for Limits {
             max_images: 64,
             timeout: Duration::from_secs(30),
             max_concurrency: 256,
+            header_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            drain_timeout: Duration::from_secs(10),
+            decode_memory: 1 << 30,
         }
     }
 }
@@ -60,6 +77,18 @@ impl Limits {
         }
         if self.max_concurrency == 0 {
             return bad("--max-concurrency must be at least 1".into());
+        }
+        if self.header_timeout.is_zero() {
+            return bad("--header-timeout must be above 0 seconds".into());
+        }
+        if self.max_connections == 0 {
+            return bad("--max-connections must be at least 1".into());
+        }
+        if self.decode_memory < 1 << 20 {
+            return bad(format!(
+                "--decode-memory {} bytes: must be at least 1 MiB",
+                self.decode_memory
+            ));
         }
         Ok(())
     }
@@ -108,18 +137,26 @@ mod tests {
     #[test]
     fn defaults_pass_and_each_zero_limit_is_refused() {
         assert!(ServeOptions::new("run").check().is_ok());
-        let zeroed: [fn(&mut Limits); 5] = [
+        let zeroed: [fn(&mut Limits); 8] = [
             |l| l.max_body_bytes = 0,
             |l| l.max_side = 0,
             |l| l.max_images = 0,
             |l| l.timeout = Duration::ZERO,
             |l| l.max_concurrency = 0,
+            |l| l.header_timeout = Duration::ZERO,
+            |l| l.max_connections = 0,
+            |l| l.decode_memory = 0,
         ];
         for zero in zeroed {
             let mut l = Limits::default();
             zero(&mut l);
             let e = l.check().unwrap_err().to_string();
-            assert!(e.starts_with("--max") || e.starts_with("--timeout"), "{e}");
+            assert!(
+                ["--max", "--timeout", "--header-timeout", "--decode-memory"]
+                    .iter()
+                    .any(|flag| e.starts_with(flag)),
+                "{e}"
+            );
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The routes and the layers that keep the server up: on the `/v1` model endpoints a
 //! concurrency limit that sheds load (503) and a request timeout (504); everywhere the body
-//! limit, a panic catcher (500) and a last layer that turns any error response that is not
-//! JSON yet — axum's own 404/405 and rejections — into `{"error": "..."}`.
+//! limit — a `Content-Length` over it is a 413 from the header, before a byte of the body is
+//! read or `100 Continue` is sent —, a panic catcher (500) and a last layer that turns any
+//! error response that is not JSON yet — axum's own 404/405 and rejections — into
+//! `{"error": "..."}`.
 
 use crate::error::ApiError;
 use crate::handlers::{self, AppState};
@@ -41,12 +43,41 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/model", get(handlers::model))
         .fallback(handlers::not_found)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            limits.max_body_bytes,
+            refuse_declared_oversize,
+        ))
         .layer(Extension(UploadLimits {
             max_body_bytes: limits.max_body_bytes,
             max_images: limits.max_images,
         }))
         .with_state(state);
     harden(app)
+}
+
+/// A body whose `Content-Length` is over the limit gets 413 at once. Without this the limit
+/// only bites once that many bytes have arrived, so a client declaring 99999999999 bytes and
+/// sending few held its request until the timeout, and one asking `Expect: 100-continue` was
+/// told to go ahead. hyper sends `100 Continue` only when the body is first read, which now
+/// never happens for such a request.
+async fn refuse_declared_oversize(
+    axum::extract::State(max_body_bytes): axum::extract::State<usize>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match declared {
+        Some(n) if n > max_body_bytes as u64 => ApiError::too_large(format!(
+            "the body declares {n} bytes (Content-Length), over the limit of {max_body_bytes} \
+             bytes (--max-body)"
+        ))
+        .into_response(),
+        _ => next.run(request).await,
+    }
 }
 
 /// The layers every route gets, outermost last: panics become 500 JSON, and error responses

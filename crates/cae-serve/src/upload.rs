@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
+use cae::quote::quote;
 
 /// Raw-body content types taken as one image (the bytes decide the format).
 pub const IMAGE_TYPES: [&str; 4] = [
@@ -127,7 +128,7 @@ impl<S: Send + Sync> FromRequest<S> for Upload {
             other => Err(ApiError::unsupported_type(format!(
                 "content type {}: send an image as image/png, image/jpeg, image/bmp or \
                  application/octet-stream, or several as multipart/form-data",
-                other.map_or("(none)".to_string(), |t| format!("'{t}'"))
+                other.map_or("(none)".to_string(), |t| quote(t).to_string())
             ))),
         }
     }

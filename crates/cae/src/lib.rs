@@ -17,6 +17,7 @@ pub mod noise;
 pub mod output;
 pub mod plot;
 pub mod quality;
+pub mod quote;
 pub mod run_dir;
 pub mod spec;
 pub mod speed;

@@ -7,6 +7,7 @@
 //! the [`ChaCha8Rng`] the caller passes, so a stream seeded per epoch and step reproduces the
 //! same corruption after a resume.
 
+use crate::quote::quote;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -32,21 +33,20 @@ const NAMES: [&str; 4] = ["gaussian", "salt_pepper", "mask", "speckle"];
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum NoiseError {
     #[error(
-        "noise '{text}': unknown noise model '{name}'{hint}; use gaussian:SIGMA, salt_pepper:P, mask:P or speckle:SIGMA"
-    )]
+        "noise {text}: unknown noise model {name}{hint}; use gaussian:SIGMA, salt_pepper:P, mask:P or speckle:SIGMA", name = quote(.name), text = quote(.text))]
     Unknown {
         text: String,
         name: String,
         hint: String,
     },
-    #[error("noise '{text}': '{item}' needs a level after ':', e.g. {name}:{example}")]
+    #[error("noise {text}: {item} needs a level after ':', e.g. {name}:{example}", item = quote(.item), text = quote(.text))]
     MissingLevel {
         text: String,
         item: String,
         name: &'static str,
         example: &'static str,
     },
-    #[error("noise '{text}': level '{level}' of {name} {reason}")]
+    #[error("noise {text}: level {level} of {name} {reason}", level = quote(.level), text = quote(.text))]
     BadLevel {
         text: String,
         name: &'static str,

@@ -3,15 +3,18 @@
 //! the gutter is dropped and the location joined to the message:
 //! `line 62, column 1: unknown field `colour`, expected one of …`.
 
-/// `e` as one line: location (when known) and message.
+/// `e` as one line: location (when known) and message, with long quoted values cut (serde
+/// quotes a value it cannot take whole, however long).
 pub fn one_line(e: &impl std::fmt::Display) -> String {
-    e.to_string()
+    let line = e
+        .to_string()
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !is_gutter(l))
         .map(|l| l.strip_prefix("TOML parse error at ").unwrap_or(l))
         .collect::<Vec<_>>()
-        .join(": ")
+        .join(": ");
+    crate::quote::shorten_quoted(&line)
 }
 
 /// A line of the source excerpt: `|`, `62 | colour = 3` or `| ^^^`.

@@ -7,6 +7,7 @@ use anyhow::bail;
 use cae::anomaly::defects::{ALL_KINDS, DefectConfig, DefectKind, Texture, write_layout};
 use cae::data::{LoadOptions, load};
 use cae::output::{OutputFile, Overwrite};
+use cae::quote::quote;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
@@ -85,9 +86,16 @@ fn parse_kinds(names: &Option<Vec<String>>) -> anyhow::Result<Vec<DefectKind>> {
     names
         .iter()
         .map(|n| {
-            ALL_KINDS.iter().copied().find(|k| k.name() == n.trim()).ok_or_else(|| {
-                anyhow::anyhow!("unknown defect kind '{n}': expected scratch, spot, hole, stain, cut or fold")
-            })
+            ALL_KINDS
+                .iter()
+                .copied()
+                .find(|k| k.name() == n.trim())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "unknown defect kind {n}: expected scratch, spot, hole, stain, cut or fold",
+                        n = quote(n)
+                    )
+                })
         })
         .collect()
 }

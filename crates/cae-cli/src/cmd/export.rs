@@ -56,8 +56,9 @@ pub fn run(a: ExportArgs) -> anyhow::Result<()> {
             a.output.display()
         ),
         other => bail!(
-            "{}: unknown output format '{other}'; cae export writes PyTorch .safetensors: use -o FILE.safetensors",
-            a.output.display()
+            "{}: unknown output format {}; cae export writes PyTorch .safetensors: use -o FILE.safetensors",
+            a.output.display(),
+            cae::quote::quote(other)
         ),
     }
     let device = Device::flex();

@@ -12,6 +12,7 @@ use cae::features::classifier::{FinetuneConfig, finetune};
 use cae::features::probe::{balanced_subset, labels_of, probe, split_tail};
 use cae::features::softmax::SoftmaxConfig;
 use cae::model::weights_to_bytes;
+use cae::quote::quote;
 use cae::run_dir::RunDir;
 use clap::Args;
 use std::path::PathBuf;
@@ -54,7 +55,10 @@ fn parse_budget(s: &str) -> anyhow::Result<Option<usize>> {
         "all" => Ok(None),
         n => match n.parse::<usize>() {
             Ok(v) if v > 0 => Ok(Some(v)),
-            _ => bail!("--budgets: '{n}' is not a positive number or 'all' (e.g. 100,1000,all)"),
+            _ => bail!(
+                "--budgets: {n} is not a positive number or 'all' (e.g. 100,1000,all)",
+                n = quote(n)
+            ),
         },
     }
 }

@@ -1,5 +1,5 @@
 //! `cae serve RUN`: the run behind HTTP (see the `cae-serve` crate). This file only turns flags
-//! into `ServeOptions` and reports where the server listens and that it stopped.
+//! into `ServeOptions` and reports where the server listens and how it stopped.
 
 use crate::args::DeviceArg;
 use anyhow::Context;
@@ -35,6 +35,21 @@ pub struct ServeArgs {
     /// Most requests in progress at once on /v1/...; more get 503 at once.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_concurrency)]
     pub max_concurrency: usize,
+    /// Seconds a client has to send a whole request head (an idle keep-alive connection, to
+    /// start the next one); then the connection is closed.
+    #[arg(long, value_name = "SECONDS", default_value_t = Limits::default().header_timeout.as_secs_f64())]
+    pub header_timeout: f64,
+    /// Most open connections (lowered to what the descriptor limit allows); when all are
+    /// taken, the one idle longest is closed to make room.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
+    pub max_connections: usize,
+    /// Seconds SIGTERM waits for requests in progress before exiting anyway (0: at once).
+    #[arg(long, value_name = "SECONDS", default_value_t = Limits::default().drain_timeout.as_secs_f64())]
+    pub drain_timeout: f64,
+    /// MiB that decoding request images may take at once, shared by all requests (each image
+    /// reserves its worst case from its header; one over the whole budget gets 413).
+    #[arg(long, value_name = "MIB", default_value_t = Limits::default().decode_memory >> 20)]
+    pub decode_memory: u64,
     /// Most images in one model call.
     #[arg(long, value_name = "N", default_value_t = BatchOptions::default().max_batch)]
     pub max_batch: usize,
@@ -90,6 +105,14 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             max_images: a.max_images,
             timeout: seconds("--timeout", a.timeout)?,
             max_concurrency: a.max_concurrency,
+            header_timeout: seconds("--header-timeout", a.header_timeout)?,
+            max_connections: a.max_connections,
+            drain_timeout: if a.drain_timeout == 0.0 {
+                Duration::ZERO
+            } else {
+                seconds("--drain-timeout", a.drain_timeout)?
+            },
+            decode_memory: a.decode_memory.saturating_mul(1 << 20),
         },
         batch: BatchOptions {
             max_batch: a.max_batch,
@@ -100,9 +123,33 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         device,
     };
     let run = options.run.display().to_string();
-    serve(options, |addr| {
-        eprintln!("cae serve: {run} listening on http://{addr}");
+    let asked = options.limits.max_connections;
+    let stop = serve(options, |ready| {
+        if ready.max_connections < asked {
+            eprintln!(
+                "cae serve: the descriptor limit leaves room for {} connections, fewer than --max-connections {asked}",
+                ready.max_connections
+            );
+        }
+        eprintln!("cae serve: {run} listening on http://{}", ready.addr);
     })?;
-    eprintln!("cae serve: stopped");
+    let mut closed = Vec::new();
+    if stop.idle > 0 {
+        closed.push(format!(
+            "closed {} connection(s) with no request in progress",
+            stop.idle
+        ));
+    }
+    if stop.cut > 0 {
+        closed.push(format!(
+            "cut {} request(s) still running after the drain timeout",
+            stop.cut
+        ));
+    }
+    if closed.is_empty() {
+        eprintln!("cae serve: stopped");
+    } else {
+        eprintln!("cae serve: stopped; {}", closed.join("; "));
+    }
     Ok(())
 }

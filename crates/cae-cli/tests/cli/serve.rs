@@ -14,15 +14,15 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// A running `cae serve`, killed on drop if still alive.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) addr: SocketAddr,
     stderr: mpsc::Receiver<String>,
 }
 
 impl Server {
     /// Starts `cae serve RUN --addr 127.0.0.1:0 EXTRA…` in `dir` and waits for its address.
-    fn start(dir: &Path, run_dir: &str, extra: &[&str]) -> Server {
+    pub(crate) fn start(dir: &Path, run_dir: &str, extra: &[&str]) -> Server {
         let mut child = cae()
             .args(["serve", run_dir, "--addr", "127.0.0.1:0"])
             .args(extra)
@@ -66,7 +66,7 @@ impl Server {
         panic!("cae serve did not start: {}", seen.join("\n"));
     }
 
-    fn terminate(&self) {
+    pub(crate) fn terminate(&self) {
         let ok = std::process::Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -75,7 +75,7 @@ impl Server {
     }
 
     /// Waits for the exit status (at most 30 s).
-    fn wait(&mut self) -> ExitStatus {
+    pub(crate) fn wait(&mut self) -> ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
@@ -87,7 +87,7 @@ impl Server {
     }
 
     /// Everything printed on stderr so far.
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         self.stderr.try_iter().collect::<Vec<_>>().join("\n")
     }
 }
@@ -100,14 +100,14 @@ impl Drop for Server {
 }
 
 /// An HTTP answer.
-struct Answer {
-    status: u16,
-    content_type: String,
-    body: Vec<u8>,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) content_type: String,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Answer {
-    fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         assert!(
             self.content_type.starts_with("application/json"),
             "{} {}: {}",
@@ -131,7 +131,7 @@ fn head(method: &str, path: &str, content_type: Option<&str>, body_len: usize) -
 
 /// Reads a whole `Connection: close` answer (a reset after the answer, as when the server
 /// refused a body it did not read, keeps what arrived).
-fn read_answer(mut stream: TcpStream) -> Answer {
+pub(crate) fn read_answer(mut stream: TcpStream) -> Answer {
     let mut raw = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {
@@ -171,7 +171,13 @@ fn read_answer(mut stream: TcpStream) -> Answer {
     }
 }
 
-fn request(addr: SocketAddr, method: &str, path: &str, ctype: Option<&str>, body: &[u8]) -> Answer {
+pub(crate) fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    ctype: Option<&str>,
+    body: &[u8],
+) -> Answer {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
@@ -216,24 +222,29 @@ fn multipart(files: &[(&str, &[u8])]) -> (String, Vec<u8>) {
 
 /// A one-epoch `pytorch-small` run on 64 fixture digits.
 fn tiny_run(d: &Dir) {
-    ok(&run(
-        &d.path,
-        &[
-            "train",
-            "--arch",
-            "pytorch-small",
-            "--data",
-            &mnist_arg(),
-            "--limit",
-            "64",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "16",
-            "--out",
-            "run",
-        ],
-    ));
+    tiny_run_with(d, &[]);
+}
+
+/// [`tiny_run`] with more `cae train` flags (`--resize 28x28`: a run that resizes requests).
+pub(crate) fn tiny_run_with(d: &Dir, extra: &[&str]) {
+    let data = mnist_arg();
+    let mut args = vec![
+        "train",
+        "--arch",
+        "pytorch-small",
+        "--data",
+        &data,
+        "--limit",
+        "64",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--out",
+        "run",
+    ];
+    args.extend_from_slice(extra);
+    ok(&run(&d.path, &args));
 }
 
 #[test]

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::batcher::Batcher;
+use crate::connection::Connections;
 use crate::forward::ModelRunner;
 use crate::options::{Limits, ServeOptions};
 use crate::served_run::ServedRun;
@@ -68,7 +69,12 @@ impl TestRun {
         let runner = ModelRunner::new(model, run.input, Device::flex());
         let (batcher, _worker) =
             Batcher::spawn(options.batch, move |jobs| runner.run(jobs)).unwrap();
-        router(AppState::new(run, batcher, limits))
+        router(AppState::new(
+            run,
+            batcher,
+            limits,
+            Connections::new(limits.max_connections),
+        ))
     }
 }
 
@@ -431,6 +437,54 @@ async fn malformed_requests_get_4xx_json_and_the_server_goes_on() {
     }
     let (s, _) = send_json(&app, "POST", "/v1/score", Some("image/png"), png).await;
     assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_declared_content_length_over_the_limit_is_413_before_the_body_is_read() {
+    let run = TestRun::new("declared", false);
+    let limits = Limits {
+        max_body_bytes: 64 << 10,
+        ..Limits::default()
+    };
+    let app = run.app(limits);
+    // A body that never arrives: only an answer from the header can come back.
+    let request = Request::post("/v1/score")
+        .header("content-type", "image/png")
+        .header("content-length", "99999999999")
+        .header("expect", "100-continue")
+        .body(Body::new(NeverBody))
+        .unwrap();
+    let response = tokio::time::timeout(std::time::Duration::from_secs(5), app.oneshot(request))
+        .await
+        .expect("answered from the header")
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+        .await
+        .unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        j["error"]
+            .as_str()
+            .unwrap()
+            .contains("99999999999 bytes (Content-Length)"),
+        "{j}"
+    );
+}
+
+/// A request body whose bytes never arrive.
+struct NeverBody;
+
+impl hyper::body::Body for NeverBody {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
 }
 
 #[tokio::test]

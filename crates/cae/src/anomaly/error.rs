@@ -4,6 +4,7 @@
 
 use crate::data::DataError;
 use crate::data::mvtec::MvtecError;
+use crate::quote::quote;
 
 /// An error of the anomaly-detection workflow.
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +55,7 @@ pub enum AnomalyError {
     NoNormalClass { origin: String, available: String },
 
     /// The named normal class is not in the data.
-    #[error("{origin}: no class '{class}'; classes present: {available}")]
+    #[error("{origin}: no class {class}; classes present: {available}", class = quote(.class))]
     UnknownClass {
         origin: String,
         class: String,

@@ -20,6 +20,7 @@ use crate::imageops::{box_filter, gaussian_blur};
 use crate::infer::for_each_reconstruction;
 use crate::model::Autoencoder;
 use crate::quality;
+use crate::quote::quote;
 use crate::spec::ValidSpec;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
@@ -86,7 +87,8 @@ impl ScoreKind {
             }
             other => {
                 return Err(format!(
-                    "unknown score '{other}': expected mse, mae, ssim, max-smoothed or mask"
+                    "unknown score {other}: expected mse, mae, ssim, max-smoothed or mask",
+                    other = quote(other)
                 ));
             }
         };

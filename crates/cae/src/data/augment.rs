@@ -7,6 +7,7 @@
 //! the model then scores whole images.
 
 use super::ImageShape;
+use crate::quote::quote;
 use rand::Rng;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -34,12 +35,14 @@ impl std::str::FromStr for Augment {
                 _ if item.starts_with("crop:") => {
                     let side = &item["crop:".len()..];
                     a.crop = Some(side.parse().ok().filter(|&s| s > 0).ok_or_else(|| {
-                        format!("augmentation '{text}': crop:{side} needs a side of at least 1 pixel, e.g. crop:128")
+                        format!("augmentation {}: the crop side {} must be a whole number of pixels, at least 1, e.g. crop:128", quote(text), quote(side))
                     })?);
                 }
                 other => {
                     return Err(format!(
-                        "augmentation '{text}': unknown item '{other}'; use hflip, vflip, flip (both) or crop:SIDE"
+                        "augmentation {text}: unknown item {other}; use hflip, vflip, flip (both) or crop:SIDE",
+                        other = quote(other),
+                        text = quote(text)
                     ));
                 }
             }

@@ -4,14 +4,15 @@
 //! Each message is one line, names the file or path involved, says what is wrong and, where
 //! there is one, what would fix it — the CLI prints these verbatim.
 
+use crate::quote::quote;
+
 /// An error while loading, converting or splitting image data.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// The data source path does not exist.
     #[error(
-        "data source '{path}' does not exist: expected an IDX file, a .npy file, a CIFAR .bin \
-         file or folder, an image folder or builtin:shapes"
-    )]
+        "data source {path} does not exist: expected an IDX file, a .npy file, a CIFAR .bin \
+         file or folder, an image folder or builtin:shapes", path = quote(.path))]
     NotFound {
         /// The path as given.
         path: String,
@@ -35,16 +36,15 @@ pub enum DataError {
 
     /// The source string is neither a known builtin nor a recognisable file or folder.
     #[error(
-        "unknown data source '{name}': expected an IDX file, a .npy file, a CIFAR .bin file, \
-         an image folder, an image file or builtin:shapes"
-    )]
+        "unknown data source {name}: expected an IDX file, a .npy file, a CIFAR .bin file, \
+         an image folder, an image file or builtin:shapes", name = quote(.name))]
     UnknownSource {
         /// The source as given.
         name: String,
     },
 
     /// A `builtin:` source was malformed (unknown name, bad count or side).
-    #[error("invalid builtin data source '{spec}': {reason}")]
+    #[error("invalid builtin data source {spec}: {reason}", spec = quote(.spec))]
     Builtin {
         /// The source as given.
         spec: String,
@@ -53,7 +53,7 @@ pub enum DataError {
     },
 
     /// An image shape string (e.g. `1x28x28`) could not be parsed.
-    #[error("invalid image shape '{text}': {reason} (expected CxHxW, e.g. 1x28x28)")]
+    #[error("invalid image shape {text}: {reason} (expected CxHxW, e.g. 1x28x28)", text = quote(.text))]
     Shape {
         /// The text as given.
         text: String,
@@ -167,6 +167,17 @@ pub enum DataError {
     NoImages {
         /// The folder.
         path: String,
+    },
+
+    /// A symbolic link in an image folder would read images twice or under another class: a
+    /// link into another class's folder, back to a folder that holds it (a loop), or to a
+    /// folder or image reached another way.
+    #[error("{path}: {reason}")]
+    Link {
+        /// The link (or the entry reached through one).
+        path: String,
+        /// Where it leads and what to do.
+        reason: String,
     },
 
     /// A labels file holds a different number of labels than its images file has images.

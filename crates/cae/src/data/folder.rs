@@ -1,11 +1,13 @@
 //! Folders of images (PNG, JPEG, BMP), searched recursively, and single image files.
 //!
-//! Owns the folder walk (sorted, hidden entries skipped, symlink loops avoided), class
-//! detection from immediate sub-folders, a header-only first pass that checks every size
-//! before any pixel is decoded, gray-or-colour detection, and decoding into planar f32.
-//! Class filtering and the limit are applied to the file list, so only kept images are decoded.
+//! Owns class detection from immediate sub-folders, a header-only first pass that checks every
+//! size before any pixel is decoded, gray-or-colour detection, and decoding into planar f32.
+//! The walk itself (sorted, hidden entries skipped, and the rule for symbolic links: followed,
+//! but every image read once, under the folder it lives in) is [`tree`]. Class filtering and
+//! the limit are applied to the file list, so only kept images are decoded.
 
-use std::collections::HashSet;
+mod tree;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -27,16 +29,15 @@ pub(super) fn is_image_path(path: &Path) -> bool {
 /// Loads every image under `root`. When `root` holds no images itself but its immediate
 /// sub-folders do, each such sub-folder is a class (labels in name order).
 pub(super) fn load(root: &Path, opts: &LoadOptions) -> Result<ImageSet, DataError> {
-    let mut visited = HashSet::new();
-    let (direct, subdirs) = list_dir(root, &mut visited)?;
+    let (mut tree, direct, subdirs) = tree::Tree::open(root)?;
     let mut files: Vec<(PathBuf, u32)> = Vec::new();
     let mut class_names = None;
     let mut per_class = Vec::new();
-    for dir in &subdirs {
+    for (i, dir) in subdirs.iter().enumerate() {
         let mut found = Vec::new();
-        walk(dir, &mut found, &mut visited)?;
+        tree.walk(dir, i, &mut found)?;
         found.sort();
-        per_class.push((dir, found));
+        per_class.push((&dir.path, found));
     }
     if direct.is_empty() && per_class.iter().any(|(_, f)| !f.is_empty()) {
         let mut names = Vec::new();
@@ -184,55 +185,6 @@ fn decode_limits() -> image::Limits {
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(MAX_DECODED_BYTES);
     limits
-}
-
-/// Image files directly in `dir` and its sub-folders (both sorted, hidden entries skipped).
-fn list_dir(
-    dir: &Path,
-    visited: &mut HashSet<PathBuf>,
-) -> Result<(Vec<PathBuf>, Vec<PathBuf>), DataError> {
-    if let Ok(canon) = fs::canonicalize(dir) {
-        visited.insert(canon);
-    }
-    let (mut files, mut dirs) = (Vec::new(), Vec::new());
-    for entry in fs::read_dir(dir).map_err(|e| io_error(dir, e))? {
-        let entry = entry.map_err(|e| io_error(dir, e))?;
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        // fs::metadata follows symlinks; a dangling link is skipped.
-        let Ok(meta) = fs::metadata(&path) else {
-            continue;
-        };
-        if meta.is_dir() {
-            dirs.push(path);
-        } else if meta.is_file() && is_image_path(&path) {
-            files.push(path);
-        }
-    }
-    files.sort();
-    dirs.sort();
-    Ok((files, dirs))
-}
-
-/// Collects image files under `dir` recursively, never entering a folder twice.
-fn walk(
-    dir: &Path,
-    out: &mut Vec<PathBuf>,
-    visited: &mut HashSet<PathBuf>,
-) -> Result<(), DataError> {
-    if let Ok(canon) = fs::canonicalize(dir)
-        && visited.contains(&canon)
-    {
-        return Ok(());
-    }
-    let (files, dirs) = list_dir(dir, visited)?;
-    out.extend(files);
-    for d in dirs {
-        walk(&d, out, visited)?;
-    }
-    Ok(())
 }
 
 /// The format named in messages: the one the first bytes revealed, else the extension's.

@@ -6,7 +6,7 @@
 
 use std::io::Cursor;
 
-use image::{ImageFormat, ImageReader};
+use image::{ImageDecoder, ImageFormat, ImageReader};
 
 use super::error::one_line;
 use super::folder::{gray_plane, to_planar};
@@ -29,6 +29,22 @@ pub struct ImageHeader {
     pub format: &'static str,
     pub width: u32,
     pub height: u32,
+    /// Bytes a decoded pixel takes (1 for 8-bit gray up to 8 for 16-bit RGBA), as the header
+    /// declares it; for a PNG, the widest its colour type can expand to (a `tRNS` chunk adds
+    /// alpha).
+    pub bytes_per_pixel: u8,
+}
+
+impl ImageHeader {
+    /// An upper bound, in bytes, of what [`decode_image`] and then [`resize_image`] hold at
+    /// once for this image: the decoded buffer, the f32 RGB copy taken while converting (12
+    /// bytes a pixel) and the planar result (up to 12), plus 1 MiB for decoder state. A server
+    /// budgets concurrent decodes by it, since a small file can declare a large image: a
+    /// 127 KiB PNG of 4096×4096 16-bit RGBA pixels costs 512 MiB here.
+    pub fn decode_bytes(&self) -> u64 {
+        let pixels = u64::from(self.width) * u64::from(self.height);
+        pixels.saturating_mul(u64::from(self.bytes_per_pixel) + 24) + (1 << 20)
+    }
 }
 
 fn format_name(format: ImageFormat) -> Option<&'static str> {
@@ -79,28 +95,42 @@ fn reader<'a>(
     Ok((reader, label))
 }
 
-/// Width and height from a PNG's IHDR chunk, which the format puts first (bytes 16..24), so
-/// the size is known even when the rest of the file is missing or bogus.
-fn png_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+/// Width, height and decoded bytes per pixel from a PNG's IHDR chunk, which the format puts
+/// first (bytes 16..26), so the size is known even when the rest of the file is missing or
+/// bogus.
+fn png_ihdr(bytes: &[u8]) -> Option<(u32, u32, u8)> {
     let field = |at: usize| Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
     if bytes.get(12..16)? != b"IHDR" {
         return None;
     }
-    Some((field(16)?, field(20)?))
+    let (depth, colour) = (*bytes.get(24)?, *bytes.get(25)?);
+    // Channels after expansion: gray and RGB may gain alpha from tRNS, palette becomes RGBA.
+    let channels = match colour {
+        0 | 4 => 2,
+        _ => 4,
+    };
+    let sample = if depth == 16 { 2 } else { 1 };
+    Some((field(16)?, field(20)?, channels * sample))
 }
 
-/// Reads the format and dimensions from the header only.
+/// Reads the format, dimensions and pixel size from the header only.
 pub fn read_header(bytes: &[u8], name: &str) -> Result<ImageHeader, DataError> {
     let (reader, format) = reader(bytes, name, None)?;
-    let dimensions = match png_dimensions(bytes) {
-        Some(d) if format == "PNG" => Ok(d),
-        _ => reader.into_dimensions(),
+    let (width, height, bytes_per_pixel) = match png_ihdr(bytes) {
+        Some(ihdr) if format == "PNG" => ihdr,
+        _ => {
+            let decoder = reader
+                .into_decoder()
+                .map_err(|e| invalid(name, format, e))?;
+            let (w, h) = decoder.dimensions();
+            (w, h, decoder.color_type().bytes_per_pixel())
+        }
     };
-    let (width, height) = dimensions.map_err(|e| invalid(name, format, e))?;
     Ok(ImageHeader {
         format,
         width,
         height,
+        bytes_per_pixel,
     })
 }
 
@@ -261,6 +291,8 @@ mod tests {
         let claim = png_header_only(100_000, 100_000);
         let h = read_header(&claim, "big.png").unwrap();
         assert_eq!((h.format, h.width, h.height), ("PNG", 100_000, 100_000));
+        // 8-bit gray may gain alpha from a tRNS chunk: two bytes a pixel at most.
+        assert_eq!(h.bytes_per_pixel, 2);
         let e = decode_image(&claim, None, LIMITS, "big.png").unwrap_err();
         assert!(matches!(e, DataError::TooLarge { .. }), "{e}");
         assert!(e.to_string().contains("100000x100000"), "{e}");
@@ -271,6 +303,26 @@ mod tests {
         };
         let e = decode_image(&png_header_only(20, 20), None, tight, "p").unwrap_err();
         assert!(matches!(e, DataError::TooLarge { .. }), "{e}");
+    }
+
+    #[test]
+    fn decode_bytes_bounds_what_decoding_a_16_bit_rgba_image_allocates() {
+        let img = image::ImageBuffer::<image::Rgba<u16>, _>::from_pixel(
+            64,
+            32,
+            image::Rgba([1000, 2000, 3000, 65535]),
+        );
+        let bytes = png(img);
+        let h = read_header(&bytes, "wide.png").unwrap();
+        assert_eq!((h.width, h.height, h.bytes_per_pixel), (64, 32, 8));
+        assert_eq!(h.decode_bytes(), 64 * 32 * 32 + (1 << 20));
+        // The same for a JPEG, whose header goes through the decoder.
+        let mut jpeg = Cursor::new(Vec::new());
+        image::DynamicImage::from(RgbImage::new(16, 8))
+            .write_to(&mut jpeg, ImageFormat::Jpeg)
+            .unwrap();
+        let h = read_header(jpeg.get_ref(), "j.jpg").unwrap();
+        assert_eq!((h.width, h.height, h.bytes_per_pixel), (16, 8, 3));
     }
 
     #[test]

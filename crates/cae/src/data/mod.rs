@@ -21,6 +21,7 @@ mod npy;
 mod shapes;
 mod transform;
 
+use crate::quote::quote;
 use std::fmt;
 use std::fs;
 use std::io::Read;
@@ -73,7 +74,7 @@ impl ImageShape {
         for (dim, part) in dims.iter_mut().zip(&parts) {
             *dim = part
                 .parse()
-                .map_err(|_| err(&format!("'{part}' is not a whole number")))?;
+                .map_err(|_| err(&format!("{part} is not a whole number", part = quote(part))))?;
             if *dim == 0 {
                 return Err(err("every dimension must be at least 1"));
             }
@@ -291,7 +292,10 @@ impl std::str::FromStr for Normalize {
     fn from_str(s: &str) -> Result<Normalize, String> {
         match s.trim() {
             "median" => Ok(Normalize::Median),
-            other => Err(format!("unknown normalisation '{other}': expected median")),
+            other => Err(format!(
+                "unknown normalisation {other}: expected median",
+                other = quote(other)
+            )),
         }
     }
 }
@@ -315,7 +319,7 @@ impl std::str::FromStr for Normalize {
 ///
 /// Options then apply in this order: classes, limit, channels, resize, normalize.
 pub fn load(source: &str, opts: &LoadOptions) -> Result<ImageSet, DataError> {
-    validate_options(opts)?;
+    opts.check()?;
     let set = if let Some(spec) = source.strip_prefix("builtin:") {
         shapes::load(source, spec, opts.seed)?
     } else {
@@ -365,6 +369,14 @@ fn load_file(source: &str, path: &Path, opts: &LoadOptions) -> Result<ImageSet, 
         Err(DataError::UnknownSource {
             name: source.to_string(),
         })
+    }
+}
+
+impl LoadOptions {
+    /// Checks every option is usable ([`load`] does, first); callers that act on the options
+    /// before loading check them the same way.
+    pub fn check(&self) -> Result<(), DataError> {
+        validate_options(self)
     }
 }
 

@@ -5,6 +5,7 @@
 //! distance functions with one pixel of antialiasing; every image consumes a fixed number of
 //! random draws, so `builtin:shapes:100` is a prefix of `builtin:shapes:4000` with one seed.
 
+use crate::quote::quote;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -37,7 +38,8 @@ fn parse_spec(spec: &str) -> Result<(usize, usize), String> {
     };
     if name != "shapes" {
         return Err(format!(
-            "unknown builtin '{name}'; available: builtin:shapes, builtin:shapes:N, builtin:shapes:NxS"
+            "unknown builtin {name}; available: builtin:shapes, builtin:shapes:N, builtin:shapes:NxS",
+            name = quote(name)
         ));
     }
     let Some(args) = args else {
@@ -47,15 +49,19 @@ fn parse_spec(spec: &str) -> Result<(usize, usize), String> {
         Some((n, s)) => (n, Some(s)),
         None => (args, None),
     };
-    let count: usize = n
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{n}' is not an image count (use e.g. builtin:shapes:2000)"))?;
+    let count: usize = n.trim().parse().map_err(|_| {
+        format!(
+            "{n} is not an image count (use e.g. builtin:shapes:2000)",
+            n = quote(n)
+        )
+    })?;
     let side: usize = match s {
-        Some(s) => s
-            .trim()
-            .parse()
-            .map_err(|_| format!("'{s}' is not an image side (use e.g. builtin:shapes:2000x32)"))?,
+        Some(s) => s.trim().parse().map_err(|_| {
+            format!(
+                "{s} is not an image side (use e.g. builtin:shapes:2000x32)",
+                s = quote(s)
+            )
+        })?,
         None => DEFAULT_SIDE,
     };
     if !(1..=MAX_COUNT).contains(&count) {

@@ -4,6 +4,7 @@
 //! leniently (a kernel may be `3` or `[3, 5]`, padding `"same"`, `1`, `[1, 2]` or
 //! `[top, left, bottom, right]`) and checked later, in one place, by [`super::check`].
 
+use crate::quote::quote;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -230,12 +231,21 @@ impl FromStr for Activation {
                     .parse::<f64>()
                     .ok()
                     .filter(|v| v.is_finite())
-                    .ok_or_else(|| format!("activation '{s}': '{a}' is not a number")),
+                    .ok_or_else(|| {
+                        format!(
+                            "activation {s}: {a} is not a number",
+                            a = quote(a),
+                            s = quote(s)
+                        )
+                    }),
             }
         };
         let no_arg = |act: Activation| match arg {
             None => Ok(act),
-            Some(_) => Err(format!("activation '{name}' takes no argument")),
+            Some(_) => Err(format!(
+                "activation {name} takes no argument",
+                name = quote(name)
+            )),
         };
         match name {
             "identity" | "linear" | "none" => no_arg(Activation::Identity),
@@ -246,8 +256,9 @@ impl FromStr for Activation {
             "sigmoid" => no_arg(Activation::Sigmoid),
             "tanh" => no_arg(Activation::Tanh),
             other => Err(format!(
-                "unknown activation '{other}': expected relu, leaky_relu(slope), elu(alpha), \
-                 gelu, sigmoid, tanh or identity"
+                "unknown activation {other}: expected relu, leaky_relu(slope), elu(alpha), \
+                 gelu, sigmoid, tanh or identity",
+                other = quote(other)
             )),
         }
     }
@@ -260,7 +271,7 @@ fn split_call(s: &str) -> Result<(&str, Option<&str>), String> {
         Some((name, rest)) => {
             let arg = rest
                 .strip_suffix(')')
-                .ok_or_else(|| format!("'{s}': missing closing parenthesis"))?;
+                .ok_or_else(|| format!("{s}: missing closing parenthesis", s = quote(s)))?;
             Ok((name.trim(), Some(arg.trim())))
         }
     }
@@ -306,14 +317,26 @@ impl FromStr for Regularizer {
                 .parse::<f64>()
                 .ok()
                 .filter(|v| v.is_finite() && *v >= 0.0)
-                .ok_or_else(|| format!("regularizer '{s}': '{a}' is not a non-negative number"))?,
-            None => return Err(format!("regularizer '{s}': write l1(weight) or l2(weight)")),
+                .ok_or_else(|| {
+                    format!(
+                        "regularizer {s}: {a} is not a non-negative number",
+                        a = quote(a),
+                        s = quote(s)
+                    )
+                })?,
+            None => {
+                return Err(format!(
+                    "regularizer {s}: write l1(weight) or l2(weight)",
+                    s = quote(s)
+                ));
+            }
         };
         match name {
             "l1" => Ok(Regularizer::L1(weight)),
             "l2" => Ok(Regularizer::L2(weight)),
             other => Err(format!(
-                "unknown regularizer '{other}': expected l1(weight) or l2(weight)"
+                "unknown regularizer {other}: expected l1(weight) or l2(weight)",
+                other = quote(other)
             )),
         }
     }

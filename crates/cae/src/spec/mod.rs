@@ -5,6 +5,7 @@
 
 mod check;
 mod cost;
+mod field;
 mod layer;
 mod params;
 mod preset;
@@ -17,6 +18,7 @@ pub use preset::{PRESETS, Preset, preset};
 pub use shape::Shape;
 
 use crate::data::ImageShape;
+use crate::quote::quote;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -65,12 +67,13 @@ impl ArchSource {
         match self {
             ArchSource::Named(name) => ArchSpec::resolve(name, overrides, input),
             ArchSource::Inline(spec) => {
-                let origin = format!("the inline architecture {}", spec.name);
+                let origin = format!("the inline architecture {}", quote(&spec.name));
                 if let Some((k, _)) = overrides.first() {
                     return Err(SpecError::Param {
                         origin,
                         message: format!(
-                            "--param {k}: an inline architecture has its parameters substituted already; edit its layers, or name a preset or spec file with --arch"
+                            "--param {}: an inline architecture has its parameters substituted already; edit its layers, or name a preset or spec file with --arch",
+                            quote(k)
                         ),
                     });
                 }
@@ -120,7 +123,7 @@ pub enum SpecError {
     #[error("{0}")]
     Invalid(String),
     /// Neither a preset name nor an existing file.
-    #[error("unknown architecture '{0}': not a preset ({presets}) and no such file", presets = preset::names())]
+    #[error("unknown architecture {}: not a preset ({presets}) and no such file", quote(.0), presets = preset::names())]
     Unknown(String),
 }
 
@@ -187,9 +190,13 @@ impl ArchSpec {
             message,
         };
         for part in ["encoder", "decoder"] {
+            let written = table.get(part).cloned();
             if let Some(v) = table.get_mut(part) {
                 params::substitute(v, &params).map_err(|e| param_err(format!("{part}: {e}")))?;
             }
+            // Layer by layer first: serde's message for the whole spec names no layer.
+            field::check_part(part, table.get(part), written.as_ref(), &params)
+                .map_err(parse_err)?;
         }
         // Record the values actually used (declared defaults overridden by --param).
         if let Some(toml::Value::Table(declared)) = table.get_mut("params") {
@@ -237,13 +244,16 @@ fn resolve_params(
         for (k, v) in table {
             if ["channels", "height", "width"].contains(&k.as_str()) {
                 return Err(err(format!(
-                    "parameter '{k}' is reserved: it is always the input's {k}; name yours differently"
+                    "parameter {k} is reserved: it is always the input's {k}; name yours differently",
+                    k = quote(k)
                 )));
             }
             let x = match v {
                 toml::Value::Integer(i) => *i as f64,
                 toml::Value::Float(f) => *f,
-                _ => return Err(err(format!("parameter '{k}' must be a number"))),
+                _ => {
+                    return Err(err(format!("parameter {k} must be a number", k = quote(k))));
+                }
             };
             params.insert(k.clone(), x);
         }
@@ -257,7 +267,8 @@ fn resolve_params(
                 known.join(", ")
             };
             return Err(err(format!(
-                "unknown parameter '{k}' (this spec's parameters: {known})"
+                "unknown parameter {k} (this spec's parameters: {known})",
+                k = quote(k)
             )));
         }
         params.insert(k.clone(), *v);
@@ -272,13 +283,21 @@ fn resolve_params(
 pub fn parse_param(s: &str) -> Result<(String, f64), String> {
     let (k, v) = s
         .split_once('=')
-        .ok_or_else(|| format!("--param '{s}': expected name=value"))?;
+        .ok_or_else(|| format!("--param {s}: expected name=value", s = quote(s)))?;
     let text = v.trim();
-    let v: f64 = text
-        .parse()
-        .map_err(|_| format!("--param '{s}': '{text}' is not a number"))?;
+    let v: f64 = text.parse().map_err(|_| {
+        format!(
+            "--param {s}: {text} is not a number",
+            s = quote(s),
+            text = quote(text)
+        )
+    })?;
     if !v.is_finite() {
-        return Err(format!("--param '{s}': '{text}' is not a finite number"));
+        return Err(format!(
+            "--param {s}: {text} is not a finite number",
+            s = quote(s),
+            text = quote(text)
+        ));
     }
     Ok((k.trim().to_string(), v))
 }

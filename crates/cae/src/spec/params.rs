@@ -3,6 +3,7 @@
 //! `--param k=2`. The input's `channels`, `height` and `width` are always defined, so one
 //! preset fits 1×28×28 and 3×32×32 alike.
 
+use crate::quote::quote;
 use std::collections::BTreeMap;
 
 /// Replaces every `"$name"` / `"$(expr)"` string inside `value` by its number.
@@ -10,7 +11,7 @@ pub fn substitute(value: &mut toml::Value, params: &BTreeMap<String, f64>) -> Re
     match value {
         toml::Value::String(s) if s.starts_with('$') => {
             let expr = s[1..].trim();
-            let number = eval(expr, params).map_err(|e| format!("in \"{s}\": {e}"))?;
+            let number = eval(expr, params).map_err(|e| format!("in {}: {e}", quote(s)))?;
             *value = if number.fract() == 0.0 && number.abs() < 1e15 {
                 toml::Value::Integer(number as i64)
             } else {
@@ -32,17 +33,36 @@ pub fn substitute(value: &mut toml::Value, params: &BTreeMap<String, f64>) -> Re
     Ok(())
 }
 
+/// Longest expression, in characters: far beyond any real one (`2*k+1`), short enough that
+/// tokenizing cannot take much memory.
+const MAX_LEN: usize = 1000;
+
+/// Deepest nesting of parentheses and signs. The parser recurses once per level, so without
+/// a bound 40 KB of `-` or 50,000 nested parentheses overflowed the stack (a crash, not an
+/// error).
+const MAX_DEPTH: usize = 64;
+
 /// Evaluates `+ - * /` expressions with parentheses over numbers and parameter names.
 pub fn eval(expr: &str, params: &BTreeMap<String, f64>) -> Result<f64, String> {
+    let len = expr.chars().count();
+    if len > MAX_LEN {
+        return Err(format!(
+            "the expression is {len} characters long; at most {MAX_LEN} are accepted"
+        ));
+    }
     let tokens = tokenize(expr)?;
     let mut parser = Parser {
         tokens: &tokens,
         pos: 0,
+        depth: 0,
         params,
     };
     let v = parser.sum()?;
     if parser.pos != tokens.len() {
-        return Err(format!("unexpected '{}'", tokens[parser.pos]));
+        return Err(format!(
+            "unexpected {}",
+            quote(&tokens[parser.pos].to_string())
+        ));
     }
     Ok(v)
 }
@@ -83,9 +103,9 @@ fn tokenize(s: &str) -> Result<Vec<Token>, String> {
                 i += 1;
             }
             let text: String = chars[start..i].iter().collect();
-            out.push(Token::Num(
-                text.parse().map_err(|_| format!("bad number '{text}'"))?,
-            ));
+            out.push(Token::Num(text.parse().map_err(|_| {
+                format!("bad number {text}", text = quote(&text))
+            })?));
         } else if c.is_alphabetic() || c == '_' {
             let start = i;
             while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
@@ -93,7 +113,7 @@ fn tokenize(s: &str) -> Result<Vec<Token>, String> {
             }
             out.push(Token::Name(chars[start..i].iter().collect()));
         } else {
-            return Err(format!("unexpected character '{c}'"));
+            return Err(format!("unexpected character {}", quote(&c.to_string())));
         }
     }
     if out.is_empty() {
@@ -105,10 +125,23 @@ fn tokenize(s: &str) -> Result<Vec<Token>, String> {
 struct Parser<'a> {
     tokens: &'a [Token],
     pos: usize,
+    /// Open parentheses and signs around the current token.
+    depth: usize,
     params: &'a BTreeMap<String, f64>,
 }
 
 impl Parser<'_> {
+    /// One level deeper (a parenthesis or a sign), refused past [`MAX_DEPTH`].
+    fn descend(&mut self) -> Result<(), String> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(format!(
+                "parentheses and signs nest deeper than {MAX_DEPTH} levels"
+            ));
+        }
+        Ok(())
+    }
+
     fn sum(&mut self) -> Result<f64, String> {
         let mut v = self.product()?;
         while let Some(Token::Op(op @ ('+' | '-'))) = self.tokens.get(self.pos) {
@@ -142,11 +175,22 @@ impl Parser<'_> {
             Token::Num(n) => Ok(*n),
             Token::Name(name) => self.params.get(name).copied().ok_or_else(|| {
                 let known: Vec<&str> = self.params.keys().map(String::as_str).collect();
-                format!("unknown parameter '{name}' (defined: {})", known.join(", "))
+                format!(
+                    "unknown parameter {name} (defined: {})",
+                    known.join(", "),
+                    name = quote(name)
+                )
             }),
-            Token::Op('-') => Ok(-self.atom()?),
+            Token::Op('-') => {
+                self.descend()?;
+                let v = -self.atom()?;
+                self.depth -= 1;
+                Ok(v)
+            }
             Token::Op('(') => {
+                self.descend()?;
                 let v = self.sum()?;
+                self.depth -= 1;
                 match self.tokens.get(self.pos) {
                     Some(Token::Op(')')) => {
                         self.pos += 1;
@@ -155,7 +199,7 @@ impl Parser<'_> {
                     _ => Err("missing ')'".into()),
                 }
             }
-            other => Err(format!("unexpected '{other}'")),
+            other => Err(format!("unexpected {}", quote(&other.to_string()))),
         }
     }
 }
@@ -181,6 +225,30 @@ mod tests {
         assert!(eval("(k", &params()).is_err());
         assert!(eval("k/0", &params()).is_err());
         assert!(eval("k k", &params()).is_err());
+    }
+
+    #[test]
+    fn deep_nesting_and_long_expressions_are_errors_not_stack_overflows() {
+        let deep = format!("{}1{}", "(".repeat(65), ")".repeat(65));
+        let e = eval(&deep, &params()).unwrap_err();
+        assert!(e.contains("nest deeper than 64 levels"), "{e}");
+        let e = eval(&format!("{}1", "-".repeat(65)), &params()).unwrap_err();
+        assert!(e.contains("nest deeper than 64 levels"), "{e}");
+        // 64 levels are fine, and so are signs and parentheses side by side.
+        let ok = format!("{}k{}", "(".repeat(64), ")".repeat(64));
+        assert_eq!(eval(&ok, &params()), Ok(3.0));
+        assert_eq!(
+            eval("-(1)+".repeat(100).trim_end_matches('+'), &params()),
+            Ok(-100.0)
+        );
+        // The crashing inputs of the report: 40 KB of '-' and 50,000 nested parentheses.
+        for huge in [
+            format!("{}1", "-".repeat(40_000)),
+            format!("{}1{}", "(".repeat(50_000), ")".repeat(50_000)),
+        ] {
+            let e = eval(&huge, &params()).unwrap_err();
+            assert!(e.contains("at most 1000"), "{e}");
+        }
     }
 
     #[test]

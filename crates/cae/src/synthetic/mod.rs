@@ -23,6 +23,7 @@ mod perlin;
 
 use crate::data::ImageSet;
 use crate::imageops::{box_filter, gaussian_blur};
+use crate::quote::quote;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -70,12 +71,10 @@ pub const DEFAULT_PROBABILITY: f64 = 0.5;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SyntheticError {
     #[error(
-        "synthetic anomalies '{text}': unknown kind '{kind}'; use any of dark, texture, crack (e.g. dark,texture,crack@0.5)"
-    )]
+        "synthetic anomalies {text}: unknown kind {kind}; use any of dark, texture, crack (e.g. dark,texture,crack@0.5)", kind = quote(.kind), text = quote(.text))]
     Unknown { text: String, kind: String },
     #[error(
-        "synthetic anomalies '{text}': the probability after '@' must be a number in (0, 1], got '{value}'"
-    )]
+        "synthetic anomalies {text}: the probability after '@' must be a number in (0, 1], got {value}", text = quote(.text), value = quote(.value))]
     Probability { text: String, value: String },
     #[error("synthetic anomalies are empty: use e.g. dark,texture,crack")]
     Empty,

@@ -3,6 +3,7 @@
 
 use crate::data::{ImageShape, LoadOptions, Normalize};
 use crate::device::DeviceKind;
+use crate::quote::quote;
 use serde::{Deserialize, Serialize};
 
 /// Where the images come from and how they are prepared.
@@ -83,11 +84,12 @@ impl DataConfig {
 pub fn parse_hw(s: &str) -> Result<(usize, usize), String> {
     let (h, w) = s
         .split_once(['x', 'X'])
-        .ok_or_else(|| format!("size '{s}': expected HxW, e.g. 64x64"))?;
+        .ok_or_else(|| format!("size {s}: expected HxW, e.g. 64x64", s = quote(s)))?;
     match (h.trim().parse::<usize>(), w.trim().parse::<usize>()) {
         (Ok(h), Ok(w)) if h > 0 && w > 0 => Ok((h, w)),
         _ => Err(format!(
-            "size '{s}': expected HxW with positive integers, e.g. 64x64"
+            "size {s}: expected HxW with positive integers, e.g. 64x64",
+            s = quote(s)
         )),
     }
 }
@@ -121,7 +123,8 @@ impl std::str::FromStr for LossKind {
     fn from_str(s: &str) -> Result<Self, String> {
         let unknown = |other: &str| {
             format!(
-                "unknown loss '{other}': expected mse, bce, l1, sse, ssim, mse+ssim:WEIGHT (e.g. mse+ssim:0.5) or focal"
+                "unknown loss {other}: expected mse, bce, l1, sse, ssim, mse+ssim:WEIGHT (e.g. mse+ssim:0.5) or focal",
+                other = quote(other)
             )
         };
         match s.trim() {
@@ -136,7 +139,8 @@ impl std::str::FromStr for LossKind {
                 Some(w) => match w.trim().parse::<f64>() {
                     Ok(w) if (0.0..=1.0).contains(&w) => Ok(LossKind::MseSsim(w)),
                     _ => Err(format!(
-                        "loss '{other}': the SSIM weight must be a number in [0, 1], e.g. mse+ssim:0.5"
+                        "loss {other}: the SSIM weight must be a number in [0, 1], e.g. mse+ssim:0.5",
+                        other = quote(other)
                     )),
                 },
                 None => Err(unknown(other)),
@@ -248,7 +252,8 @@ impl std::str::FromStr for LrSchedule {
             "constant" => Ok(LrSchedule::Constant),
             "cosine" => Ok(LrSchedule::Cosine),
             other => Err(format!(
-                "unknown learning-rate schedule '{other}': expected constant or cosine"
+                "unknown learning-rate schedule {other}: expected constant or cosine",
+                other = quote(other)
             )),
         }
     }

@@ -37,6 +37,7 @@ pub fn train_new(
             "no data: pass --data (a path or builtin:shapes)".into(),
         ));
     }
+    check_resized_shape(new).map_err(setup)?;
     let all = load_data(&new.data, new.train.seed).map_err(setup)?;
     let spec = new
         .arch
@@ -68,4 +69,41 @@ pub fn train_new(
         source,
     })?;
     fit(&run, &config, &spec, &data, None, observer)
+}
+
+/// With `--resize` the data's height and width are known before any image is read, so a
+/// model that cannot take them is refused first: `--resize 16384x16384` used to decode and
+/// resize every image (2 GiB, 7 s for one) before the spec check said the model was too
+/// large. The channels are the data's unless `--channels` forces them, so the shape passes
+/// if the model takes it with either 1 or 3; when neither fits, the error is the spec
+/// check's own for the first candidate.
+fn check_resized_shape(new: &NewRun) -> Result<(), String> {
+    let Some(hw) = &new.data.resize else {
+        return Ok(());
+    };
+    // Options the loader would refuse (a side above 16384) get its own message first.
+    let options = new.data.load_options(new.train.seed)?;
+    options.check().map_err(|e| e.to_string())?;
+    let Some((height, width)) = options.resize else {
+        return Ok(());
+    };
+    let candidates = match new.data.channels {
+        Some(c) => vec![c],
+        None => vec![1, 3],
+    };
+    let mut first_error = None;
+    for channels in candidates {
+        let shape = crate::data::ImageShape {
+            channels,
+            height,
+            width,
+        };
+        match new.arch.resolve(&new.params, Some(shape)) {
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                first_error.get_or_insert_with(|| format!("--resize {hw}: {e}"));
+            }
+        }
+    }
+    Err(first_error.unwrap_or_default())
 }

@@ -276,3 +276,67 @@ fn shared_textures_and_photos_when_present() {
     let img = photos.image(cam);
     assert_eq!(img[..4096], img[4096..8192]);
 }
+
+#[cfg(unix)]
+fn link(tmp: &TempDir, target: &str, at: &str) {
+    std::os::unix::fs::symlink(target, tmp.path().join(at)).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlinked_class_folder_into_another_class_is_an_error_not_dog_images_under_cat() {
+    let tmp = TempDir::new("folder-link-class");
+    gray(&tmp, "cat/c.png", 4, 3, 10);
+    gray(&tmp, "dog/d.png", 4, 3, 20);
+    link(&tmp, "../dog", "cat/to-dog");
+    let e = load(tmp.path(), &opts()).unwrap_err();
+    let m = e.to_string();
+    assert!(matches!(e, DataError::Link { .. }), "{m}");
+    assert!(
+        m.contains("cat/to-dog: leads into") && m.contains("/dog"),
+        "{m}"
+    );
+    // A linked image file into another class is the same error.
+    fs::remove_file(tmp.path().join("cat/to-dog")).unwrap();
+    link(&tmp, "../dog/d.png", "cat/d.png");
+    let m = load(tmp.path(), &opts()).unwrap_err().to_string();
+    assert!(m.contains("cat/d.png: leads into"), "{m}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_loop_or_a_second_link_to_one_folder_is_an_error_naming_the_link() {
+    let tmp = TempDir::new("folder-link-loop");
+    gray(&tmp, "cat/c.png", 4, 3, 10);
+    link(&tmp, "..", "cat/up");
+    let m = load(tmp.path(), &opts()).unwrap_err().to_string();
+    assert!(
+        m.contains("cat/up: a symbolic link to") && m.contains("(a loop)"),
+        "{m}"
+    );
+    fs::remove_file(tmp.path().join("cat/up")).unwrap();
+    // Two names for one class folder would read its images twice.
+    link(&tmp, "cat", "kitty");
+    let m = load(tmp.path(), &opts()).unwrap_err().to_string();
+    assert!(
+        m.contains("kitty: the same folder as") && m.contains("cat"),
+        "{m}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn class_folders_linked_from_elsewhere_are_read_and_dangling_links_skipped() {
+    let store = TempDir::new("folder-link-store");
+    gray(&store, "cats/a.png", 4, 3, 10);
+    gray(&store, "cats/b.png", 4, 3, 11);
+    let tmp = TempDir::new("folder-link-root");
+    gray(&tmp, "dog/d.png", 4, 3, 20);
+    std::os::unix::fs::symlink(store.path().join("cats"), tmp.path().join("cat")).unwrap();
+    link(&tmp, "nowhere.png", "dog/gone.png");
+    let set = load(tmp.path(), &opts()).unwrap();
+    assert_eq!(set.class_names, Some(vec!["cat".into(), "dog".into()]));
+    assert_eq!(set.labels, Some(vec![0, 0, 1]));
+    // Images are named by the path they were reached by.
+    assert!(set.origins[0].ends_with("cat/a.png"), "{:?}", set.origins);
+}
