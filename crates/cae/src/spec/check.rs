@@ -6,6 +6,7 @@ use super::layer::{Activation, LayerSpec, Padding, PaddingMode, Regularizer, Ups
 use super::shape::{self, Shape};
 use super::{ArchSpec, SpecError};
 use crate::data::ImageShape;
+use crate::quote::quote;
 
 /// Encoder or decoder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -400,7 +401,8 @@ impl Planner {
         }
         if self.saved.iter().any(|(n, _)| n == name) {
             return Err(format!(
-                "name '{name}' is already saved by an earlier layer; give each save its own name"
+                "name {} is already saved by an earlier layer; give each save its own name",
+                quote(name)
             ));
         }
         let Shape::Volume { c, h, w } = input else {
@@ -417,14 +419,20 @@ impl Planner {
     /// A `concat`: joins a volume saved earlier, of the flow's height and width.
     fn plan_concat(&self, from: &str, input: Shape) -> Result<(LayerPlan, Shape), String> {
         let Some(slot) = self.saved.iter().position(|(n, _)| n == from) else {
-            let known: Vec<&str> = self.saved.iter().map(|(n, _)| n.as_str()).collect();
+            let known: Vec<String> = self
+                .saved
+                .iter()
+                .map(|(n, _)| quote(n).to_string())
+                .collect();
             return Err(if known.is_empty() {
                 format!(
-                    "from = '{from}', but no earlier layer saves a volume (add a `save` layer with name = \"{from}\")"
+                    "from = {}, but no earlier layer saves a volume (add a `save` layer with that name)",
+                    quote(from)
                 )
             } else {
                 format!(
-                    "from = '{from}' is not saved by an earlier layer (saved: {})",
+                    "from = {} is not saved by an earlier layer (saved: {})",
+                    quote(from),
                     known.join(", ")
                 )
             });
@@ -437,7 +445,8 @@ impl Planner {
         };
         if (h, w) != (kh, kw) {
             return Err(format!(
-                "the flow is {h}x{w} (HxW) but '{from}' was saved at {kh}x{kw}; a concat needs both at the same size"
+                "the flow is {h}x{w} (HxW) but {} was saved at {kh}x{kw}; a concat needs both at the same size",
+                quote(from)
             ));
         }
         let plan = LayerPlan::Concat {

@@ -360,7 +360,7 @@ fn concat_of_an_unknown_name_is_refused() {
     let e = invalid(&UNET.replace("from = \"full\"", "from = \"ful\""));
     assert!(
         e.contains(
-            "decoder layer 2 (concat): from = 'ful' is not saved by an earlier layer (saved: full)"
+            "decoder layer 2 (concat): from = 'ful' is not saved by an earlier layer (saved: 'full')"
         ),
         "{e}"
     );
