@@ -8,6 +8,7 @@ use crate::error::ApiError;
 use crate::served_run::ServedRun;
 use base64::Engine;
 use cae::anomaly::{Prediction, ScoreKind, predict};
+use cae::data::ImageShape;
 use cae::plot::{Overlay, anomaly_overlay, encode_png, image_grid};
 use serde::Serialize;
 
@@ -30,23 +31,26 @@ pub struct ScoreAnswer {
     pub heatmap_png_base64: Option<String>,
 }
 
-/// One image scored: the answer, and the map and prediction the heatmap needs.
+/// One image scored: the answer, and the shape, map and prediction the heatmap needs.
 pub struct Scored {
     pub answer: ScoreAnswer,
+    shape: ImageShape,
     map: Vec<f32>,
     prediction: Option<Prediction>,
 }
 
-/// Scores `original` against its `reconstruction` with the run's score kind and threshold.
+/// Scores `original` (of `shape`) against its `reconstruction` with the run's score kind and
+/// threshold.
 pub fn score(
     run: &ServedRun,
     name: Option<String>,
+    shape: ImageShape,
     original: &[f32],
     reconstruction: &[f32],
 ) -> Scored {
     let kind = run.score;
-    let map = kind.map(original, reconstruction, run.input);
-    let score = kind.image_score(original, reconstruction, run.input, &map);
+    let map = kind.map(original, reconstruction, shape);
+    let score = kind.image_score(original, reconstruction, shape, &map);
     let prediction = run.threshold.as_ref().map(|t| predict(t, score, &map));
     Scored {
         answer: ScoreAnswer {
@@ -57,6 +61,7 @@ pub fn score(
             is_anomaly: prediction.as_ref().map(|p| p.anomalous),
             heatmap_png_base64: None,
         },
+        shape,
         map,
         prediction,
     }
@@ -69,7 +74,7 @@ pub fn heatmap_png(
     original: &[f32],
     reconstruction: &[f32],
 ) -> Result<Vec<u8>, ApiError> {
-    let s = run.input;
+    let s = scored.shape;
     // The colour scale tops out at twice the pixel threshold, so the threshold sits mid-scale;
     // without one, at this image's own maximum.
     let top = match run.threshold.as_ref().and_then(|t| t.pixel) {
@@ -106,9 +111,8 @@ pub fn attach_heatmap(scored: &mut Scored, png: &[u8]) {
     scored.answer.heatmap_png_base64 = Some(base64::engine::general_purpose::STANDARD.encode(png));
 }
 
-/// One CHW image in [0, 1] of the run's input shape as a PNG of the same size.
-pub fn image_png(run: &ServedRun, pixels: &[f32]) -> Result<Vec<u8>, ApiError> {
-    let s = run.input;
+/// One CHW image in [0, 1] of `s` as a PNG of the same size.
+pub fn image_png(s: ImageShape, pixels: &[f32]) -> Result<Vec<u8>, ApiError> {
     let img = image_grid(&[vec![pixels]], (s.channels, s.height, s.width), 1, 0);
     encode_png(&img).map_err(|e| ApiError::internal(format!("encoding the PNG: {e}")))
 }

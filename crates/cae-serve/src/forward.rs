@@ -1,9 +1,14 @@
 //! The model's side of the batch worker: one batch of prepared images through the
 //! autoencoder with the library's own inference (`cae::infer` for reconstructions,
 //! `cae::features::encode` for codes), each image answered with what its request asked for.
+//! Images of another size than the model's (a run trained without `--resize`) run one by one
+//! through the library's any-size runner (`cae::denoise::Denoiser`, as `cae anomaly score`
+//! does): a fully convolutional model on the whole image, one with a dense code in blended
+//! tiles.
 
 use cae::Device;
 use cae::data::{ImageSet, ImageShape};
+use cae::denoise::Denoiser;
 use cae::features::encode;
 use cae::infer::for_each_reconstruction;
 use cae::model::Autoencoder;
@@ -18,10 +23,11 @@ pub enum Want {
     Code,
 }
 
-/// One prepared image (CHW in [0, 1], the model's input shape) and what to compute.
+/// One prepared image (CHW in [0, 1] of `shape`) and what to compute.
 #[derive(Debug, Clone)]
 pub struct ModelJob {
     pub pixels: Arc<[f32]>,
+    pub shape: ImageShape,
     pub want: Want,
 }
 
@@ -30,14 +36,18 @@ pub struct ModelJob {
 pub enum ModelOutput {
     Reconstruction(Vec<f32>),
     Code(Vec<f32>),
+    /// The model cannot take this image (its size); the other images of the batch are
+    /// answered.
+    Refused(String),
 }
 
 /// The loaded model, owned by the worker thread.
-#[derive(Debug)]
 pub struct ModelRunner {
     model: Autoencoder,
     input: ImageShape,
     device: Device,
+    /// The runner for images of other sizes, when the run takes them.
+    any_size: Option<Denoiser>,
 }
 
 impl ModelRunner {
@@ -46,14 +56,45 @@ impl ModelRunner {
             model,
             input,
             device,
+            any_size: None,
         }
     }
 
-    /// Runs one batch: all reconstructions in one forward pass, all codes in one encoder pass.
-    pub fn run(&self, jobs: Vec<ModelJob>) -> Result<Vec<ModelOutput>, String> {
+    /// Also runs images of other sizes, through `runner`.
+    pub fn with_any_size(mut self, runner: Denoiser) -> ModelRunner {
+        self.any_size = Some(runner);
+        self
+    }
+
+    /// Runs one batch: all reconstructions of the model's size in one forward pass, all codes
+    /// in one encoder pass, images of other sizes one by one.
+    pub fn run(&mut self, jobs: Vec<ModelJob>) -> Result<Vec<ModelOutput>, String> {
         let mut outputs: Vec<Option<ModelOutput>> = vec![None; jobs.len()];
+        for (i, job) in jobs.iter().enumerate() {
+            if job.shape == self.input {
+                continue;
+            }
+            let runner = self.any_size.as_mut().ok_or_else(|| {
+                format!(
+                    "a {} image reached a model that takes {}",
+                    job.shape, self.input
+                )
+            })?;
+            outputs[i] = Some(match job.want {
+                Want::Code => ModelOutput::Refused(format!(
+                    "codes come from {} images only (the bottleneck of another size is another code), not {}",
+                    self.input, job.shape
+                )),
+                Want::Reconstruction => match runner.denoise(&job.pixels, job.shape, "image") {
+                    Ok(y) => ModelOutput::Reconstruction(y),
+                    Err(e) => ModelOutput::Refused(e.to_string()),
+                },
+            });
+        }
         for want in [Want::Reconstruction, Want::Code] {
-            let picked: Vec<usize> = (0..jobs.len()).filter(|&i| jobs[i].want == want).collect();
+            let picked: Vec<usize> = (0..jobs.len())
+                .filter(|&i| jobs[i].want == want && jobs[i].shape == self.input)
+                .collect();
             if picked.is_empty() {
                 continue;
             }
@@ -122,26 +163,26 @@ mod tests {
         ModelRunner::new(Autoencoder::new(&spec, &device), spec.input, device)
     }
 
+    fn job(pixels: Arc<[f32]>, want: Want) -> ModelJob {
+        let shape = ImageShape::parse("1x28x28").unwrap();
+        ModelJob {
+            pixels,
+            shape,
+            want,
+        }
+    }
+
     fn image(v: f32) -> Arc<[f32]> {
         (0..784).map(|i| (i % 28) as f32 / 28.0 * v).collect()
     }
 
     #[test]
     fn a_mixed_batch_answers_each_image_as_it_would_alone() {
-        let r = runner();
+        let mut r = runner();
         let jobs = vec![
-            ModelJob {
-                pixels: image(1.0),
-                want: Want::Code,
-            },
-            ModelJob {
-                pixels: image(0.5),
-                want: Want::Reconstruction,
-            },
-            ModelJob {
-                pixels: image(1.0),
-                want: Want::Reconstruction,
-            },
+            job(image(1.0), Want::Code),
+            job(image(0.5), Want::Reconstruction),
+            job(image(1.0), Want::Reconstruction),
         ];
         let together = r.run(jobs.clone()).unwrap();
         for (job, out) in jobs.into_iter().zip(&together) {
@@ -165,10 +206,7 @@ mod tests {
     #[test]
     fn a_wrongly_sized_image_fails_the_batch_without_a_panic() {
         let e = runner()
-            .run(vec![ModelJob {
-                pixels: vec![0.0; 10].into(),
-                want: Want::Code,
-            }])
+            .run(vec![job(vec![0.0; 10].into(), Want::Code)])
             .unwrap_err();
         assert!(e.contains("10 values") && e.contains("1x28x28"), "{e}");
     }

@@ -25,11 +25,20 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
+use cae::data::ImageShape;
 use cae::quote::quote;
 use serde::Serialize;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
+
+/// One decoded image, ready for the model: its shape (the model's, or its own for a run that
+/// takes other sizes) and its CHW pixels.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub shape: ImageShape,
+    pub pixels: Arc<[f32]>,
+}
 
 /// What every handler shares: the run, the way to the model, the limits.
 #[derive(Clone)]
@@ -77,7 +86,7 @@ impl AppState {
     /// Checks every image's header, then decodes it on the blocking pool once its worst-case
     /// decode size fits the shared budget. The reservation moves into the blocking task, so
     /// a request that times out still holds it until its decode has really ended.
-    async fn prepare(&self, images: Vec<UploadedImage>) -> Result<Vec<Arc<[f32]>>, ApiError> {
+    async fn prepare(&self, images: Vec<UploadedImage>) -> Result<Vec<Prepared>, ApiError> {
         let mut prepared = Vec::with_capacity(images.len());
         for image in images {
             let name = image.label();
@@ -88,23 +97,27 @@ impl AppState {
                 .reserve(header.decode_bytes(), &name)
                 .await?;
             let state = self.clone();
-            let pixels = blocking(move || {
+            let (shape, pixels) = blocking(move || {
                 let _reserved = reserved;
                 state.run().intake.decode(&image.bytes, &name)
             })
             .await?;
-            prepared.push(Arc::from(pixels));
+            prepared.push(Prepared {
+                shape,
+                pixels: Arc::from(pixels),
+            });
         }
         Ok(prepared)
     }
 
     /// Sends prepared images through the batch worker; one output per image, in order.
-    async fn infer(&self, images: &[Arc<[f32]>], want: Want) -> Result<Vec<Vec<f32>>, ApiError> {
+    async fn infer(&self, images: &[Prepared], want: Want) -> Result<Vec<Vec<f32>>, ApiError> {
         let replies = images
             .iter()
-            .map(|pixels| {
+            .map(|image| {
                 self.inner.batcher.submit(ModelJob {
-                    pixels: pixels.clone(),
+                    pixels: image.pixels.clone(),
+                    shape: image.shape,
                     want,
                 })
             })
@@ -119,6 +132,7 @@ impl AppState {
             match (output, want) {
                 (ModelOutput::Reconstruction(v), Want::Reconstruction)
                 | (ModelOutput::Code(v), Want::Code) => outputs.push(v),
+                (ModelOutput::Refused(m), _) => return Err(ApiError::unprocessable(m)),
                 _ => return Err(ApiError::internal("the model answered the wrong question")),
             }
         }
@@ -203,9 +217,9 @@ pub async fn score(
         let run = state.run();
         let mut list: Vec<ScoreAnswer> = Vec::with_capacity(originals.len());
         for ((name, x), y) in names.into_iter().zip(&originals).zip(&recons) {
-            let mut scored = answer::score(run, name, x, y);
+            let mut scored = answer::score(run, name, x.shape, &x.pixels, y);
             if heatmap {
-                let picture = answer::heatmap_png(run, &scored, x, y)?;
+                let picture = answer::heatmap_png(run, &scored, &x.pixels, y)?;
                 answer::attach_heatmap(&mut scored, &picture);
             }
             list.push(scored.answer);
@@ -223,8 +237,9 @@ pub async fn heatmap(State(app): State<AppState>, upload: Upload) -> Result<Resp
     let state = app.clone();
     let picture = blocking(move || {
         let run = state.run();
-        let scored = answer::score(run, None, &originals[0], &recons[0]);
-        answer::heatmap_png(run, &scored, &originals[0], &recons[0])
+        let x = &originals[0];
+        let scored = answer::score(run, None, x.shape, &x.pixels, &recons[0]);
+        answer::heatmap_png(run, &scored, &x.pixels, &recons[0])
     })
     .await?;
     Ok(png(picture))
@@ -237,8 +252,8 @@ pub async fn reconstruct(
     let image = upload.single("/v1/reconstruct")?;
     let originals = app.prepare(vec![image]).await?;
     let recons = app.infer(&originals, Want::Reconstruction).await?;
-    let state = app.clone();
-    let picture = blocking(move || answer::image_png(state.run(), &recons[0])).await?;
+    let shape = originals[0].shape;
+    let picture = blocking(move || answer::image_png(shape, &recons[0])).await?;
     Ok(png(picture))
 }
 

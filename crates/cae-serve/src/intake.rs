@@ -1,9 +1,9 @@
 //! From uploaded bytes to model input, by the run's own rules: the header is checked against
-//! the limits (and, for a run trained without `--resize`, against the model's size) before
-//! any pixel is decoded; images are resized only when the run was trained with `--resize`,
-//! and colour is converted only as the run's config says (`--channels`, or gray → RGB for an
-//! RGB model, which is what the training loaders do). Anything else is a 422 that names the
-//! expected and the given shape.
+//! the limits before any pixel is decoded; images are resized only when the run was trained
+//! with `--resize` (a run trained without takes other sizes at their own size, as `cae anomaly
+//! score` does), and colour is converted only as the run's config says (`--channels`, or gray
+//! → RGB for an RGB model, which is what the training loaders do). Anything else is a 422 that
+//! names the expected and the given shape.
 
 use crate::error::ApiError;
 use cae::data::{
@@ -19,6 +19,8 @@ pub struct Intake {
     /// What the model takes.
     pub input: ImageShape,
     /// True when the run was trained with `--resize`: other sizes are resized to `input`.
+    /// Without, they are taken at their own size (the any-size runner of `crate::forward`),
+    /// as `cae anomaly score` takes them.
     pub resize: bool,
     /// The channel count the run forced with `--channels`; images are converted to it.
     pub channels: Option<usize>,
@@ -53,14 +55,14 @@ impl Intake {
     }
 
     /// Decodes and checks one image; `name` says which in messages ("body", "part 2").
-    pub fn prepare(&self, bytes: &[u8], name: &str) -> Result<Vec<f32>, ApiError> {
+    pub fn prepare(&self, bytes: &[u8], name: &str) -> Result<(ImageShape, Vec<f32>), ApiError> {
         self.admit(bytes, name)?;
         self.decode(bytes, name)
     }
 
-    /// The checks made on the header alone, before any pixel is decoded: not empty, within
-    /// the limits, and the model's size when the run does not resize. The header it returns
-    /// says what decoding will cost ([`ImageHeader::decode_bytes`]).
+    /// The checks made on the header alone, before any pixel is decoded: not empty and within
+    /// the limits. The header it returns says what decoding will cost
+    /// ([`ImageHeader::decode_bytes`]).
     pub fn admit(&self, bytes: &[u8], name: &str) -> Result<ImageHeader, ApiError> {
         if bytes.is_empty() {
             return Err(ApiError::bad_request(format!(
@@ -69,19 +71,12 @@ impl Intake {
         }
         let header = read_header(bytes, name).map_err(ApiError::from_image)?;
         check_header(header, self.limits, name).map_err(ApiError::from_image)?;
-        let (h, w) = (header.height as usize, header.width as usize);
-        let (eh, ew) = (self.input.height, self.input.width);
-        if !self.resize && (h, w) != (eh, ew) {
-            return Err(ApiError::unprocessable(format!(
-                "{name}: image is {h}x{w} (HxW) but the model takes {eh}x{ew}; this run was \
-                 trained without --resize, so images are not resized: send {eh}x{ew} images"
-            )));
-        }
         Ok(header)
     }
 
-    /// Decodes an image that [`Intake::admit`] passed into the model's input.
-    pub fn decode(&self, bytes: &[u8], name: &str) -> Result<Vec<f32>, ApiError> {
+    /// Decodes an image that [`Intake::admit`] passed into the model's input: resized to the
+    /// model's size when the run resized, else at its own size.
+    pub fn decode(&self, bytes: &[u8], name: &str) -> Result<(ImageShape, Vec<f32>), ApiError> {
         let (eh, ew) = (self.input.height, self.input.width);
         // An RGB model takes gray images as three equal planes, as its training loader did.
         let force = self.channels.or((self.input.channels == 3).then_some(3));
@@ -95,15 +90,17 @@ impl Intake {
                 shape.channels, self.input.channels, self.input.channels
             )));
         }
-        let mut pixels = if (shape.height, shape.width) == (eh, ew) {
-            pixels
+        let (shape, mut pixels) = if (shape.height, shape.width) == (eh, ew) || !self.resize {
+            (shape, pixels)
         } else {
-            resize_image(&pixels, shape, eh, ew, name).map_err(ApiError::from_image)?
+            let resized =
+                resize_image(&pixels, shape, eh, ew, name).map_err(ApiError::from_image)?;
+            (self.input, resized)
         };
         if let Some(n) = self.normalize {
             n.apply(&mut pixels);
         }
-        Ok(pixels)
+        Ok((shape, pixels))
     }
 }
 
@@ -149,7 +146,7 @@ mod tests {
         )
     }
 
-    fn status(r: Result<Vec<f32>, ApiError>) -> (StatusCode, String) {
+    fn status(r: Result<(ImageShape, Vec<f32>), ApiError>) -> (StatusCode, String) {
         let e = r.unwrap_err();
         (e.status, e.message)
     }
@@ -157,25 +154,25 @@ mod tests {
     #[test]
     fn the_right_size_and_channels_pass_in_png_jpeg_and_bmp() {
         let t = intake("1x28x28", false, None);
-        assert_eq!(t.prepare(&gray(28, 28), "body").unwrap().len(), 784);
+        assert_eq!(t.prepare(&gray(28, 28), "body").unwrap().1.len(), 784);
         let img: DynamicImage = GrayImage::new(28, 28).into();
         for format in [ImageFormat::Jpeg, ImageFormat::Bmp] {
-            let px = t.prepare(&encode(img.clone(), format), "body").unwrap();
+            let (_, px) = t.prepare(&encode(img.clone(), format), "body").unwrap();
             assert_eq!(px.len(), 784, "{format:?}");
         }
     }
 
     #[test]
-    fn a_wrong_size_is_422_naming_both_sizes_unless_the_run_resized() {
-        let (s, m) = status(intake("1x28x28", false, None).prepare(&gray(32, 30), "body"));
-        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-        assert!(
-            m.contains("30x32") && m.contains("28x28") && m.contains("--resize"),
-            "{m}"
-        );
-        let px = intake("1x28x28", true, None)
+    fn another_size_is_resized_when_the_run_resized_else_kept() {
+        let (shape, px) = intake("1x28x28", false, None)
             .prepare(&gray(32, 30), "body")
             .unwrap();
+        assert_eq!(shape, ImageShape::parse("1x30x32").unwrap());
+        assert_eq!(px.len(), 960);
+        let (shape, px) = intake("1x28x28", true, None)
+            .prepare(&gray(32, 30), "body")
+            .unwrap();
+        assert_eq!(shape, ImageShape::parse("1x28x28").unwrap());
         assert_eq!(px.len(), 784);
     }
 
@@ -187,13 +184,13 @@ mod tests {
             m.starts_with("part 2:") && m.contains("--channels 1"),
             "{m}"
         );
-        let px = intake("1x8x8", false, Some(1))
+        let (_, px) = intake("1x8x8", false, Some(1))
             .prepare(&colour(8, 8), "b")
             .unwrap();
         assert_eq!(px.len(), 64);
         assert!((px[0] - (0.299 * 200.0 + 0.587 * 10.0 + 0.114 * 10.0) / 255.0).abs() < 1e-5);
         // Gray into an RGB model: three equal planes.
-        let px = intake("3x8x8", false, None)
+        let (_, px) = intake("3x8x8", false, None)
             .prepare(&gray(8, 8), "b")
             .unwrap();
         assert_eq!(px.len(), 192);

@@ -55,6 +55,23 @@ pub struct Stop {
     pub cut: usize,
 }
 
+/// The model worker's runner: the served model, and for a run trained without `--resize` the
+/// any-size runner with a second copy of the weights (it rebuilds the model per image size).
+fn model_runner(
+    run: &ServedRun,
+    model: cae::model::Autoencoder,
+    options: &ServeOptions,
+) -> Result<ModelRunner, ServeError> {
+    let runner = ModelRunner::new(model, run.input, options.device.clone());
+    if run.intake.resize {
+        return Ok(runner);
+    }
+    let loaded = cae::run_dir::RunDir::new(&options.run).load_model(&options.device)?;
+    let any = cae::denoise::Denoiser::new(loaded, &options.device)
+        .map_err(|e| ServeError::Option(format!("{}: {e}", options.run.display())))?;
+    Ok(runner.with_any_size(any))
+}
+
 /// Loads the run, starts the model worker and serves until SIGTERM or SIGINT; then stops
 /// accepting, closes connections with no request in progress, lets in-flight requests finish
 /// within `--drain-timeout`, cuts what is left, and returns. `on_ready` gets the bound address (useful with port 0) once the server
@@ -62,7 +79,7 @@ pub struct Stop {
 pub fn serve(options: ServeOptions, on_ready: impl FnOnce(Ready)) -> Result<Stop, ServeError> {
     options.check()?;
     let (run, model) = ServedRun::load(&options)?;
-    let runner = ModelRunner::new(model, run.input, options.device.clone());
+    let mut runner = model_runner(&run, model, &options)?;
     let (batcher, worker) = Batcher::spawn(options.batch, move |jobs| runner.run(jobs))
         .map_err(|e| ServeError::Runtime(format!("cannot start the model worker: {e}")))?;
     let limits = options.limits;

@@ -5,7 +5,6 @@
 use super::*;
 use crate::batcher::Batcher;
 use crate::connection::Connections;
-use crate::forward::ModelRunner;
 use crate::options::{Limits, ServeOptions};
 use crate::served_run::ServedRun;
 use axum::body::Body;
@@ -66,7 +65,7 @@ impl TestRun {
         let mut options = ServeOptions::new(&self.0);
         options.limits = limits;
         let (run, model) = ServedRun::load(&options).unwrap();
-        let runner = ModelRunner::new(model, run.input, Device::flex());
+        let mut runner = crate::model_runner(&run, model, &options).unwrap();
         let (batcher, _worker) =
             Batcher::spawn(options.batch, move |jobs| runner.run(jobs)).unwrap();
         router(AppState::new(
@@ -229,6 +228,51 @@ async fn every_endpoint_answers_on_a_run_without_a_threshold() {
 }
 
 #[tokio::test]
+async fn a_larger_image_is_scored_at_its_own_size_when_the_run_did_not_resize() {
+    let run = TestRun::new("any-size", false);
+    let app = run.app(Limits::default());
+    let (s, score) = send_json(
+        &app,
+        "POST",
+        "/v1/score",
+        Some("image/png"),
+        digit_png(64, 48),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{score}");
+    assert!(score["score"].as_f64().unwrap() > 0.0, "{score}");
+    let (s, _, picture) = send(
+        &app,
+        "POST",
+        "/v1/reconstruct",
+        Some("image/png"),
+        digit_png(64, 48),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(png_size(&picture), (64, 48));
+    let (s, _, picture) = send(
+        &app,
+        "POST",
+        "/v1/heatmap",
+        Some("image/png"),
+        digit_png(64, 48),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    // Four panels of the image's own width side by side.
+    assert!(png_size(&picture).0 >= 4 * 64, "{:?}", png_size(&picture));
+    // The training size and another size in one multipart request: both answered.
+    let (ctype, body) = multipart(&[
+        ("image", Some("a.png"), "image/png", &digit_png(28, 28)),
+        ("image", Some("b.png"), "image/png", &digit_png(40, 40)),
+    ]);
+    let (s, list) = send_json(&app, "POST", "/v1/score", Some(ctype.as_str()), body).await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    assert_eq!(list["results"].as_array().map(Vec::len), Some(2), "{list}");
+}
+
+#[tokio::test]
 async fn scores_with_a_threshold_label_normalise_and_draw() {
     let run = TestRun::new("threshold", true);
     let app = run.app(Limits::default());
@@ -363,11 +407,11 @@ async fn malformed_requests_get_4xx_json_and_the_server_goes_on() {
         ),
         (
             "POST",
-            "/v1/score",
+            "/v1/encode",
             Some("image/png"),
             digit_png(32, 32),
             StatusCode::UNPROCESSABLE_ENTITY,
-            "28x28",
+            "codes come from 1x28x28 images only",
         ),
         (
             "POST",

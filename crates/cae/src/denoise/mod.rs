@@ -20,6 +20,9 @@ use crate::spec::{ArchSpec, LayerPlan};
 use burn::tensor::{Device, Tensor, TensorData};
 use std::collections::HashMap;
 
+/// How many image sizes keep a resolved model at once.
+const MAX_SIZES: usize = 16;
+
 /// Why an image could not be denoised.
 #[derive(Debug, thiserror::Error)]
 pub enum DenoiseError {
@@ -110,6 +113,10 @@ impl Denoiser {
             return Ok(&self.base);
         }
         if !self.resized.contains_key(&(h, w)) {
+            // A server sees many sizes: keep a few models, not one per size ever seen.
+            if self.resized.len() >= MAX_SIZES {
+                self.resized.clear();
+            }
             let shape = ImageShape {
                 channels: self.input.channels,
                 height: h,
