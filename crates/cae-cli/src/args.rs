@@ -23,7 +23,7 @@ pub enum Command {
     Reconstruct(ReconstructArgs),
     /// Layer table, parameters, bottleneck and compression ratio of an architecture.
     Arch(ArchArgs),
-    /// Train the `upsample` preset on the built-in shapes (no download), about a minute.
+    /// Train the `upsample` preset on the built-in shapes (no download), in seconds.
     Demo(DemoArgs),
     /// Time training steps and inference of an architecture on this machine.
     Bench(crate::cmd::bench::BenchArgs),
@@ -47,6 +47,12 @@ pub enum Command {
     Import(crate::cmd::import::ImportArgs),
     /// Serve a run over HTTP: anomaly scores, heatmaps, reconstructions, latent codes.
     Serve(crate::cmd::serve::ServeArgs),
+    /// What a run is: architecture, data rule, epochs and losses, threshold.
+    Info(crate::cmd::info::InfoArgs),
+    /// One line per image: anomalous or normal, score and normalised score (needs a threshold).
+    Predict(crate::cmd::predict::PredictArgs),
+    /// Print the shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(crate::cmd::completions::CompletionsArgs),
 }
 
 /// `--device`: the compute backend, checked by clap (`cpu` is another name for flex).

@@ -19,6 +19,7 @@ pub mod plot;
 pub mod quality;
 pub mod quote;
 pub mod run_dir;
+pub mod run_info;
 pub mod spec;
 pub mod speed;
 pub mod synthetic;

@@ -160,6 +160,25 @@ impl Source {
     pub fn load(&self, partition: Partition) -> anyhow::Result<Context> {
         let device = self.device.device()?;
         let run = RunDir::new(&self.run).load_model(&device)?;
+        let request = self.request(&run, self.data.data.clone())?;
+        let partition = match self.partition {
+            Some(PartitionArg::Validation) => Partition::Validation,
+            Some(PartitionArg::Test) => Partition::Test,
+            Some(PartitionArg::Painted) => Partition::Painted,
+            None => partition,
+        };
+        let set = load_set(&self.run, &run.config, &request, partition)?;
+        Ok(Context {
+            path: self.run.clone(),
+            run,
+            device,
+            set,
+        })
+    }
+
+    /// How `source` (or, for `None`, the run's own partitions) is loaded for `run`: the run's
+    /// data rule (channels, resize, normalisation) unless these options override it.
+    pub fn request(&self, run: &LoadedRun, source: Option<String>) -> anyhow::Result<DataRequest> {
         let input = run.config.input_shape().map_err(anyhow::Error::msg)?;
         let resize = match &self.data.resize {
             Some(s) => Some(parse_hw(s).map_err(anyhow::Error::msg)?),
@@ -173,7 +192,7 @@ impl Source {
                 .map_err(anyhow::Error::msg)?,
         };
         let request = DataRequest {
-            source: self.data.data.clone(),
+            source,
             normal_class: self.normal_class.clone(),
             options: LoadOptions {
                 channels: self.data.channels.or(Some(input.channels)),
@@ -190,19 +209,7 @@ impl Source {
                 "--normal-class and --classes apply to --data; without --data the run's own partitions are used"
             );
         }
-        let partition = match self.partition {
-            Some(PartitionArg::Validation) => Partition::Validation,
-            Some(PartitionArg::Test) => Partition::Test,
-            Some(PartitionArg::Painted) => Partition::Painted,
-            None => partition,
-        };
-        let set = load_set(&self.run, &run.config, &request, partition)?;
-        Ok(Context {
-            path: self.run.clone(),
-            run,
-            device,
-            set,
-        })
+        Ok(request)
     }
 }
 

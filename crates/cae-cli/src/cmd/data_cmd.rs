@@ -1,12 +1,14 @@
-//! `cae data make-defects` (texture patches with synthetic defects, in the MVTec AD layout) and
+//! `cae data make-defects` (texture patches with synthetic defects, in the MVTec AD layout),
 //! `cae data make-labels` (a labels `.npy` for an unlabelled array whose order encodes the class,
-//! such as scikit-image's `lfw_subset`: 100 faces, then 100 non-faces).
+//! such as scikit-image's `lfw_subset`: 100 faces, then 100 non-faces) and `cae data export-png`
+//! (images of any source as PNG files, e.g. MNIST digits to send to `cae serve`).
 
 use crate::cmd::print_json;
 use anyhow::bail;
 use cae::anomaly::defects::{ALL_KINDS, DefectConfig, DefectKind, Texture, write_layout};
 use cae::data::{LoadOptions, load};
-use cae::output::{OutputFile, Overwrite};
+use cae::denoise::encode_image_png;
+use cae::output::{OutputDir, OutputFile, Overwrite};
 use cae::quote::quote;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -24,6 +26,27 @@ pub enum DataCommand {
     MakeDefects(MakeDefectsArgs),
     /// Write a labels .npy: --counts 100,100 gives 100 zeros then 100 ones.
     MakeLabels(MakeLabelsArgs),
+    /// Write the images of a data source (IDX, .npy, CIFAR, folder, builtin:shapes) as PNG
+    /// files, named by index and label.
+    ExportPng(ExportPngArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportPngArgs {
+    /// IDX file, .npy, CIFAR .bin, image folder, or builtin:shapes[:N[xSIDE]].
+    pub source: String,
+    /// Folder to write into (new or empty unless --force).
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: PathBuf,
+    /// Write only the first N images.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub limit: usize,
+    /// Force 1 (grey) or 3 (RGB) channels.
+    #[arg(long, value_name = "1|3")]
+    pub channels: Option<usize>,
+    /// Write into a non-empty --out folder, replacing files of the names written.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -76,7 +99,55 @@ pub fn run(a: DataCmdArgs) -> anyhow::Result<()> {
     match a.command {
         DataCommand::MakeDefects(m) => make_defects(m),
         DataCommand::MakeLabels(m) => make_labels(m),
+        DataCommand::ExportPng(e) => export_png(e),
     }
+}
+
+fn export_png(a: ExportPngArgs) -> anyhow::Result<()> {
+    if a.limit == 0 {
+        bail!("--limit 0 writes nothing: give at least 1");
+    }
+    let mut out = OutputDir::prepare(&a.out, Overwrite::from_force(a.force))?;
+    let options = LoadOptions {
+        channels: a.channels,
+        limit: Some(a.limit),
+        ..Default::default()
+    };
+    let set = load(&a.source, &options)?;
+    for i in 0..set.len() {
+        let label = match (&set.labels, &set.class_names) {
+            (Some(l), Some(names)) => format!(
+                "-{}",
+                names
+                    .get(l[i] as usize)
+                    .map_or_else(|| l[i].to_string(), |n| safe_name(n))
+            ),
+            (Some(l), None) => format!("-{}", l[i]),
+            _ => String::new(),
+        };
+        let png = encode_image_png(set.image(i), set.shape).map_err(anyhow::Error::msg)?;
+        out.write(format!("{i:05}{label}.png"), &png)?;
+    }
+    eprintln!(
+        "wrote {} PNG images ({}) into {}",
+        set.len(),
+        set.shape,
+        a.out.display()
+    );
+    Ok(())
+}
+
+/// A class name as a file-name part: letters, digits, `-` and `_` kept, anything else `_`.
+fn safe_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 fn parse_kinds(names: &Option<Vec<String>>) -> anyhow::Result<Vec<DefectKind>> {

@@ -3,6 +3,7 @@
 pub mod anomaly;
 mod arch;
 pub mod bench;
+pub mod completions;
 mod data;
 pub mod data_cmd;
 mod demo;
@@ -12,7 +13,9 @@ mod eval;
 pub mod export;
 pub mod filters;
 pub mod import;
+pub mod info;
 pub mod patches;
+pub mod predict;
 pub mod probe;
 mod reconstruct;
 pub mod serve;
@@ -38,6 +41,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(a) => export::run(a),
         Command::Import(a) => import::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Info(a) => info::run(a),
+        Command::Predict(a) => predict::run(a),
+        Command::Completions(a) => completions::run(a),
     }
 }
 

@@ -11,6 +11,7 @@ mod bad_input;
 mod crash;
 mod denoise;
 mod features;
+mod info;
 mod interop;
 mod messages;
 mod outputs;

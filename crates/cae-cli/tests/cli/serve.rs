@@ -291,7 +291,9 @@ fn serve_answers_refuses_bad_requests_and_drains_on_sigterm() {
         let b = "--b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nhello\r\n--b--\r\n";
         ("multipart/form-data; boundary=b", b.as_bytes().to_vec())
     };
-    let wrong_size = {
+    // Another size: scored at its own size (the run did not resize), but a code of it is
+    // refused.
+    let other_size = {
         let mut out = std::io::Cursor::new(Vec::new());
         image::GrayImage::new(32, 32)
             .write_to(&mut out, image::ImageFormat::Png)
@@ -310,7 +312,7 @@ fn serve_answers_refuses_bad_requests_and_drains_on_sigterm() {
         ("/v1/score", Some("application/json"), b"{}".to_vec(), 415),
         ("/v1/score", Some("image/png"), vec![7u8; 200_000], 413),
         ("/v1/score", Some("image/png"), huge, 413),
-        ("/v1/score", Some("image/png"), wrong_size, 422),
+        ("/v1/encode", Some("image/png"), other_size, 422),
         ("/v1/score", Some(no_file_type), no_file, 400),
         (
             "/v1/heatmap",

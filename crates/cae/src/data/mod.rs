@@ -287,6 +287,14 @@ impl Normalize {
     }
 }
 
+impl std::fmt::Display for Normalize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Normalize::Median => "median",
+        })
+    }
+}
+
 impl std::str::FromStr for Normalize {
     type Err = String;
     fn from_str(s: &str) -> Result<Normalize, String> {
