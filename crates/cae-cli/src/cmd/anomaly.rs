@@ -15,7 +15,7 @@ use cae::anomaly::score::score_any_size;
 use cae::anomaly::{
     AnomalySet, DataRequest, Partition, ScoreKind, ScoredSet, Threshold, load_set, score_set,
 };
-use cae::data::LoadOptions;
+use cae::data::{LoadOptions, Shard};
 use cae::denoise::Denoiser;
 use cae::run_dir::{LoadedRun, RunDir};
 use cae::spec::ValidSpec;
@@ -158,9 +158,19 @@ impl Source {
     /// Loads the run and the data (`--data`, else `--partition`, else the run's held-out
     /// `partition`).
     pub fn load(&self, partition: Partition) -> anyhow::Result<Context> {
+        self.load_shard(partition, None)
+    }
+
+    /// [`Source::load`], keeping only the images of `shard`.
+    pub fn load_shard(
+        &self,
+        partition: Partition,
+        shard: Option<Shard>,
+    ) -> anyhow::Result<Context> {
         let device = self.device.device()?;
         let run = RunDir::new(&self.run).load_model(&device)?;
-        let request = self.request(&run, self.data.data.clone())?;
+        let mut request = self.request(&run, self.data.data.clone())?;
+        request.options.shard = shard;
         let partition = match self.partition {
             Some(PartitionArg::Validation) => Partition::Validation,
             Some(PartitionArg::Test) => Partition::Test,
@@ -201,6 +211,7 @@ impl Source {
                 limit: self.data.limit,
                 normalize: run.config.data.normalize,
                 seed: run.config.train.seed,
+                shard: None,
             },
         };
         if request.source.is_none() && (self.normal_class.is_some() || self.data.classes.is_some())

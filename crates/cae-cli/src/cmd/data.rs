@@ -32,6 +32,7 @@ pub fn load_for_run(args: &DataArgs, config: &RunConfig) -> anyhow::Result<Image
         limit: args.limit,
         normalize: config.data.normalize,
         seed: config.train.seed,
+        shard: None,
     };
     let set = load(source, &options).map_err(anyhow::Error::msg)?;
     check_fits(set.shape, input, source).map_err(anyhow::Error::msg)?;

@@ -1,5 +1,5 @@
 //! `cae demo`: trains the `upsample` preset on the procedural shapes (no download), then
-//! evaluates it and writes a reconstruction picture — the whole workflow in about a minute.
+//! evaluates it and writes a reconstruction picture — the whole workflow in seconds.
 
 use super::print_json;
 use crate::args::DemoArgs;

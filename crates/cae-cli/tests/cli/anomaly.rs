@@ -451,3 +451,69 @@ fn few_normal_images_warn_that_the_fpr_threshold_sits_at_their_maximum() {
     ok(&o);
     assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
 }
+
+#[test]
+fn shards_of_a_folder_a_container_and_an_mvtec_test_concatenate_to_the_unsharded_scores() {
+    let d = Dir::new("anomaly-shards");
+    one_class_run(&d, "run", "1");
+    ok(&run(
+        &d.path,
+        &["anomaly", "threshold", "run", "--percentile", "95"],
+    ));
+    ok(&run(
+        &d.path,
+        &[
+            "data",
+            "export-png",
+            &mnist_arg(),
+            "-o",
+            "pngs",
+            "--limit",
+            "11",
+        ],
+    ));
+    make_mvtec(&d, "mv");
+    ok(&run(
+        &d.path,
+        &[
+            "train", "--arch", "upsample", "--data", "mv", "--epochs", "1", "--out", "mvrun",
+        ],
+    ));
+    ok(&run(
+        &d.path,
+        &["anomaly", "threshold", "mvrun", "--percentile", "95"],
+    ));
+    let mnist = mnist_arg();
+    for (run_dir, data) in [("run", "pngs"), ("run", mnist.as_str()), ("mvrun", "mv")] {
+        let score = |extra: &[&str]| {
+            let mut args = vec!["anomaly", "score", run_dir, "--data", data, "--jsonl"];
+            args.extend_from_slice(extra);
+            ok(&run(&d.path, &args))
+        };
+        let whole = score(&[]);
+        let joined: String = ["0/3", "1/3", "2/3"]
+            .iter()
+            .map(|s| score(&["--shard", s]))
+            .collect();
+        assert!(whole.lines().count() >= 11, "{data}: {whole}");
+        assert_eq!(joined, whole, "{data}");
+    }
+    fails_with(
+        &run(
+            &d.path,
+            &[
+                "anomaly", "score", "run", "--data", "pngs", "--shard", "3/3",
+            ],
+        ),
+        "0 <= K < N",
+    );
+    fails_with(
+        &run(
+            &d.path,
+            &[
+                "anomaly", "score", "run", "--data", "pngs", "--shard", "5/40",
+            ],
+        ),
+        "fewer images than shards",
+    );
+}

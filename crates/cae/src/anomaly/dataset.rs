@@ -48,6 +48,22 @@ impl AnomalySet {
         }
     }
 
+    /// Only the images of `shard` (all of them for `None`), with their truth and masks.
+    pub fn shard(self, shard: Option<crate::data::Shard>) -> AnomalySet {
+        let Some(shard) = shard else {
+            return self;
+        };
+        let keep: Vec<usize> = shard.range(self.images.len()).collect();
+        AnomalySet {
+            images: self.images.select(&keep),
+            anomalous: keep.iter().map(|&i| self.anomalous[i]).collect(),
+            masks: self
+                .masks
+                .map(|m| keep.iter().map(|&i| m[i].clone()).collect()),
+            source: format!("{} (shard {}/{})", self.source, shard.index, shard.count),
+        }
+    }
+
     /// (normal, anomalous) counts.
     pub fn counts(&self) -> (usize, usize) {
         let a = self.anomalous.iter().filter(|&&x| x).count();
@@ -110,7 +126,7 @@ pub fn load_set(
     let input = config.input_shape().map_err(AnomalyError::Model)?;
     let set = match &request.source {
         Some(source) => load_source(source, config, request)?,
-        None => load_partition(run, config, partition)?,
+        None => load_partition(run, config, partition)?.shard(request.options.shard),
     };
     // A run trained without --resize scores images of other sizes at their own size (whole, or
     // in tiles: `score::score_any_size`); only the channels must match.
@@ -133,12 +149,13 @@ fn load_source(
     let path = Path::new(source);
     if path.is_dir() && mvtec::is_layout(path) {
         let t = mvtec::load_test(path, &request.options)?;
-        return Ok(AnomalySet {
+        let set = AnomalySet {
             anomalous: t.images.labels.iter().flatten().map(|&l| l != 0).collect(),
             images: t.images,
             masks: Some(t.masks),
             source: format!("{source} (test/)"),
-        });
+        };
+        return Ok(set.shard(request.options.shard));
     }
     let images = data::load(source, &request.options)?;
     let named = request

@@ -79,6 +79,19 @@ pub(super) fn load(root: &Path, opts: &LoadOptions) -> Result<ImageSet, DataErro
     if let Some(n) = opts.limit {
         files.truncate(n);
     }
+    if let Some(shard) = opts.shard {
+        files = files[shard.range(files.len())].to_vec();
+        if files.is_empty() {
+            return Err(DataError::InvalidOption {
+                reason: format!(
+                    "--shard {}/{}: {} holds fewer images than shards, so this one is empty",
+                    shard.index,
+                    shard.count,
+                    show(root)
+                ),
+            });
+        }
+    }
     let paths: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
     let sources: Vec<ImageSource> = paths.iter().map(|p| ImageSource::File(p)).collect();
     let (shape, pixels) = decode_all(&sources, opts)?;

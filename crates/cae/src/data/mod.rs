@@ -259,6 +259,45 @@ pub struct LoadOptions {
     pub normalize: Option<Normalize>,
     /// Seed used by `builtin:shapes`.
     pub seed: u64,
+    /// Keep only this block of the images (after `limit`); image folders drop the other files
+    /// before decoding them.
+    pub shard: Option<Shard>,
+}
+
+/// One of `count` contiguous, nearly equal blocks of a sorted image list (`index` from 0), for
+/// scoring one archive on many machines: the blocks `0/N`, `1/N`, … concatenated in order are
+/// the whole list, so the shards' results concatenate to the unsharded result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// Parses `K/N` with `0 <= K < N` (a Kubernetes Indexed Job's `$JOB_COMPLETION_INDEX/N`).
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let bad = || {
+            format!(
+                "--shard {}: write K/N with 0 <= K < N, e.g. 0/4 (shards are numbered from 0)",
+                crate::quote::quote(text)
+            )
+        };
+        let (k, n) = text.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            k.trim().parse::<usize>().map_err(|_| bad())?,
+            n.trim().parse::<usize>().map_err(|_| bad())?,
+        );
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// The indices of this block of a list of `len` items.
+    pub fn range(self, len: usize) -> std::ops::Range<usize> {
+        let at = |k: usize| (len as u128 * k as u128 / self.count as u128) as usize;
+        at(self.index)..at(self.index + 1)
+    }
 }
 
 /// Per-image brightness normalisation: for inspection images whose overall brightness varies
@@ -343,7 +382,15 @@ pub fn load(source: &str, opts: &LoadOptions) -> Result<ImageSet, DataError> {
         } else if meta.is_dir() {
             match cifar::folder_batches(path)? {
                 Some(files) => cifar::load_files(&files)?,
-                None => folder::load(path, opts)?,
+                // The folder loader keeps the shard's files before decoding them.
+                None => {
+                    let set = folder::load(path, opts)?;
+                    let rest = LoadOptions {
+                        shard: None,
+                        ..opts.clone()
+                    };
+                    return apply_options(set, &rest);
+                }
             }
         } else {
             load_file(source, path, opts)?
@@ -431,6 +478,10 @@ fn apply_options(mut set: ImageSet, opts: &LoadOptions) -> Result<ImageSet, Data
         && set.len() > n
     {
         let keep: Vec<usize> = (0..n).collect();
+        set = set.select(&keep);
+    }
+    if let Some(shard) = opts.shard {
+        let keep: Vec<usize> = shard.range(set.len()).collect();
         set = set.select(&keep);
     }
     if let Some(c) = opts.channels {

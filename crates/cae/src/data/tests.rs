@@ -207,6 +207,7 @@ fn options_apply_to_builtin_in_order() {
         limit: Some(5),
         normalize: None,
         seed: 9,
+        shard: None,
     };
     let set = load("builtin:shapes:100", &opts).unwrap();
     assert_eq!(set.len(), 5);
@@ -312,4 +313,23 @@ fn shared_sources_through_load_when_present() {
     );
     let one = load(&s("photos/coffee.png"), &LoadOptions::default()).unwrap();
     assert_eq!(one.shape.to_string(), "3x400x600");
+}
+
+#[test]
+fn shards_are_contiguous_blocks_that_concatenate_to_the_whole() {
+    assert_eq!(Shard::parse("1/4"), Ok(Shard { index: 1, count: 4 }));
+    for bad in ["4/4", "1", "a/2", "0/0", "-1/3"] {
+        assert!(Shard::parse(bad).unwrap_err().contains("K/N"), "{bad}");
+    }
+    let whole = load("builtin:shapes:10", &LoadOptions::default()).unwrap();
+    let mut joined = Vec::new();
+    for index in 0..3 {
+        let opts = LoadOptions {
+            shard: Some(Shard { index, count: 3 }),
+            ..Default::default()
+        };
+        joined.extend(load("builtin:shapes:10", &opts).unwrap().origins);
+    }
+    assert_eq!(joined, whole.origins);
+    assert_eq!(Shard { index: 2, count: 3 }.range(10), 6..10);
 }

@@ -76,6 +76,7 @@ impl DataConfig {
             limit: self.limit,
             normalize: self.normalize,
             seed,
+            shard: None,
         })
     }
 }

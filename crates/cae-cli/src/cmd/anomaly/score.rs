@@ -4,6 +4,7 @@
 use super::{ScoreChoice, Source};
 use crate::cmd::print_json;
 use cae::anomaly::{AnomalyError, Partition, Prediction, Threshold, predict};
+use cae::data::Shard;
 use cae::output::{OutputDir, OutputFile, Overwrite};
 use cae::plot::{Overlay, anomaly_overlay, overlay_sheet};
 use clap::Args;
@@ -32,8 +33,16 @@ pub struct ScoreArgs {
     /// names written (other files stay; a run's own files are refused even so).
     #[arg(long)]
     pub force: bool,
-    #[arg(long)]
+    /// Score only block K of N of the sorted images (K from 0, e.g. a Kubernetes Indexed Job's
+    /// $JOB_COMPLETION_INDEX/4): the shards' --jsonl outputs, concatenated in order, are the
+    /// unsharded output. Image folders decode only their shard's files.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    #[arg(long, conflicts_with = "jsonl")]
     pub json: bool,
+    /// One JSON object per image and line (no summary), for concatenating shards.
+    #[arg(long)]
+    pub jsonl: bool,
 }
 
 /// One line of the report.
@@ -98,7 +107,13 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<()> {
         }
         .into());
     }
-    let ctx = a.source.load(Partition::Test)?;
+    let shard = a
+        .shard
+        .as_deref()
+        .map(Shard::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let ctx = a.source.load_shard(Partition::Test, shard)?;
     let scored = ctx.score(
         kind,
         a.source.batch_size,
@@ -144,6 +159,12 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<()> {
         sheet.write(&png)?;
     }
     let flagged = rows.iter().filter(|r| r.anomalous).count();
+    if a.jsonl {
+        for r in &rows {
+            print_json(r)?;
+        }
+        return Ok(());
+    }
     if a.json {
         return print_json(&serde_json::json!({
             "threshold": threshold.image,
