@@ -130,14 +130,16 @@ pub struct TrainArgs {
     pub force: bool,
     #[command(flatten)]
     pub data: DataArgs,
-    /// Share of images held out for validation (0 disables).
+    /// Share of images held out for validation, 0 disables [default: 0.1].
     #[arg(long)]
     pub val_fraction: Option<f64>,
+    /// Passes over the training images [default: 10].
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Images per training step [default: 64].
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Adam learning rate.
+    /// Adam learning rate [default: 0.001].
     #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f64>,
     /// Adam weight decay (L2).
@@ -146,6 +148,8 @@ pub struct TrainArgs {
     /// mse | bce | l1 | sse | ssim | mse+ssim:W | focal (default mse; focal with --synthetic).
     #[arg(long)]
     pub loss: Option<String>,
+    /// Seeds the split, the weights, the shuffles, the noise and the synthetic anomalies; the
+    /// same seed gives the same run [default: 42].
     #[arg(long)]
     pub seed: Option<u64>,
     /// Stop after N epochs without a better validation loss.
@@ -167,10 +171,11 @@ pub struct TrainArgs {
     /// dark,texture,crack (share of corrupted images after @, default 0.5). Loss: focal.
     #[arg(long, value_name = "KINDS", conflicts_with = "resume")]
     pub synthetic: Option<String>,
-    /// Seeded augmentation, comma-separated: mirror flips (hflip, vflip or flip for both; only
-    /// for data whose mirror image is just as normal, never digits) and crop:SIDE (train on a
-    /// random SIDE x SIDE square of each image; fully convolutional specs, which then score
-    /// whole images).
+    /// Seeded augmentation, comma-separated: mirror flips (hflip, vflip or flip for both) and
+    /// rot90 (quarter turns, square images) only for data whose mirrored or turned image is just
+    /// as normal, never digits; brightness:B (±B added) and contrast:C (×(1±C) around the mean)
+    /// for varying lighting; crop:SIDE (a random SIDE x SIDE square of each image; fully
+    /// convolutional specs, which then score whole images).
     #[arg(long, value_name = "LIST", conflicts_with = "resume")]
     pub augment: Option<String>,
     /// Learning-rate schedule over the epochs: constant or cosine.
@@ -306,6 +311,43 @@ pub fn report_parse_error(e: clap::Error) -> ExitCode {
             };
             eprintln!("error: {first}{hint} (see cae --help)");
             ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod help_tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// The training flags' defaults live in the library (`TrainConfig::default`, so that a
+    /// `--config` file can fill them); their help must say the same values.
+    #[test]
+    fn train_help_states_the_library_defaults() {
+        let mut cli = Cli::command();
+        let help = cli
+            .find_subcommand_mut("train")
+            .expect("a train command")
+            .render_long_help()
+            .to_string();
+        let t = cae::train::TrainConfig::default();
+        let d = cae::train::DataConfig::default();
+        for (flag, value) in [
+            ("epochs", t.epochs.to_string()),
+            ("batch-size", t.batch_size.to_string()),
+            ("lr", t.lr.to_string()),
+            ("seed", t.seed.to_string()),
+            ("val-fraction", d.val_fraction.to_string()),
+        ] {
+            let at = help.find(&format!("--{flag} <")).expect(flag);
+            let next = help[at + 2..]
+                .find("\n      -")
+                .map_or(help.len(), |n| at + 2 + n);
+            assert!(
+                help[at..next].contains(&format!("[default: {value}]")),
+                "--{flag}: {}",
+                &help[at..next]
+            );
         }
     }
 }

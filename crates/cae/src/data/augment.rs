@@ -1,10 +1,12 @@
-//! Seeded augmentation of training images: random square crops and mirror flips, drawn per
-//! image from the batch's own `(seed, epoch, step)` stream so that a resumed run sees exactly
-//! the same images. Off by default: flips are only right for data whose mirror image is as
-//! normal as the image itself (solar cells, textures, most inspection images), never for digits
-//! or text. A crop trains a fully convolutional model on full-resolution detail at the cost of
-//! a smaller image (`--resize 256x256 --augment crop:128` costs what 128x128 costs per step);
-//! the model then scores whole images.
+//! Seeded augmentation of training images: random square crops, mirror flips, quarter turns,
+//! brightness and contrast, drawn per image from the batch's own `(seed, epoch, step)` stream
+//! so that a resumed run sees exactly the same images. Off by default. Flips and turns are
+//! only right for data whose mirror or turned image is as normal as the image itself (textures,
+//! most inspection images; solar cells mirror but do not turn, their busbars run one way), never
+//! for digits or text. Brightness and contrast only for data whose lighting varies between good
+//! parts. A crop trains a fully convolutional model on full-resolution detail at the cost of a
+//! smaller image (`--resize 256x256 --augment crop:128` costs what 128x128 costs per step); the
+//! model then scores whole images.
 
 use super::ImageShape;
 use crate::quote::quote;
@@ -12,16 +14,40 @@ use rand::Rng;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
-/// Which flips may be applied (each with probability ½), and the side of the random crop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What may be applied to each training image.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Augment {
-    /// Left–right mirror.
+    /// Left–right mirror (probability ½).
     pub hflip: bool,
-    /// Top–bottom mirror.
+    /// Top–bottom mirror (probability ½).
     pub vflip: bool,
     /// Train on a `crop × crop` square at a random place of each image.
     pub crop: Option<usize>,
+    /// A quarter turn 0–3 times, equally likely (square images only).
+    pub rot90: bool,
+    /// Add one value drawn from ±`brightness` to every pixel (values stay ≥ 0).
+    pub brightness: Option<f32>,
+    /// Scale the image around its mean by a factor drawn from 1 ± `contrast`.
+    pub contrast: Option<f32>,
 }
+
+/// The number after `name:` in `item`, in `(0, max]`.
+fn strength(text: &str, item: &str, name: &str, max: f32) -> Result<f32, String> {
+    let value = &item[name.len() + 1..];
+    value
+        .parse::<f32>()
+        .ok()
+        .filter(|v| v.is_finite() && *v > 0.0 && *v <= max)
+        .ok_or_else(|| {
+            format!(
+                "augmentation {}: {name}:{} must be a number in (0, {max}], e.g. {name}:0.1",
+                quote(text),
+                quote(value)
+            )
+        })
+}
+
+const ITEMS: &str = "hflip, vflip, flip (both), rot90, crop:SIDE, brightness:B or contrast:C";
 
 impl std::str::FromStr for Augment {
     type Err = String;
@@ -32,15 +58,22 @@ impl std::str::FromStr for Augment {
                 "hflip" => a.hflip = true,
                 "vflip" => a.vflip = true,
                 "flip" => (a.hflip, a.vflip) = (true, true),
+                "rot90" => a.rot90 = true,
                 _ if item.starts_with("crop:") => {
                     let side = &item["crop:".len()..];
                     a.crop = Some(side.parse().ok().filter(|&s| s > 0).ok_or_else(|| {
                         format!("augmentation {}: the crop side {} must be a whole number of pixels, at least 1, e.g. crop:128", quote(text), quote(side))
                     })?);
                 }
+                _ if item.starts_with("brightness:") => {
+                    a.brightness = Some(strength(text, item, "brightness", 1.0)?);
+                }
+                _ if item.starts_with("contrast:") => {
+                    a.contrast = Some(strength(text, item, "contrast", 0.9)?);
+                }
                 other => {
                     return Err(format!(
-                        "augmentation {text}: unknown item {other}; use hflip, vflip, flip (both) or crop:SIDE",
+                        "augmentation {text}: unknown item {other}; use {ITEMS}",
                         other = quote(other),
                         text = quote(text)
                     ));
@@ -48,7 +81,7 @@ impl std::str::FromStr for Augment {
             }
         }
         if a == Augment::default() {
-            return Err("augmentation is empty: use hflip, vflip, flip or crop:SIDE".into());
+            return Err(format!("augmentation is empty: use {ITEMS}"));
         }
         Ok(a)
     }
@@ -57,13 +90,18 @@ impl std::str::FromStr for Augment {
 impl fmt::Display for Augment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let flips = match (self.hflip, self.vflip) {
-            (true, true) => Some("flip"),
-            (true, false) => Some("hflip"),
-            (false, true) => Some("vflip"),
+            (true, true) => Some("flip".to_string()),
+            (true, false) => Some("hflip".to_string()),
+            (false, true) => Some("vflip".to_string()),
             (false, false) => None,
         };
-        let crop = self.crop.map(|s| format!("crop:{s}"));
-        let items: Vec<&str> = flips.into_iter().chain(crop.as_deref()).collect();
+        let items: Vec<String> = flips
+            .into_iter()
+            .chain(self.crop.map(|s| format!("crop:{s}")))
+            .chain(self.rot90.then(|| "rot90".to_string()))
+            .chain(self.brightness.map(|b| format!("brightness:{b}")))
+            .chain(self.contrast.map(|c| format!("contrast:{c}")))
+            .collect();
         f.write_str(&items.join(","))
     }
 }
@@ -104,6 +142,10 @@ impl Augment {
                 shape.width,
                 shape.height.min(shape.width)
             )),
+            _ if self.rot90 && shape.height != shape.width && self.crop.is_none() => Err(format!(
+                "--augment rot90 turns square images only, but they are {}x{} (HxW); resize them square or add crop:SIDE",
+                shape.height, shape.width
+            )),
             _ => Ok(()),
         }
     }
@@ -130,8 +172,32 @@ impl Augment {
     /// stream does not depend on what was flipped).
     pub fn apply(&self, image: &mut [f32], (c, h, w): (usize, usize, usize), rng: &mut impl Rng) {
         let (horizontal, vertical) = (rng.random_bool(0.5), rng.random_bool(0.5));
+        // Further draws only for the items asked, so older runs keep their streams.
+        let turns = if self.rot90 {
+            rng.random_range(0..4)
+        } else {
+            0
+        };
+        let shift = self.brightness.map(|b| rng.random_range(-b..=b));
+        let scale = self.contrast.map(|k| rng.random_range(1.0 - k..=1.0 + k));
         if image.len() != c * h * w {
             return;
+        }
+        if turns > 0 && h == w {
+            for plane in image.chunks_mut((h * w).max(1)) {
+                for _ in 0..turns {
+                    quarter_turn(plane, h);
+                }
+            }
+        }
+        if let Some(k) = scale {
+            let mean = image.iter().sum::<f32>() / image.len().max(1) as f32;
+            image
+                .iter_mut()
+                .for_each(|v| *v = (mean + (*v - mean) * k).max(0.0));
+        }
+        if let Some(b) = shift {
+            image.iter_mut().for_each(|v| *v = (*v + b).max(0.0));
         }
         for plane in image.chunks_mut((h * w).max(1)) {
             if self.hflip && horizontal {
@@ -143,6 +209,17 @@ impl Augment {
                     top[y * w..(y + 1) * w].swap_with_slice(&mut bottom[..w]);
                 }
             }
+        }
+    }
+}
+
+/// Turns one `side × side` plane a quarter turn clockwise, in place.
+fn quarter_turn(plane: &mut [f32], side: usize) {
+    let copy = plane.to_vec();
+    for y in 0..side {
+        for x in 0..side {
+            // (y, x) of the turned plane comes from (side-1-x, y) of the original.
+            plane[y * side + x] = copy[(side - 1 - x) * side + y];
         }
     }
 }
@@ -159,10 +236,10 @@ mod tests {
         assert_eq!(a, "flip".parse().unwrap());
         assert_eq!(a.to_string().parse::<Augment>().unwrap(), a);
         assert!(
-            "rot90"
+            "rot45"
                 .parse::<Augment>()
                 .unwrap_err()
-                .contains("unknown item 'rot90'")
+                .contains("unknown item 'rot45'")
         );
         assert!("".parse::<Augment>().is_err());
         let c: Augment = "crop:128,flip".parse().unwrap();
@@ -176,6 +253,57 @@ mod tests {
                 .contains("at least 1")
         );
         assert!("crop:x".parse::<Augment>().is_err());
+    }
+
+    #[test]
+    fn turns_brightness_and_contrast_parse_apply_and_follow_the_stream() {
+        let a: Augment = "rot90,brightness:0.2,contrast:0.5".parse().unwrap();
+        assert_eq!(a.to_string(), "rot90,brightness:0.2,contrast:0.5");
+        assert_eq!(a.to_string().parse::<Augment>().unwrap(), a);
+        assert!(
+            "brightness:2"
+                .parse::<Augment>()
+                .unwrap_err()
+                .contains("(0, 1]")
+        );
+        assert!("contrast:x".parse::<Augment>().is_err());
+        let mut turned = std::collections::BTreeSet::new();
+        let turn: Augment = "rot90".parse().unwrap();
+        for seed in 0..40 {
+            let mut x: Vec<f32> = (0..4).map(|v| v as f32).collect();
+            turn.apply(&mut x, (1, 2, 2), &mut ChaCha8Rng::seed_from_u64(seed));
+            turned.insert(x.iter().map(|v| *v as i32).collect::<Vec<_>>());
+        }
+        // [0 1; 2 3] and its three turns, nothing else.
+        let expected: std::collections::BTreeSet<Vec<i32>> = [
+            vec![0, 1, 2, 3],
+            vec![2, 0, 3, 1],
+            vec![3, 2, 1, 0],
+            vec![1, 3, 0, 2],
+        ]
+        .into();
+        assert_eq!(turned, expected);
+        // Lighting: same seed, same image; values stay >= 0; the mean moves by the shift only.
+        let light: Augment = "brightness:0.1,contrast:0.5".parse().unwrap();
+        let img: Vec<f32> = (0..16).map(|v| v as f32 / 16.0).collect();
+        let run = |seed| {
+            let mut x = img.clone();
+            light.apply(&mut x, (1, 4, 4), &mut ChaCha8Rng::seed_from_u64(seed));
+            x
+        };
+        assert_eq!(run(3), run(3));
+        assert_ne!(run(3), run(4));
+        assert!((0..20).all(|s| run(s).iter().all(|&v| v >= 0.0)));
+        let square = ImageShape {
+            channels: 1,
+            height: 4,
+            width: 6,
+        };
+        assert!(
+            turn.check(square)
+                .unwrap_err()
+                .contains("square images only")
+        );
     }
 
     #[test]
@@ -224,7 +352,7 @@ mod tests {
         let both = Augment {
             hflip: true,
             vflip: true,
-            crop: None,
+            ..Augment::default()
         };
         let mut seen = std::collections::BTreeSet::new();
         for seed in 0..40 {

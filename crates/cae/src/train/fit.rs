@@ -148,13 +148,17 @@ pub fn prepare_data(config: &RunConfig) -> Result<(ImageSet, ImageSet), String> 
 /// Checks settings that depend on both the architecture and the objective: a segmentation
 /// network trains on synthetic anomalies and a reconstruction does not; probability losses need
 /// a sigmoid output.
-/// A crop must fit the images, and the model must run on it with the same weights it will
-/// score whole images with: a fully convolutional spec.
+/// The augmentation must fit the images (a crop inside them, turns on square ones), and with a
+/// crop the model must run on it with the same weights it will score whole images with: a
+/// fully convolutional spec.
 fn check_crop(spec: &ValidSpec, t: &TrainConfig) -> Result<(), String> {
-    let Some(augment) = t.augment.filter(|a| a.crop.is_some()) else {
+    let Some(augment) = t.augment else {
         return Ok(());
     };
     augment.check(spec.input)?;
+    if augment.crop.is_none() {
+        return Ok(());
+    }
     let cropped = augment.trained_shape(spec.input);
     match spec.at(cropped) {
         Ok(c) if c.total_params() == spec.total_params() => Ok(()),

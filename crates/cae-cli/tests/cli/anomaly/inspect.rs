@@ -228,8 +228,8 @@ fn recipe_options_on_a_model_kind_that_cannot_use_them_are_one_line_errors() {
         "probability after '@'",
     );
     fails_with(
-        &train(&["--arch", "upsample", "--augment", "rot90"]),
-        "unknown item 'rot90'",
+        &train(&["--arch", "upsample", "--augment", "rot45"]),
+        "unknown item 'rot45'",
     );
     fails_with(
         &train(&["--arch", "upsample", "--normalize", "mean"]),
@@ -249,6 +249,21 @@ fn recipe_options_on_a_model_kind_that_cannot_use_them_are_one_line_errors() {
             "gaussian:0.1",
         ]),
         "do not combine",
+    );
+    fails_with(
+        &train(&[
+            "--arch",
+            "upsample",
+            "--augment",
+            "rot90",
+            "--resize",
+            "32x24",
+        ]),
+        "--augment rot90 turns square images only, but they are 32x24 (HxW)",
+    );
+    fails_with(
+        &train(&["--arch", "upsample", "--augment", "brightness:3"]),
+        "brightness:'3' must be a number in (0, 1]",
     );
     fails_with(
         &train(&["--arch", "upsample", "--augment", "crop:64"]),
