@@ -181,6 +181,10 @@ pub struct TrainArgs {
     /// Learning-rate schedule over the epochs: constant or cosine.
     #[arg(long, value_name = "NAME", conflicts_with = "resume")]
     pub schedule: Option<String>,
+    /// Which weights later commands use: best (lowest validation loss) or last (the last
+    /// epoch) [default: last with --schedule cosine, which anneals to the settled model; else best].
+    #[arg(long, value_name = "best|last", conflicts_with = "resume")]
+    pub keep: Option<String>,
     /// Pretrain the encoder's conv layers one at a time (stacked CAEs), then fine-tune all.
     #[arg(long)]
     pub stacked: bool,

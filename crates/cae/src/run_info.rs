@@ -121,6 +121,7 @@ impl fmt::Display for RunInfo {
         recipe.extend(t.synthetic.as_ref().map(|s| format!("synthetic {s}")));
         recipe.extend(t.augment.map(|a| format!("augment {a}")));
         recipe.extend(t.noise.as_ref().map(|n| format!("noise {n}")));
+        recipe.push(format!("keeps {} weights", t.keep.unwrap_or_default()));
         writeln!(f, "training: {}", recipe.join(", "))?;
         let figures = self.last_epoch.as_ref().map_or(String::new(), |row| {
             ["train_loss", "val_loss", "val_auroc"]

@@ -26,9 +26,10 @@ pub struct ExportArgs {
     /// Replace existing output files (a run's own files are refused even so).
     #[arg(long)]
     pub force: bool,
-    /// Which weights: the best epoch's or the last epoch's.
-    #[arg(long, value_enum, default_value_t = Which::Best)]
-    pub weights: Which,
+    /// Which weights: the best epoch's or the last epoch's (default: the ones the run keeps,
+    /// its `keep` setting, as every other command uses).
+    #[arg(long, value_enum)]
+    pub weights: Option<Which>,
     #[arg(long)]
     pub json: bool,
 }
@@ -66,8 +67,9 @@ pub fn run(a: ExportArgs) -> anyhow::Result<()> {
     let config = dir.read_config()?;
     let spec = dir.spec(&config)?;
     let weights = match a.weights {
-        Which::Best => dir.best(),
-        Which::Last => dir.last(),
+        Some(Which::Best) => dir.best(),
+        Some(Which::Last) => dir.last(),
+        None => dir.kept(&config),
     };
     if !weights.is_file() {
         bail!(

@@ -156,6 +156,9 @@ fn apply_flags(
     if let Some(s) = &a.schedule {
         train.schedule = s.parse().map_err(anyhow::Error::msg)?;
     }
+    if let Some(k) = &a.keep {
+        train.keep = Some(k.parse().map_err(anyhow::Error::msg)?);
+    }
     train.stacked |= a.stacked;
     train.stack_epochs = a.stack_epochs.or(train.stack_epochs);
     Ok(())

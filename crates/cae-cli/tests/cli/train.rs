@@ -344,3 +344,60 @@ fn keras_denoise_with_mse_warns_that_the_model_collapsed() {
     ok(&o);
     assert!(!stderr(&o).contains("collapsed"), "{}", stderr(&o));
 }
+
+#[test]
+fn later_commands_use_the_weights_the_run_keeps() {
+    let d = Dir::new("train-keep");
+    let data = mnist_arg();
+    let train = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--data",
+            data.as_str(),
+            "--limit",
+            "64",
+            "--epochs",
+            "1",
+            "--out",
+            out,
+        ];
+        args.extend_from_slice(extra);
+        ok(&run(&d.path, &args));
+        std::fs::read_to_string(d.join(out).join("config.toml")).unwrap()
+    };
+    assert!(train("best", &[]).contains("keep = \"best\""));
+    assert!(train("last", &["--keep", "last"]).contains("keep = \"last\""));
+    // Without best.bpk a run that keeps its last epoch still evaluates; one that keeps its best
+    // says which file is missing.
+    for run_dir in ["best", "last"] {
+        std::fs::remove_file(d.join(run_dir).join("best.bpk")).unwrap();
+    }
+    ok(&run(
+        &d.path,
+        &["eval", "last", "--data", data.as_str(), "--limit", "16"],
+    ));
+    fails_with(
+        &run(
+            &d.path,
+            &["eval", "best", "--data", data.as_str(), "--limit", "16"],
+        ),
+        "best.bpk: missing",
+    );
+    fails_with(
+        &run(
+            &d.path,
+            &[
+                "train",
+                "--data",
+                data.as_str(),
+                "--keep",
+                "first",
+                "--out",
+                "x",
+            ],
+        ),
+        "expected best (lowest validation loss) or last",
+    );
+    let info = ok(&run(&d.path, &["info", "last"]));
+    assert!(info.contains("keeps last weights"), "{info}");
+}

@@ -27,6 +27,7 @@ use crate::data::ImageShape;
 use crate::model::{Autoencoder, load_weights};
 use crate::spec::{ArchSpec, ValidSpec};
 use crate::train::RunConfig;
+use crate::train::config::Keep;
 use burn::tensor::Device;
 use std::path::{Path, PathBuf};
 
@@ -64,7 +65,7 @@ pub enum RunDirError {
     #[error("{path}: {message}")]
     Config { path: String, message: String },
     #[error(
-        "{0}: the run has no weights yet (best.bpk); it was stopped before its first epoch ended"
+        "{0}: missing, so the run has no weights yet; it was stopped before its first epoch ended"
     )]
     NoWeights(String),
     #[error(transparent)]
@@ -147,16 +148,26 @@ impl RunDir {
         .map_err(|e| cfg_err(e.to_string()))
     }
 
-    /// Loads the trained model (best weights) with its config and spec, ready for inference.
+    /// The weights every command after training uses: `best.bpk`, or `last.bpk` for a run
+    /// that keeps its last epoch (`keep = "last"`).
+    pub fn kept(&self, config: &RunConfig) -> PathBuf {
+        match config.train.keep.unwrap_or_default() {
+            Keep::Best => self.best(),
+            Keep::Last => self.last(),
+        }
+    }
+
+    /// Loads the trained model (its kept weights, [`RunDir::kept`]) with its config and spec,
+    /// ready for inference.
     pub fn load_model(&self, device: &Device) -> Result<LoadedRun, RunDirError> {
         let config = self.read_config()?;
         let spec = self.spec(&config)?;
-        let best = self.best();
-        if !best.is_file() {
-            return Err(RunDirError::NoWeights(self.root.display().to_string()));
+        let weights = self.kept(&config);
+        if !weights.is_file() {
+            return Err(RunDirError::NoWeights(weights.display().to_string()));
         }
         let mut model = Autoencoder::new(&spec, device);
-        load_weights(&mut model, &best)?;
+        load_weights(&mut model, &weights)?;
         Ok(LoadedRun {
             config,
             spec,

@@ -215,6 +215,57 @@ pub struct TrainConfig {
     /// How the learning rate changes over the epochs.
     #[serde(default, skip_serializing_if = "LrSchedule::is_constant")]
     pub schedule: LrSchedule,
+    /// Which weights every later command uses: `best` (lowest validation loss) or `last`.
+    /// Unset means [`Keep::default_for`] the schedule when a run is made; a run's config always
+    /// records it, and configs from before it existed read as `best`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<Keep>,
+}
+
+/// The weights a run is used with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Keep {
+    /// `best.bpk`: the epoch with the lowest validation loss.
+    #[default]
+    Best,
+    /// `last.bpk`: the last finished epoch.
+    Last,
+}
+
+impl Keep {
+    /// `last` after a cosine schedule, which anneals the rate to 0 so that the final weights
+    /// are the settled model (what DRAEM and the PyTorch twins score); `best` otherwise, where
+    /// a constant rate keeps the weights moving and the lowest validation loss marks the model.
+    pub fn default_for(schedule: LrSchedule) -> Keep {
+        match schedule {
+            LrSchedule::Cosine => Keep::Last,
+            LrSchedule::Constant => Keep::Best,
+        }
+    }
+}
+
+impl std::fmt::Display for Keep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Keep::Best => "best",
+            Keep::Last => "last",
+        })
+    }
+}
+
+impl std::str::FromStr for Keep {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Keep, String> {
+        match s.trim() {
+            "best" => Ok(Keep::Best),
+            "last" => Ok(Keep::Last),
+            other => Err(format!(
+                "--keep {}: expected best (lowest validation loss) or last (last epoch)",
+                quote(other)
+            )),
+        }
+    }
 }
 
 /// The learning rate of each epoch.
@@ -277,6 +328,7 @@ impl Default for TrainConfig {
             synthetic: None,
             augment: None,
             schedule: LrSchedule::Constant,
+            keep: None,
         }
     }
 }

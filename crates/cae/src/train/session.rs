@@ -2,7 +2,7 @@
 //! `crate::output`), validating everything, then creating the run directory under its lock
 //! and writing the resolved config. Resuming lives in `resume`.
 
-use super::config::{DataConfig, RunConfig, TrainConfig};
+use super::config::{DataConfig, Keep, RunConfig, TrainConfig};
 use super::fit::{Observer, TrainError, TrainOutcome, check_objective, fit, load_data};
 use crate::atomic::write_atomic;
 use crate::data::Fingerprint;
@@ -47,11 +47,13 @@ pub fn train_new(
     check_objective(&spec, &new.train).map_err(setup)?;
     let mut data_config = new.data.clone();
     data_config.fingerprint = Some(Fingerprint::of(&all));
+    let mut train = new.train.clone();
+    train.keep = Some(train.keep.unwrap_or(Keep::default_for(train.schedule)));
     let config = RunConfig {
         arch: spec.spec.clone(),
         input: all.shape.to_string(),
         data: data_config,
-        train: new.train.clone(),
+        train,
     };
     // The plain split, or a one-class run's partitions with its held-out monitors.
     let data = crate::anomaly::partition::fit_data(all, &config).map_err(setup)?;
