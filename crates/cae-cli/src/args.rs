@@ -182,7 +182,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "NAME", conflicts_with = "resume")]
     pub schedule: Option<String>,
     /// Which weights later commands use: best (lowest validation loss) or last (the last
-    /// epoch) [default: last with --schedule cosine, which anneals to the settled model; else best].
+    /// epoch) [default: last with --schedule cosine and no --patience, which anneals to the
+    /// settled model; else best].
     #[arg(long, value_name = "best|last", conflicts_with = "resume")]
     pub keep: Option<String>,
     /// Pretrain the encoder's conv layers one at a time (stacked CAEs), then fine-tune all.

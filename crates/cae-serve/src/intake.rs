@@ -13,6 +13,10 @@ use cae::data::{
 use cae::train::RunConfig;
 use cae::train::config::parse_hw;
 
+/// How many times the model's input area an image of another size may have (a 128×128 model
+/// scores up to 512×512).
+pub const OTHER_SIZE_AREA: usize = 16;
+
 /// How request images become the model's input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Intake {
@@ -71,6 +75,16 @@ impl Intake {
         }
         let header = read_header(bytes, name).map_err(ApiError::from_image)?;
         check_header(header, self.limits, name).map_err(ApiError::from_image)?;
+        let (h, w) = (header.height as usize, header.width as usize);
+        let most = OTHER_SIZE_AREA * self.input.height * self.input.width;
+        if !self.resize && h * w > most {
+            // The forward pass of another size runs on the one model worker and is not in the
+            // decode budget: its activations grow with the area, so the area is bounded.
+            return Err(ApiError::unprocessable(format!(
+                "{name}: image is {h}x{w} (HxW); this run scores other sizes than its {}x{} up to {OTHER_SIZE_AREA} times its area ({most} pixels): send a smaller image or crop it",
+                self.input.height, self.input.width
+            )));
+        }
         Ok(header)
     }
 
@@ -174,6 +188,26 @@ mod tests {
             .unwrap();
         assert_eq!(shape, ImageShape::parse("1x28x28").unwrap());
         assert_eq!(px.len(), 784);
+    }
+
+    #[test]
+    fn another_size_beyond_16_times_the_area_is_422_unless_the_run_resizes() {
+        let (s, m) = status(intake("1x8x8", false, None).prepare(&gray(40, 40), "part 3"));
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            m.starts_with("part 3: image is 40x40") && m.contains("16 times its area"),
+            "{m}"
+        );
+        assert!(
+            intake("1x8x8", false, None)
+                .prepare(&gray(32, 32), "b")
+                .is_ok()
+        );
+        assert!(
+            intake("1x8x8", true, None)
+                .prepare(&gray(40, 40), "b")
+                .is_ok()
+        );
     }
 
     #[test]

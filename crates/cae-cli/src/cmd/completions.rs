@@ -14,6 +14,10 @@ pub struct CompletionsArgs {
 
 pub fn run(a: CompletionsArgs) -> anyhow::Result<()> {
     let mut command = Cli::command();
-    clap_complete::generate(a.shell, &mut command, "cae", &mut std::io::stdout());
+    // Into memory first: clap_complete panics on a closed stdout (`| head`); a failed write
+    // here is an error `main` treats as no error.
+    let mut script = Vec::new();
+    clap_complete::generate(a.shell, &mut command, "cae", &mut script);
+    std::io::Write::write_all(&mut std::io::stdout().lock(), &script)?;
     Ok(())
 }

@@ -19,6 +19,7 @@ pub fn run(a: InfoArgs) -> anyhow::Result<()> {
     if a.json {
         return print_json(&info);
     }
-    println!("{info}");
+    use std::io::Write;
+    writeln!(std::io::stdout().lock(), "{info}")?;
     Ok(())
 }

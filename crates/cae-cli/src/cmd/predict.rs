@@ -1,7 +1,7 @@
 //! `cae predict RUN IMAGE…`: one line per image — verdict, score, normalised score — with the
 //! run's fitted threshold and score kind, exactly as `cae anomaly score` labels them. Images
 //! are read by the run's data rule; each may have its own size (a run trained without
-//! `--resize` scores it whole or in tiles). The run is loaded once.
+//! `--resize` scores it whole or in tiles).
 
 use super::anomaly::{Context, Source};
 use super::print_json;
@@ -9,6 +9,7 @@ use crate::args::{DataArgs, DeviceArg};
 use cae::anomaly::{Partition, Threshold, load_set, predict};
 use clap::Args;
 use serde::Serialize;
+use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
@@ -37,7 +38,16 @@ struct Verdict {
 }
 
 pub fn run(a: PredictArgs) -> anyhow::Result<()> {
+    for image in &a.images {
+        if !image.is_file() {
+            anyhow::bail!(
+                "{}: not an image file; cae predict takes image files (score a folder or a data set with `cae anomaly score RUN --data SRC`)",
+                image.display()
+            );
+        }
+    }
     let threshold = Threshold::require(&a.run)?;
+    let mut out = std::io::stdout().lock();
     let source = Source {
         run: a.run.clone(),
         data: DataArgs {
@@ -74,7 +84,8 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
         if a.json {
             print_json(&verdict)?;
         } else {
-            println!(
+            writeln!(
+                out,
                 "{}: {}  score {:.5}  normalised {:.2}  (threshold {:.5})",
                 verdict.path,
                 if verdict.anomalous {
@@ -85,7 +96,7 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
                 verdict.score,
                 verdict.normalized,
                 verdict.threshold
-            );
+            )?;
         }
     }
     Ok(())

@@ -133,6 +133,10 @@ fn export_png_then_predict_gives_one_verdict_line_per_image() {
     }
     fails_with(
         &run(&d.path, &["predict", "run", "missing.png"]),
-        "missing.png",
+        "missing.png: not an image file",
+    );
+    fails_with(
+        &run(&d.path, &["predict", "run", "pngs"]),
+        "cae anomaly score RUN --data SRC",
     );
 }

@@ -367,6 +367,11 @@ fn later_commands_use_the_weights_the_run_keeps() {
     };
     assert!(train("best", &[]).contains("keep = \"best\""));
     assert!(train("last", &["--keep", "last"]).contains("keep = \"last\""));
+    // A cosine schedule anneals to the settled model, unless early stopping ends it sooner.
+    assert!(train("cosine", &["--schedule", "cosine"]).contains("keep = \"last\""));
+    assert!(
+        train("stopped", &["--schedule", "cosine", "--patience", "3"]).contains("keep = \"best\"")
+    );
     // Without best.bpk a run that keeps its last epoch still evaluates; one that keeps its best
     // says which file is missing.
     for run_dir in ["best", "last"] {
@@ -382,6 +387,11 @@ fn later_commands_use_the_weights_the_run_keeps() {
             &["eval", "best", "--data", data.as_str(), "--limit", "16"],
         ),
         "best.bpk: missing",
+    );
+    ok(&run(&d.path, &["export", "last", "-o", "last.safetensors"]));
+    fails_with(
+        &run(&d.path, &["export", "best", "-o", "best.safetensors"]),
+        "best.bpk",
     );
     fails_with(
         &run(

@@ -168,8 +168,9 @@ impl Augment {
         }
     }
 
-    /// Flips one CHW image in place as drawn from `rng` (two draws per image, always, so the
-    /// stream does not depend on what was flipped).
+    /// Flips, turns and relights one CHW image in place as drawn from `rng`: two flip draws per
+    /// image always (as before the other items existed), then one draw per turn, brightness or
+    /// contrast item asked, so the stream does not depend on what the draws did.
     pub fn apply(&self, image: &mut [f32], (c, h, w): (usize, usize, usize), rng: &mut impl Rng) {
         let (horizontal, vertical) = (rng.random_bool(0.5), rng.random_bool(0.5));
         // Further draws only for the items asked, so older runs keep their streams.

@@ -377,20 +377,18 @@ pub fn load(source: &str, opts: &LoadOptions) -> Result<ImageSet, DataError> {
             },
             _ => io_error(path, e),
         })?;
+        // The folder loaders (an MVTec train/good folder included) keep the shard's files
+        // before decoding them; the shard is not applied again.
+        let after_folder = LoadOptions {
+            shard: None,
+            ..opts.clone()
+        };
         if meta.is_dir() && mvtec::is_layout(path) {
-            mvtec::load_train(path, opts)?
+            return apply_options(mvtec::load_train(path, opts)?, &after_folder);
         } else if meta.is_dir() {
             match cifar::folder_batches(path)? {
                 Some(files) => cifar::load_files(&files)?,
-                // The folder loader keeps the shard's files before decoding them.
-                None => {
-                    let set = folder::load(path, opts)?;
-                    let rest = LoadOptions {
-                        shard: None,
-                        ..opts.clone()
-                    };
-                    return apply_options(set, &rest);
-                }
+                None => return apply_options(folder::load(path, opts)?, &after_folder),
             }
         } else {
             load_file(source, path, opts)?

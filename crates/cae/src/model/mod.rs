@@ -12,7 +12,9 @@ use crate::spec::ValidSpec;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
-/// A convolutional autoencoder: `decode(encode(x))` has the shape of `x`.
+/// A convolutional autoencoder (or, with `output_channels`, a segmentation network): the
+/// encoder's layers, then the decoder's, with skip connections between them
+/// ([`Autoencoder::forward`]).
 #[derive(Module, Debug)]
 pub struct Autoencoder {
     pub encoder: Vec<Layer>,

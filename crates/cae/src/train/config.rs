@@ -209,7 +209,7 @@ pub struct TrainConfig {
     /// segmentation architecture (`output_channels`, e.g. the `inspect` preset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synthetic: Option<crate::synthetic::SyntheticSpec>,
-    /// Seeded flips of the training images (before any corruption); off by default.
+    /// Seeded augmentation of the training images (before any corruption); off by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub augment: Option<crate::data::Augment>,
     /// How the learning rate changes over the epochs.
@@ -234,13 +234,14 @@ pub enum Keep {
 }
 
 impl Keep {
-    /// `last` after a cosine schedule, which anneals the rate to 0 so that the final weights
-    /// are the settled model (what DRAEM and the PyTorch twins score); `best` otherwise, where
-    /// a constant rate keeps the weights moving and the lowest validation loss marks the model.
-    pub fn default_for(schedule: LrSchedule) -> Keep {
-        match schedule {
-            LrSchedule::Cosine => Keep::Last,
-            LrSchedule::Constant => Keep::Best,
+    /// `last` after a full cosine schedule, which anneals the rate to 0 so that the final
+    /// weights are the settled model (what DRAEM and the PyTorch twins score); `best` otherwise:
+    /// a constant rate keeps the weights moving, and early stopping (`patience`) ends
+    /// `patience` epochs after the best one, before the annealing.
+    pub fn default_for(schedule: LrSchedule, patience: Option<usize>) -> Keep {
+        match (schedule, patience) {
+            (LrSchedule::Cosine, None) => Keep::Last,
+            _ => Keep::Best,
         }
     }
 }

@@ -145,17 +145,25 @@ pub fn prepare_data(config: &RunConfig) -> Result<(ImageSet, ImageSet), String> 
     split_data(all, &config.data, config.train.seed)
 }
 
-/// Checks settings that depend on both the architecture and the objective: a segmentation
-/// network trains on synthetic anomalies and a reconstruction does not; probability losses need
-/// a sigmoid output.
-/// The augmentation must fit the images (a crop inside them, turns on square ones), and with a
-/// crop the model must run on it with the same weights it will score whole images with: a
+/// The augmentation must fit the images (a crop inside them, turns on square ones) and the
+/// objective (no pixel values above 1 for BCE, no augmented codes in stacked stages), and with
+/// a crop the model must run on it with the same weights it will score whole images with: a
 /// fully convolutional spec.
-fn check_crop(spec: &ValidSpec, t: &TrainConfig) -> Result<(), String> {
+fn check_augment(spec: &ValidSpec, t: &TrainConfig) -> Result<(), String> {
     let Some(augment) = t.augment else {
         return Ok(());
     };
     augment.check(spec.input)?;
+    if t.stacked {
+        return Err(format!(
+            "--augment {augment} with --stacked: the later stages train on codes, which must not be cropped, turned or relit; pretrain without --augment"
+        ));
+    }
+    if t.loss == LossKind::Bce && (augment.brightness.is_some() || augment.contrast.is_some()) {
+        return Err(format!(
+            "--augment {augment} with --loss bce: brightness and contrast can push target pixels above 1, where binary cross-entropy has no minimum; use --loss mse or leave them out"
+        ));
+    }
     if augment.crop.is_none() {
         return Ok(());
     }
@@ -173,8 +181,11 @@ fn check_crop(spec: &ValidSpec, t: &TrainConfig) -> Result<(), String> {
     }
 }
 
+/// Checks settings that depend on both the architecture and the objective: a segmentation
+/// network trains on synthetic anomalies and a reconstruction does not; probability losses need
+/// a sigmoid output; the augmentation fits ([`check_augment`]).
 pub(super) fn check_objective(spec: &ValidSpec, t: &TrainConfig) -> Result<(), String> {
-    check_crop(spec, t)?;
+    check_augment(spec, t)?;
     let name = &spec.spec.name;
     match (spec.is_segmentation(), t.synthetic.is_some()) {
         (true, false) => {

@@ -48,7 +48,11 @@ pub fn train_new(
     let mut data_config = new.data.clone();
     data_config.fingerprint = Some(Fingerprint::of(&all));
     let mut train = new.train.clone();
-    train.keep = Some(train.keep.unwrap_or(Keep::default_for(train.schedule)));
+    train.keep = Some(
+        train
+            .keep
+            .unwrap_or(Keep::default_for(train.schedule, train.patience)),
+    );
     let config = RunConfig {
         arch: spec.spec.clone(),
         input: all.shape.to_string(),

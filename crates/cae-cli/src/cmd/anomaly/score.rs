@@ -35,7 +35,8 @@ pub struct ScoreArgs {
     pub force: bool,
     /// Score only block K of N of the sorted images (K from 0, e.g. a Kubernetes Indexed Job's
     /// $JOB_COMPLETION_INDEX/4): the shards' --jsonl outputs, concatenated in order, are the
-    /// unsharded output. Image folders decode only their shard's files.
+    /// unsharded output. Image folders decode only their shard's files. With -o, give each
+    /// shard its own folder (names count from 0 within a shard).
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
     #[arg(long, conflicts_with = "jsonl")]

@@ -265,6 +265,21 @@ fn recipe_options_on_a_model_kind_that_cannot_use_them_are_one_line_errors() {
         "brightness:'3' must be a number in (0, 1]",
     );
     fails_with(
+        &train(&["--arch", "upsample", "--augment", "flip", "--stacked"]),
+        "with --stacked: the later stages train on codes",
+    );
+    fails_with(
+        &train(&[
+            "--arch",
+            "keras-denoise",
+            "--augment",
+            "brightness:0.1",
+            "--loss",
+            "bce",
+        ]),
+        "with --loss bce: brightness and contrast can push target pixels above 1",
+    );
+    fails_with(
         &train(&["--arch", "upsample", "--augment", "crop:64"]),
         "--augment crop:64 is larger than the 32x32 (HxW) images",
     );
