@@ -120,6 +120,9 @@ impl fmt::Display for RunInfo {
         ];
         recipe.extend(t.synthetic.as_ref().map(|s| format!("synthetic {s}")));
         recipe.extend(t.augment.map(|a| format!("augment {a}")));
+        if t.schedule != crate::train::config::LrSchedule::Constant {
+            recipe.push(format!("schedule {:?}", t.schedule).to_lowercase());
+        }
         recipe.extend(t.noise.as_ref().map(|n| format!("noise {n}")));
         recipe.push(format!("keeps {} weights", t.keep.unwrap_or_default()));
         writeln!(f, "training: {}", recipe.join(", "))?;
