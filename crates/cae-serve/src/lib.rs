@@ -56,20 +56,24 @@ pub struct Stop {
 }
 
 /// The model worker's runner: the served model, and for a run trained without `--resize` the
-/// any-size runner with a second copy of the weights (it rebuilds the model per image size).
+/// any-size runner, built from the same weights (a copy, never a second read of a run that may
+/// still be training, so both paths score with one epoch's model).
 fn model_runner(
     run: &ServedRun,
     model: cae::model::Autoencoder,
     options: &ServeOptions,
 ) -> Result<ModelRunner, ServeError> {
-    let runner = ModelRunner::new(model, run.input, options.device.clone());
     if run.intake.resize {
-        return Ok(runner);
+        return Ok(ModelRunner::new(model, run.input, options.device.clone()));
     }
-    let loaded = cae::run_dir::RunDir::new(&options.run).load_model(&options.device)?;
+    let loaded = cae::run_dir::LoadedRun {
+        config: run.config.clone(),
+        spec: cae::run_dir::RunDir::new(&options.run).spec(&run.config)?,
+        model: model.clone(),
+    };
     let any = cae::denoise::Denoiser::new(loaded, &options.device)
-        .map_err(|e| ServeError::Option(format!("{}: {e}", options.run.display())))?;
-    Ok(runner.with_any_size(any))
+        .map_err(|e| ServeError::Runtime(format!("{}: {e}", options.run.display())))?;
+    Ok(ModelRunner::new(model, run.input, options.device.clone()).with_any_size(any))
 }
 
 /// Loads the run, starts the model worker and serves until SIGTERM or SIGINT; then stops
