@@ -8,7 +8,7 @@ use cae::atomic::write_atomic;
 use cae::data::{LoadOptions, load};
 use cae::infer::{evaluate, reconstruct_first};
 use cae::output::Overwrite;
-use cae::plot::{encode_png, reconstruction_grid};
+use cae::plot::{encode_png, labelled_reconstruction_grid};
 use cae::run_dir::{RunDir, RunDirError};
 use cae::spec::ArchSource;
 use cae::train::{DataConfig, NewRun, TrainConfig, train_new};
@@ -79,13 +79,14 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     let grid = out.join("reconstruction.png");
     write_atomic(
         &grid,
-        &encode_png(&reconstruction_grid(
+        &encode_png(&labelled_reconstruction_grid(
             &o,
             &r,
             (s.channels, s.height, s.width),
             8,
             4,
-        ))?,
+            ["original", "reconstruction"],
+        )?)?,
     )?;
     if a.json {
         return print_json(&serde_json::json!({ "run": out, "outcome": outcome, "test": q }));

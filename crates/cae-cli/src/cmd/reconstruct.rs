@@ -6,7 +6,7 @@ use crate::args::ReconstructArgs;
 use cae::features::npy_write::f32_npy;
 use cae::infer::{raw_outputs, reconstruct_first};
 use cae::output::{OutputFile, Overwrite};
-use cae::plot::{encode_png, reconstruction_grid};
+use cae::plot::{encode_png, labelled_reconstruction_grid};
 use cae::quality::QualityAccumulator;
 use cae::run_dir::RunDir;
 
@@ -30,13 +30,19 @@ pub fn run(a: ReconstructArgs) -> anyhow::Result<()> {
         .max(1);
     let o: Vec<&[f32]> = originals.iter().map(Vec::as_slice).collect();
     let r: Vec<&[f32]> = recons.iter().map(Vec::as_slice).collect();
-    let image = reconstruction_grid(
+    let labels = if run.spec.is_segmentation() {
+        ["input", "predicted map"]
+    } else {
+        ["original", "reconstruction"]
+    };
+    let image = labelled_reconstruction_grid(
         &o,
         &r,
         (s.channels, s.height, s.width),
         a.per_row.max(1),
         scale,
-    );
+        labels,
+    )?;
     let png = encode_png(&image)?;
     output.write(&png)?;
     if let Some(npy) = &npy {

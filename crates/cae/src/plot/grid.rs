@@ -150,6 +150,70 @@ pub fn reconstruction_grid(
     image_grid(&rows, shape, scale, RECONSTRUCTION_GAP)
 }
 
+/// [`reconstruction_grid`] with its rows named on the left: `labels[0]` for the originals,
+/// `labels[1]` for the model's outputs (e.g. `["original", "reconstruction"]`, or
+/// `["input", "predicted map"]` for a segmentation model).
+pub fn labelled_reconstruction_grid(
+    originals: &[&[f32]],
+    outputs: &[&[f32]],
+    shape: (usize, usize, usize),
+    per_row: usize,
+    scale: u32,
+    labels: [&str; 2],
+) -> Result<RgbImage, PlotError> {
+    let grid = reconstruction_grid(originals, outputs, shape, per_row, scale);
+    let n = originals.len().max(outputs.len());
+    let rows = 2 * n.div_ceil(per_row.max(1));
+    label_rows(&grid, &labels, rows, RECONSTRUCTION_GAP)
+}
+
+/// Width of the margin [`label_rows`] adds on the left.
+pub const LABEL_MARGIN: u32 = 104;
+
+/// `grid` (made by [`image_grid`] with `gap`, `rows` rows) with a margin on the left naming
+/// each row: `labels` in turn, repeating (`["original", "reconstruction"]` names the rows of a
+/// [`reconstruction_grid`]). A label is drawn at its row's middle in the embedded font.
+pub fn label_rows(
+    grid: &RgbImage,
+    labels: &[&str],
+    rows: usize,
+    gap: u32,
+) -> Result<RgbImage, PlotError> {
+    use plotters::prelude::*;
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
+    let (w, h) = grid.dimensions();
+    let mut img = RgbImage::from_pixel(w + LABEL_MARGIN, h, Rgb([255, 255, 255]));
+    image::imageops::replace(&mut img, grid, i64::from(LABEL_MARGIN), 0);
+    if rows == 0 || labels.is_empty() {
+        return Ok(img);
+    }
+    let gap = gap.min(MAX_GAP);
+    let cell = h.saturating_sub(gap * (rows as u32 + 1)) / rows as u32;
+    super::font::ensure_registered()?;
+    let (width, height) = img.dimensions();
+    let buf: &mut [u8] = img.as_mut();
+    let root = BitMapBackend::with_buffer(buf, (width, height)).into_drawing_area();
+    let err = |e: DrawingAreaErrorKind<_>| PlotError::Draw(e.to_string());
+    let size = cell.clamp(9, 14);
+    let style = (super::font::FAMILY, size)
+        .into_font()
+        .color(&RGBColor(60, 60, 60))
+        .pos(Pos::new(HPos::Right, VPos::Center));
+    for r in 0..rows {
+        let y = gap + r as u32 * (cell + gap) + cell / 2;
+        let label = labels[r % labels.len()];
+        root.draw(&Text::new(
+            label.to_string(),
+            (LABEL_MARGIN as i32 - 6, y as i32),
+            style.clone(),
+        ))
+        .map_err(err)?;
+    }
+    root.present().map_err(err)?;
+    drop(root);
+    Ok(img)
+}
+
 /// Encodes an image as PNG bytes.
 pub fn encode_png(img: &RgbImage) -> Result<Vec<u8>, PlotError> {
     if img.width() == 0 || img.height() == 0 {
@@ -308,6 +372,35 @@ mod tests {
     /// Draws example grids and a colormap strip and checks them; with `CAE_PLOT_CHECK_DIR`
     /// set they are kept there for a person to look at.
     #[test]
+    fn labelled_grids_keep_the_grid_and_write_in_the_margin() {
+        let a = vec![1.0f32; 28 * 28];
+        let grid = reconstruction_grid(&[&a[..]; 3], &[&a[..]; 3], (1, 28, 28), 3, 2);
+        let img = labelled_reconstruction_grid(
+            &[&a[..]; 3],
+            &[&a[..]; 3],
+            (1, 28, 28),
+            3,
+            2,
+            ["original", "reconstruction"],
+        )
+        .unwrap();
+        assert_eq!(
+            img.dimensions(),
+            (grid.width() + LABEL_MARGIN, grid.height())
+        );
+        // The grid is copied unchanged to the right of the margin.
+        for (x, y, p) in grid.enumerate_pixels() {
+            assert_eq!(img.get_pixel(x + LABEL_MARGIN, y), p);
+        }
+        // Text in the margin: some dark pixels in each row's band, none outside the margin.
+        let dark = |y0: u32, y1: u32| {
+            (y0..y1).any(|y| (0..LABEL_MARGIN).any(|x| img.get_pixel(x, y).0[0] < 128))
+        };
+        let half = grid.height() / 2;
+        assert!(dark(0, half) && dark(half, grid.height()));
+    }
+
+    #[test]
     fn example_grids_have_their_cells_and_colours() {
         let keep = std::env::var_os("CAE_PLOT_CHECK_DIR");
         let dir = keep
@@ -331,7 +424,9 @@ mod tests {
         let recon: Vec<Vec<f32>> = (0..10).map(|k| ring(4.0 + k as f32, 2.0)).collect();
         let o: Vec<&[f32]> = orig.iter().map(Vec::as_slice).collect();
         let r: Vec<&[f32]> = recon.iter().map(Vec::as_slice).collect();
-        let img = reconstruction_grid(&o, &r, (1, 28, 28), 5, 3);
+        let img =
+            labelled_reconstruction_grid(&o, &r, (1, 28, 28), 5, 3, ["original", "reconstruction"])
+                .unwrap();
         // Originals and reconstructions differ, so the grid is not one colour.
         let first = *img.get_pixel(0, 0);
         assert!(img.pixels().any(|p| *p != first), "a flat grid");

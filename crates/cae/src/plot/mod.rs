@@ -15,7 +15,10 @@ pub mod overlay;
 
 pub use colormap::colormap;
 pub use curve::{Series, line_chart};
-pub use grid::{encode_png, image_grid, reconstruction_grid};
+pub use grid::{
+    RECONSTRUCTION_GAP, encode_png, image_grid, label_rows, labelled_reconstruction_grid,
+    reconstruction_grid,
+};
 pub use histogram::score_histogram;
 pub use overlay::{Overlay, anomaly_overlay, overlay_sheet};
 

@@ -510,7 +510,12 @@ pub fn fit_from(
             _ if val.is_empty() => train,
             _ => val,
         };
-        let spread = write_recon_grid(run, &inference, grid_source, epoch, &base)?;
+        let labels = if spec.is_segmentation() {
+            ["input", "predicted map"]
+        } else {
+            ["original", "reconstruction"]
+        };
+        let spread = write_recon_grid(run, &inference, grid_source, epoch, labels, &base)?;
         // A model whose every output is one constant image learns nothing more: say so once
         // (a sigmoid output with MSE on mostly dark images is the usual cause).
         if t.synthetic.is_none() && epoch >= 2 && spread < COLLAPSED_SPREAD && !warned_collapse {
@@ -692,6 +697,7 @@ fn write_recon_grid(
     model: &Autoencoder,
     set: &ImageSet,
     epoch: usize,
+    labels: [&str; 2],
     device: &Device,
 ) -> Result<f64, TrainError> {
     let (originals, recons) =
@@ -710,7 +716,15 @@ fn write_recon_grid(
         .collect();
     let o: Vec<&[f32]> = originals.iter().map(Vec::as_slice).collect();
     let r: Vec<&[f32]> = recons.iter().map(Vec::as_slice).collect();
-    let image = plot::reconstruction_grid(&o, &r, (s.channels, s.height, s.width), 8, scale);
+    let image = plot::labelled_reconstruction_grid(
+        &o,
+        &r,
+        (s.channels, s.height, s.width),
+        8,
+        scale,
+        labels,
+    )
+    .map_err(|e| TrainError::Setup(format!("drawing grid: {e}")))?;
     let png =
         plot::encode_png(&image).map_err(|e| TrainError::Setup(format!("encoding grid: {e}")))?;
     let dir = run.recon_dir();
