@@ -419,11 +419,16 @@ impl Planner {
     /// A `concat`: joins a volume saved earlier, of the flow's height and width.
     fn plan_concat(&self, from: &str, input: Shape) -> Result<(LayerPlan, Shape), String> {
         let Some(slot) = self.saved.iter().position(|(n, _)| n == from) else {
-            let known: Vec<String> = self
+            // The first few names are enough to spot a typo; a spec may save many.
+            let mut known: Vec<String> = self
                 .saved
                 .iter()
+                .take(8)
                 .map(|(n, _)| quote(n).to_string())
                 .collect();
+            if self.saved.len() > known.len() {
+                known.push(format!("and {} more", self.saved.len() - known.len()));
+            }
             return Err(if known.is_empty() {
                 format!(
                     "from = {}, but no earlier layer saves a volume (add a `save` layer with that name)",

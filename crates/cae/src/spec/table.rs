@@ -64,8 +64,10 @@ fn detail(plan: &LayerPlan) -> String {
         } => format!("{units} units {activation}"),
         LayerPlan::Dropout { rate } => format!("rate {rate}"),
         LayerPlan::Activation(a) => a.to_string(),
-        LayerPlan::Save { name, .. } => format!("as {name}"),
-        LayerPlan::Concat { name, channels, .. } => format!("+{channels} ch from {name}"),
+        LayerPlan::Save { name, .. } => format!("as {}", crate::quote::quote(name)),
+        LayerPlan::Concat { name, channels, .. } => {
+            format!("+{channels} ch from {}", crate::quote::quote(name))
+        }
         LayerPlan::BatchNorm { .. } | LayerPlan::Flatten | LayerPlan::Reshape { .. } => {
             String::new()
         }
