@@ -120,7 +120,7 @@ fn export_png(a: ExportPngArgs) -> anyhow::Result<()> {
                 "-{}",
                 names
                     .get(l[i] as usize)
-                    .map_or_else(|| l[i].to_string(), |n| safe_name(n))
+                    .map_or_else(|| l[i].to_string(), |n| crate::cmd::file_name_part(n))
             ),
             (Some(l), None) => format!("-{}", l[i]),
             _ => String::new(),
@@ -135,19 +135,6 @@ fn export_png(a: ExportPngArgs) -> anyhow::Result<()> {
         a.out.display()
     );
     Ok(())
-}
-
-/// A class name as a file-name part: letters, digits, `-` and `_` kept, anything else `_`.
-fn safe_name(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 fn parse_kinds(names: &Option<Vec<String>>) -> anyhow::Result<Vec<DefectKind>> {

@@ -47,6 +47,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// `text` as part of a file name: letters, digits, `-` and `_` kept, anything else `_`.
+pub(crate) fn file_name_part(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// Prints a value as one JSON object on stdout.
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     use std::io::Write;

@@ -8,7 +8,7 @@ use super::painted::PaintedValidation;
 use super::partition::{describe_classes, one_class_split, resolve_normal_class};
 use crate::data::{self, ImageSet, LoadOptions, mvtec};
 use crate::infer::check_fits;
-use crate::train::{RunConfig, load_data, split_data};
+use crate::train::{FitData, RunConfig, load_data, split_data};
 use std::path::Path;
 
 /// Class-folder names taken as the normal class when none is named.
@@ -202,12 +202,9 @@ fn load_partition(
     };
     let source = format!("the {what} partition of {run_name}");
     if partition == Partition::Painted {
-        let (train, val) = if config.data.normal_class.is_some() {
-            let split = one_class_split(all, &config.data, seed)?;
-            (split.train, split.val)
-        } else {
-            split_data(all, &config.data, seed).map_err(AnomalyError::Model)?
-        };
+        // Training's own partitions, so this is exactly the set `val_auroc` was logged on.
+        let FitData { train, val, .. } =
+            super::partition::fit_data(all, config).map_err(AnomalyError::Model)?;
         if val.is_empty() {
             return Err(AnomalyError::NoPartition {
                 run: run_name,

@@ -73,16 +73,7 @@ fn file_stem(origin: &str) -> String {
             None => stem,
         },
     };
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(48)
-        .collect()
+    crate::cmd::file_name_part(&name).chars().take(48).collect()
 }
 
 pub fn run(a: ScoreArgs) -> anyhow::Result<()> {
