@@ -1,5 +1,6 @@
 """PyTorch twin of cae's recommended inspection recipe, for bench/anomaly_elpv.sh: the same
-`inspect` network (conv-BN-ReLU encoder/decoder to a 1-channel sigmoid map), the same data rule
+`inspect` network (conv-BN-ReLU encoder/decoder to a 1-channel sigmoid map; `inspect-unet` with
+skip connections, `inspect-aligned` with the per-pixel z-score input), the same data rule
 (grey, 128x128 triangle resize, each image scaled so its median is 0.5), the same synthetic
 anomalies (dark Perlin blobs, foreign texture, random-walk cracks, half of the images), focal loss
 (gamma 2), Adam with a cosine learning-rate schedule, the same epochs and batch, 20 % of train/
@@ -7,7 +8,7 @@ held out for the threshold (target FPR 0.05 on those normals only), and the same
 the 9x9 mean-filtered map). It shows whether the Rust implementation limits the recipe.
 
 usage: python anomaly_elpv_torch.py DATA [--epochs 30] [--batch 16] [--lr 1e-3] [--side 128]
-       [--seed 1] [--threads 2] [--arch inspect|inspect-unet] [--crop N] [--json]
+       [--seed 1] [--threads 2] [--arch inspect|inspect-unet|inspect-aligned] [--crop N] [--json]
        (needs torch, numpy, pillow)
 """
 import argparse, glob, json, math, os, sys, time
@@ -113,13 +114,29 @@ def block(i, o):
                          nn.Conv2d(o, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU())
 
 
+class ZScore(nn.Module):
+    """cae's `zscore` layer: the image, then its per-pixel z-score against the training images'
+    mean and std (std + floor), clipped to +-8 and divided by 4."""
+    def __init__(self, train, floor=0.02):
+        super().__init__()
+        self.register_buffer('mean', torch.from_numpy(train.mean(0)[None].astype(np.float32)))
+        self.register_buffer('std', torch.from_numpy(train.std(0)[None].astype(np.float32)))
+        self.floor = floor
+
+    def forward(self, x):
+        z = ((x - self.mean) / (self.std + self.floor)).clamp(-8.0, 8.0) / 4.0
+        return torch.cat([x, z], 1)
+
+
 class Inspect(nn.Module):
-    """The `inspect` preset: 4 scales of two conv-BN-ReLU, nearest upsampling, 1x1 sigmoid head."""
-    def __init__(self, base=16):
+    """The `inspect` preset: 4 scales of two conv-BN-ReLU, nearest upsampling, 1x1 sigmoid head;
+    with `train` images, `inspect-aligned`: a ZScore layer fitted to them first."""
+    def __init__(self, base=16, train=None):
         super().__init__()
         c = base
         up = lambda: nn.Upsample(scale_factor=2, mode='nearest')
-        self.net = nn.Sequential(block(1, c), nn.MaxPool2d(2), block(c, 2 * c), nn.MaxPool2d(2),
+        first = [] if train is None else [ZScore(train)]
+        self.net = nn.Sequential(*first, block(1 if train is None else 2, c), nn.MaxPool2d(2), block(c, 2 * c), nn.MaxPool2d(2),
                                  block(2 * c, 4 * c), nn.MaxPool2d(2), block(4 * c, 4 * c),
                                  up(), block(4 * c, 2 * c), up(), block(2 * c, c), up(), block(c, c),
                                  nn.Conv2d(c, 1, 1), nn.Sigmoid())
@@ -185,9 +202,11 @@ def main():
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--json', action='store_true')
-    ap.add_argument('--arch', choices=['inspect', 'inspect-unet'], default='inspect')
+    ap.add_argument('--arch', choices=['inspect', 'inspect-unet', 'inspect-aligned'], default='inspect')
     ap.add_argument('--crop', type=int, default=0, help='train on random CROPxCROP crops (0: whole images)')
     a = ap.parse_args()
+    if a.crop and a.arch == 'inspect-aligned':
+        sys.exit('error: --crop with --arch inspect-aligned: its z-score statistics are per position of the whole image')
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
@@ -196,7 +215,8 @@ def main():
     val, train = train[perm[:nv]], train[perm[nv:]]
     normal = load(os.path.join(a.data, 'test', 'normal'), a.side)
     abnormal = load(os.path.join(a.data, 'test', 'abnormal'), a.side)
-    net = InspectUnet() if a.arch == 'inspect-unet' else Inspect()
+    net = (InspectUnet() if a.arch == 'inspect-unet'
+           else Inspect(train=train) if a.arch == 'inspect-aligned' else Inspect())
     opt = torch.optim.Adam(net.parameters(), a.lr, eps=1e-8)
     started = time.time()
     for epoch in range(a.epochs):

@@ -16,6 +16,16 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return args::report_parse_error(e),
     };
+    // Rust ignores SIGPIPE, so a `println!` into a closed pipe (`cae arch | head`) panics.
+    // Commands that print end quietly instead, as Unix filters do; the server keeps ignoring
+    // it (a client that hangs up is an error on that connection only).
+    #[cfg(unix)]
+    if !matches!(cli.command, args::Command::Serve(_)) {
+        // SAFETY: called once at startup, before any thread exists; SIG_DFL is a valid handler.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

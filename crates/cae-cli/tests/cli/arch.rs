@@ -99,3 +99,21 @@ fn cae_arch_of_a_run_directory_prints_its_architecture() {
         assert!(d.join(&png).is_file(), "{flag}");
     }
 }
+
+#[test]
+fn a_reader_that_hangs_up_early_is_not_a_panic() {
+    // `cae arch … | head -1`: the pipe is closed before the table is written.
+    let d = Dir::new("arch-pipe");
+    let mut child = cae()
+        .args(["arch", "inspect-aligned", "--torch"])
+        .current_dir(&d.path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.trim().is_empty(), "{err}");
+}

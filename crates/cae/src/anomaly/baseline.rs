@@ -58,28 +58,8 @@ pub const BASELINE_SCORES: [BaselineScore; 3] = [
 impl PixelGaussian {
     /// Fits the per-pixel statistics; `None` for an empty set.
     pub fn fit(train: &ImageSet) -> Option<PixelGaussian> {
-        let n = train.len();
-        if n == 0 {
-            return None;
-        }
-        let len = train.shape.len();
-        let mut sum = vec![0f64; len];
-        let mut sq = vec![0f64; len];
-        for i in 0..n {
-            for ((s, q), &v) in sum.iter_mut().zip(sq.iter_mut()).zip(train.image(i)) {
-                *s += f64::from(v);
-                *q += f64::from(v) * f64::from(v);
-            }
-        }
-        let mean: Vec<f32> = sum.iter().map(|s| (s / n as f64) as f32).collect();
-        let std = sum
-            .iter()
-            .zip(&sq)
-            .map(|(s, q)| {
-                let m = s / n as f64;
-                ((q / n as f64 - m * m).max(0.0).sqrt() as f32).max(STD_FLOOR)
-            })
-            .collect();
+        let (mean, mut std) = train.pixel_mean_std()?;
+        std.iter_mut().for_each(|s| *s = s.max(STD_FLOOR));
         Some(PixelGaussian {
             shape: train.shape,
             mean,

@@ -141,6 +141,35 @@ impl ImageSet {
         self.origins.len()
     }
 
+    /// The mean and (population) standard deviation of every pixel over the images, each
+    /// `shape.len()` values; `None` for an empty set. What a normal image looks like at each
+    /// place: the per-pixel Gaussian baseline and the `zscore` layer are fitted with it.
+    pub fn pixel_mean_std(&self) -> Option<(Vec<f32>, Vec<f32>)> {
+        let n = self.len();
+        if n == 0 {
+            return None;
+        }
+        let len = self.shape.len();
+        let mut sum = vec![0f64; len];
+        let mut sq = vec![0f64; len];
+        for i in 0..n {
+            for ((s, q), &v) in sum.iter_mut().zip(sq.iter_mut()).zip(self.image(i)) {
+                *s += f64::from(v);
+                *q += f64::from(v) * f64::from(v);
+            }
+        }
+        let mean = sum.iter().map(|s| (s / n as f64) as f32).collect();
+        let std = sum
+            .iter()
+            .zip(&sq)
+            .map(|(s, q)| {
+                let m = s / n as f64;
+                (q / n as f64 - m * m).max(0.0).sqrt() as f32
+            })
+            .collect();
+        Some((mean, std))
+    }
+
     /// True when the set holds no image.
     pub fn is_empty(&self) -> bool {
         self.origins.is_empty()

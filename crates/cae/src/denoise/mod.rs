@@ -63,6 +63,9 @@ pub struct Denoiser {
     pub mode: Mode,
     /// Total stride of the encoder: whole-image inputs are padded to a multiple of it.
     factor: [usize; 2],
+    /// The model starts with a `zscore` layer: per-pixel statistics of its training size,
+    /// so it runs on that size only (neither whole larger images nor tiles mean anything).
+    fixed_size: bool,
     device: Device,
     base: Autoencoder,
     resized: HashMap<(usize, usize), Autoencoder>,
@@ -96,6 +99,7 @@ impl Denoiser {
             input: run.spec.input,
             mode: if dense { Mode::Tiles } else { Mode::Whole },
             factor,
+            fixed_size: run.spec.zscore().is_some(),
             device: device.clone(),
             base: run.model,
             resized: HashMap::new(),
@@ -127,6 +131,7 @@ impl Denoiser {
                 shape,
                 reason,
             };
+
             let spec = ArchSpec::resolve_text("run", &self.arch_text, &[], Some(shape))
                 .map_err(|e| size_err(e.to_string()))?;
             let mut model = Autoencoder::new(&spec, &self.device);
@@ -173,6 +178,16 @@ impl Denoiser {
             });
         }
         let (c, h, w) = (shape.channels, shape.height, shape.width);
+        if self.fixed_size && (h, w) != (self.input.height, self.input.width) {
+            let (th, tw) = (self.input.height, self.input.width);
+            return Err(DenoiseError::Size {
+                origin: origin.to_string(),
+                shape,
+                reason: format!(
+                    "its zscore layer holds per-pixel statistics of {th}x{tw} images; give it images of that size (--resize {th}x{tw})"
+                ),
+            });
+        }
         if (h, w) == (self.input.height, self.input.width) {
             return self.run_batch(image, 1, (c, h, w), origin);
         }

@@ -23,6 +23,9 @@ enum Role {
     /// PyTorch's batch counter (an int64 scalar). Only its cumulative-average mode
     /// (`momentum=None`) reads it: exported as 0, ignored on import.
     BatchesTracked,
+    /// A `zscore` layer's per-pixel mean and standard deviation (buffers).
+    Mean,
+    Std,
 }
 
 impl Role {
@@ -33,6 +36,8 @@ impl Role {
             Role::RunningMean => "running_mean",
             Role::RunningVar => "running_var",
             Role::BatchesTracked => "num_batches_tracked",
+            Role::Mean => "mean",
+            Role::Std => "std",
         }
     }
 }
@@ -235,6 +240,10 @@ fn torch_tensors(layer: &Layer) -> Vec<(Role, Vec<usize>)> {
                 (Role::BatchesTracked, vec![]),
             ]
         }
+        Layer::Zscore(z) => {
+            let dims = z.mean.value().dims().to_vec();
+            vec![(Role::Mean, dims.clone()), (Role::Std, dims)]
+        }
         _ => Vec::new(),
     }
 }
@@ -256,6 +265,8 @@ fn read(layer: &Layer, role: Role) -> Result<Vec<f32>, InteropError> {
         (Layer::BatchNorm(bn), Role::Bias) => Some(bn.beta.val()),
         (Layer::BatchNorm(bn), Role::RunningMean) => Some(bn.running_mean.value()),
         (Layer::BatchNorm(bn), Role::RunningVar) => Some(bn.running_var.value()),
+        (Layer::Zscore(z), Role::Mean) => Some(z.mean.value().flatten(0, 2)),
+        (Layer::Zscore(z), Role::Std) => Some(z.std.value().flatten(0, 2)),
         _ => None,
     };
     let tensor = tensor
@@ -294,6 +305,12 @@ fn write(layer: &mut Layer, role: Role, shape: &[usize], values: &[f32], device:
         }
         (Layer::BatchNorm(bn), Role::RunningVar) => {
             bn.running_var = RunningState::new(Tensor::from_data(data(), device))
+        }
+        (Layer::Zscore(z), Role::Mean) => {
+            z.mean = RunningState::new(Tensor::from_data(data(), device))
+        }
+        (Layer::Zscore(z), Role::Std) => {
+            z.std = RunningState::new(Tensor::from_data(data(), device))
         }
         _ => {}
     }

@@ -365,6 +365,36 @@ fn batch_norm_statistics_travel_both_ways() {
 }
 
 #[test]
+fn zscore_statistics_travel_as_buffers_and_the_source_defines_the_module() {
+    let device = Device::flex();
+    let s = spec_text(
+        "[[encoder]]\ntype = \"zscore\"\n[[decoder]]\ntype = \"conv\"\nfilters = 1\nkernel = 1\n",
+        "1x2x2",
+    );
+    let mut state = export_state_dict(&Autoencoder::new(&s, &device), &s).unwrap();
+    assert_eq!(state.tensors["0.mean"].shape, [1, 2, 2]);
+    for (key, v) in [
+        ("0.mean", [0.1, 0.2, 0.3, 0.4]),
+        ("0.std", [1.0, 2.0, 3.0, 4.0]),
+    ] {
+        state
+            .tensors
+            .insert(key.into(), StateTensor::f32(vec![1, 2, 2], v.to_vec()));
+    }
+    let model = import_state_dict(&s, &state, "x", &device).unwrap();
+    assert_eq!(
+        export_state_dict(&model, &s).unwrap().tensors,
+        state.tensors
+    );
+    let source = torch_sequential(&s).unwrap().source();
+    assert!(source.contains("class ZScore(nn.Module)"), "{source}");
+    assert!(
+        source.contains("model = nn.Sequential(\n    ZScore(1, 2, 2, 0.02),"),
+        "{source}"
+    );
+}
+
+#[test]
 fn a_missing_key_is_named_with_its_shape() {
     let s = spec("pytorch-small", "1x28x28");
     let mut state = export_state_dict(&Autoencoder::new(&s, &Device::flex()), &s).unwrap();

@@ -17,10 +17,12 @@
 //! | activation | the activation (`Identity` for `identity`) |
 //! | implicit flatten / reshape | `Flatten` / `Unflatten(1, (c, h, w))` |
 //! | save / concat | `Save(kept, name)` / `Concat(kept, name)` (defined in the source) |
+//! | zscore | `ZScore(c, h, w, floor)` (defined in the source; buffers `mean`, `std`) |
 //!
 //! A layer's activation adds a module only when it is not `identity`. `torch.nn` has no module
-//! that joins a volume kept earlier, so a spec with skip connections gives a short Python
-//! program instead of one expression: it defines `Save` and `Concat` (no parameters, so the
+//! that joins a volume kept earlier or z-scores against per-pixel statistics, so a spec with
+//! skip connections or a `zscore` layer gives a short Python program instead of one
+//! expression: it defines the modules it needs (`Save` and `Concat` have no parameters, so the
 //! state-dict names stay `{module index}.weight`) and binds the network to `model`.
 
 use super::InteropError;
@@ -37,6 +39,8 @@ pub struct TorchSequential {
     pub param_module: Vec<Option<usize>>,
     /// The spec has skip connections: the source is a program, not an expression.
     pub has_skips: bool,
+    /// The spec starts with a `zscore` layer: the source is a program defining `ZScore`.
+    pub has_zscore: bool,
 }
 
 /// One module of the sequential.
@@ -80,14 +84,15 @@ pub fn torch_sequential(spec: &ValidSpec) -> Result<TorchSequential, InteropErro
         encoder_modules,
         param_module,
         has_skips,
+        has_zscore: spec.zscore().is_some(),
     })
 }
 
-/// The modules a spec with skip connections needs, as the program's preamble.
-const SKIP_MODULES: &str = r#"import torch
-from torch import nn
+/// The opening of a program (a spec with skip connections or a `zscore` layer).
+const PROGRAM_IMPORTS: &str = "import torch\nfrom torch import nn\n\n";
 
-
+/// The modules a spec with skip connections needs.
+const SKIP_MODULES: &str = r#"
 class Save(nn.Module):
     """The encoder end of a skip connection: keeps its input in kept[name], passes it on."""
 
@@ -110,9 +115,24 @@ class Concat(nn.Module):
     def forward(self, x):
         return torch.cat([x, self.kept[self.name]], 1)
 
+"#;
 
-kept = {}
-model = "#;
+/// The module of a `zscore` layer (cae's `model::Zscore`: the same clip and scale).
+const ZSCORE_MODULE: &str = r#"
+class ZScore(nn.Module):
+    """Appends the per-pixel z-score against the training images' mean and std (buffers)."""
+
+    def __init__(self, c, h, w, floor):
+        super().__init__()
+        self.floor = floor
+        self.register_buffer("mean", torch.zeros(c, h, w))
+        self.register_buffer("std", torch.ones(c, h, w))
+
+    def forward(self, x):
+        z = ((x - self.mean) / (self.std + self.floor)).clamp(-8.0, 8.0) / 4.0
+        return torch.cat([x, z], 1)
+
+"#;
 
 impl TorchSequential {
     /// Python source of the whole model: `nn.Sequential(...)`, one module per line with its
@@ -120,16 +140,29 @@ impl TorchSequential {
     /// it; with skip connections ([`Self::has_skips`]) it is a program, and
     /// `exec(source, scope)` leaves the network in `scope["model"]`.
     pub fn source(&self) -> String {
+        let program = self.has_skips || self.has_zscore;
         let mut out = String::new();
+        if program {
+            out.push_str(PROGRAM_IMPORTS);
+        }
         if self.has_skips {
             out.push_str(SKIP_MODULES);
+        }
+        if self.has_zscore {
+            out.push_str(ZSCORE_MODULE);
+        }
+        if self.has_skips {
+            out.push_str("\nkept = {}\n");
+        }
+        if program {
+            out.push_str("model = ");
         }
         out.push_str("nn.Sequential(\n");
         for (i, m) in self.modules.iter().enumerate() {
             out.push_str(&format!("    {},  # {i}: {}\n", m.source, m.layer));
         }
         out.push(')');
-        if self.has_skips {
+        if program {
             out.push('\n');
         }
         out
@@ -267,6 +300,18 @@ fn layer_modules(l: &PlannedLayer) -> Result<(Vec<String>, Option<usize>), Strin
         LayerPlan::Reshape { c, h, w } => out.push(format!("nn.Unflatten(1, ({c}, {h}, {w}))")),
         LayerPlan::Save { name, .. } => out.push(format!("Save(kept, {})", py_str(name))),
         LayerPlan::Concat { name, .. } => out.push(format!("Concat(kept, {})", py_str(name))),
+        LayerPlan::Zscore {
+            channels,
+            height,
+            width,
+            floor,
+        } => {
+            params_at = Some(0);
+            out.push(format!(
+                "ZScore({channels}, {height}, {width}, {})",
+                py_float(*floor)
+            ));
+        }
     }
     Ok((out, params_at))
 }

@@ -3,7 +3,7 @@
 
 use crate::kernels;
 use crate::spec::{Activation as ActivationSpec, LayerPlan, Regularizer, UpsampleMode};
-use burn::module::Module;
+use burn::module::{Module, RunningState};
 use burn::nn::activation::{Activation, ActivationConfig};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::interpolate::{Interpolate2d, Interpolate2dConfig, InterpolateMode};
@@ -12,7 +12,7 @@ use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, EluConfig, LeakyReluConfig, Linear,
     LinearConfig, PaddingConfig2d,
 };
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 
 /// Values between layers.
 #[derive(Debug, Clone)]
@@ -98,6 +98,58 @@ impl Penalty {
     }
 }
 
+/// The per-pixel statistics of a `zscore` layer: buffers (like batch norm's running
+/// statistics, never trained), set from the training images by [`Zscore::fit`] before the
+/// first epoch and saved with the weights.
+#[derive(Module, Debug)]
+pub struct Zscore {
+    /// `[c, h, w]` mean of the training images.
+    pub mean: RunningState<Tensor<3>>,
+    /// `[c, h, w]` standard deviation of the training images.
+    pub std: RunningState<Tensor<3>>,
+    pub floor: f64,
+}
+
+/// The z-score is clipped to ±`ZSCORE_CLIP` and divided by half of it: a value in [−2, 2],
+/// on the scale of the image itself, that a far-off pixel cannot blow up.
+pub const ZSCORE_CLIP: f32 = 8.0;
+
+impl Zscore {
+    fn new(channels: usize, height: usize, width: usize, floor: f64, device: &Device) -> Zscore {
+        let shape = [channels, height, width];
+        Zscore {
+            mean: RunningState::new(Tensor::zeros(shape, device)),
+            std: RunningState::new(Tensor::ones(shape, device)),
+            floor,
+        }
+    }
+
+    /// Sets the statistics: `mean` and `std` hold `c·h·w` values each, channel-major.
+    pub fn fit(&mut self, mean: &[f32], std: &[f32]) {
+        let value = self.mean.value();
+        let (shape, device) = (value.dims(), value.device());
+        let tensor = |v: &[f32]| Tensor::from_data(TensorData::new(v.to_vec(), shape), &device);
+        self.mean = RunningState::new(tensor(mean));
+        self.std = RunningState::new(tensor(std));
+    }
+
+    /// `[batch, c, h, w]` in, `[batch, 2c, h, w]` out: the image, then its clipped z-score.
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let mean = self.mean.value().unsqueeze::<4>();
+        let scale = self
+            .std
+            .value()
+            .add_scalar(self.floor)
+            .recip()
+            .unsqueeze::<4>();
+        let z = (x.clone() - mean)
+            .mul(scale)
+            .clamp(-ZSCORE_CLIP, ZSCORE_CLIP)
+            .div_scalar(ZSCORE_CLIP / 2.0);
+        Tensor::cat(vec![x, z], 1)
+    }
+}
+
 /// `[c, h, w]` target of an implicit reshape.
 #[derive(Module, Debug)]
 pub struct Reshape {
@@ -169,6 +221,7 @@ pub enum Layer {
     Save(usize),
     /// Appends the volume in this slot of [`Saved`] along channels (run by [`run_layers`]).
     Concat(usize),
+    Zscore(Zscore),
 }
 
 fn activation(a: ActivationSpec, device: &Device) -> Activation {
@@ -297,6 +350,12 @@ impl Layer {
             }),
             LayerPlan::Save { slot, .. } => Layer::Save(*slot),
             LayerPlan::Concat { slot, .. } => Layer::Concat(*slot),
+            LayerPlan::Zscore {
+                channels,
+                height,
+                width,
+                floor,
+            } => Layer::Zscore(Zscore::new(*channels, *height, *width, *floor, device)),
         }
     }
 
@@ -337,6 +396,7 @@ impl Layer {
                 Flow::Volume(t.reshape([batch, r.c, r.h, r.w]))
             }
             Layer::Save(_) | Layer::Concat(_) => x,
+            Layer::Zscore(z) => Flow::Volume(z.forward(x.into_volume())),
         }
     }
 

@@ -57,6 +57,21 @@ impl Autoencoder {
         layer::run_layers(&self.decoder, code, &mut saved).into_volume()
     }
 
+    /// Fits the `zscore` layer, if the model starts with one, to the per-pixel statistics of
+    /// `train` (images of the model's input shape); returns whether there was one to fit.
+    pub fn fit_zscore(&mut self, train: &crate::data::ImageSet) -> bool {
+        let Some(Layer::Zscore(z)) = self.encoder.first_mut() else {
+            return false;
+        };
+        match train.pixel_mean_std() {
+            Some((mean, std)) => {
+                z.fit(&mean, &std);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The sum of the kernel penalties (`kernel_regularizer`) of every layer, if any has one.
     pub fn penalty(&self) -> Option<Tensor<1>> {
         self.encoder
@@ -84,6 +99,35 @@ mod tests {
     use super::*;
     use crate::data::ImageShape;
     use crate::spec::{ArchSpec, PRESETS};
+    use burn::tensor::TensorData;
+
+    #[test]
+    fn a_fitted_zscore_layer_passes_the_image_and_appends_its_clipped_z_score() {
+        let device = Device::flex();
+        let shape = ImageShape::parse("1x1x3").unwrap();
+        let toml = "[[encoder]]\ntype = \"zscore\"\nfloor = 0.5\n[[decoder]]\ntype = \"conv\"\nfilters = 1\nkernel = 1\n";
+        let spec = ArchSpec::resolve_text("z.toml", toml, &[], Some(shape)).unwrap();
+        let mut model = Autoencoder::new(&spec, &device);
+        // Per pixel over the two images: mean 0.5, 1, 0; std 0.5, 0, 0.
+        let train = crate::data::ImageSet::unlabelled(shape, vec![0.0, 1.0, 0.0, 1.0, 1.0, 0.0]);
+        assert!(model.fit_zscore(&train));
+        let x = Tensor::<4>::from_data(
+            TensorData::new(vec![1.0f32, 0.0, 9.0], [1, 1, 1, 3]),
+            &device,
+        );
+        let Flow::Volume(y) = model.encode(x) else {
+            panic!("a volume");
+        };
+        let y: Vec<f32> = y.into_data().try_to_vec().unwrap();
+        // z = (x - mean) / (std + 0.5), clipped to ±8, over 4: 0.5, -2 → -0.5, 18 → 8 → 2.
+        let want = [1.0, 0.0, 9.0, 0.125, -0.5, 2.0];
+        for (a, b) in y.iter().zip(want) {
+            assert!((a - b).abs() < 1e-6, "{y:?}");
+        }
+        let plain =
+            ArchSpec::resolve("upsample", &[], Some(ImageShape::parse("1x8x8").unwrap())).unwrap();
+        assert!(!Autoencoder::new(&plain, &device).fit_zscore(&train));
+    }
 
     #[test]
     fn every_preset_builds_and_returns_the_input_shape() {

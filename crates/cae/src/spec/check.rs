@@ -79,6 +79,14 @@ pub enum LayerPlan {
         rate: f64,
     },
     Activation(Activation),
+    /// The input and its per-pixel z-score against the training images (`channels` in,
+    /// twice as many out); the statistics are buffers of `channels × height × width`.
+    Zscore {
+        channels: usize,
+        height: usize,
+        width: usize,
+        floor: f64,
+    },
     /// Implicit: a volume becomes a vector before a dense layer.
     Flatten,
     /// Implicit: a vector becomes a volume before a spatial layer.
@@ -117,6 +125,7 @@ impl LayerPlan {
             LayerPlan::Reshape { .. } => "reshape",
             LayerPlan::Save { .. } => "save",
             LayerPlan::Concat { .. } => "concat",
+            LayerPlan::Zscore { .. } => "zscore",
         }
     }
 
@@ -196,6 +205,12 @@ impl ValidSpec {
         self.layers()
             .map(|l| match l.plan {
                 LayerPlan::BatchNorm { features } => 2 * features,
+                LayerPlan::Zscore {
+                    channels,
+                    height,
+                    width,
+                    ..
+                } => 2 * channels * height * width,
                 _ => 0,
             })
             .sum()
@@ -231,8 +246,33 @@ impl ValidSpec {
     }
 
     /// The same resolved spec checked on another input (a training crop, a larger image).
+    /// A spec with a `zscore` layer holds per-pixel statistics of its own size and takes no
+    /// other.
     pub fn at(&self, input: ImageShape) -> Result<ValidSpec, SpecError> {
+        if let Some(l) = self.zscore()
+            && (input.height, input.width) != (self.input.height, self.input.width)
+        {
+            return Err(SpecError::Invalid(format!(
+                "{} layer {} (zscore) holds per-pixel statistics of {}x{} images and cannot run on {}x{} images; \
+                 give it images of its training size (--resize {}x{})",
+                l.part,
+                l.index.unwrap_or(1),
+                self.input.height,
+                self.input.width,
+                input.height,
+                input.width,
+                self.input.height,
+                self.input.width,
+            )));
+        }
         check(self.spec.clone(), input)
+    }
+
+    /// The `zscore` layer, if the spec has one (always the encoder's first).
+    pub fn zscore(&self) -> Option<&PlannedLayer> {
+        self.encoder
+            .first()
+            .filter(|l| matches!(l.plan, LayerPlan::Zscore { .. }))
     }
 
     /// True for a segmentation network (the spec sets `output_channels`): it maps an image to a
@@ -367,6 +407,10 @@ impl Planner {
             let (plan, output) = match layer {
                 LayerSpec::Save { name } => self.plan_save(name, input),
                 LayerSpec::Concat { from } => self.plan_concat(from, input),
+                LayerSpec::Zscore { .. } if part != Part::Encoder || i > 0 => Err(
+                    "only the first encoder layer may be a zscore (it compares the input itself with the training images)"
+                        .into(),
+                ),
                 _ => plan_layer(layer, input),
             }
             .map_err(err)?;
@@ -808,6 +852,23 @@ fn plan_layer(layer: &LayerSpec, input: Shape) -> Result<(LayerPlan, Shape), Str
             Ok((LayerPlan::Dropout { rate: *rate }, input))
         }
         LayerSpec::Activation { function } => Ok((LayerPlan::Activation(*function), input)),
+        LayerSpec::Zscore { floor } => {
+            if !(floor.is_finite() && *floor > 0.0) {
+                return Err(format!("floor must be a positive number, got {floor}"));
+            }
+            let Shape::Volume { c, h, w } = input else {
+                return Err(format!(
+                    "needs an image volume but gets a vector of {input} values"
+                ));
+            };
+            let plan = LayerPlan::Zscore {
+                channels: c,
+                height: h,
+                width: w,
+                floor: *floor,
+            };
+            Ok((plan, Shape::Volume { c: 2 * c, h, w }))
+        }
         // Skip connections need the planner's record of saved volumes: `Planner::plan_part`.
         LayerSpec::Save { .. } | LayerSpec::Concat { .. } => {
             Err("a skip connection is planned with its saved volumes".into())

@@ -1,6 +1,7 @@
 //! The layer vocabulary of an architecture spec, exactly as users write it in TOML: conv,
 //! conv_transpose, pools, upsample, dense, batch_norm, dropout, activation, and the skip
-//! connections of a U-Net (`save` a volume, `concat` it later). Values are parsed
+//! connections of a U-Net (`save` a volume, `concat` it later), and `zscore`, the input's
+//! per-pixel z-score against the training images for aligned parts. Values are parsed
 //! leniently (a kernel may be `3` or `[3, 5]`, padding `"same"`, `1`, `[1, 2]` or
 //! `[top, left, bottom, right]`) and checked later, in one place, by [`super::check`].
 
@@ -97,6 +98,24 @@ pub enum LayerSpec {
     /// first); both must have the same height and width. The decoder end of a skip connection:
     /// fine detail the bottleneck lost comes back at full resolution.
     Concat { from: String },
+    /// Appends, per input channel, the z-score of every pixel against the mean and standard
+    /// deviation of the training images at that position (fitted once, before the first
+    /// epoch, and kept with the weights): where an aligned part (a solar cell, a printed
+    /// board) differs from what is normal *there*. The output has twice the input's channels:
+    /// the image, then `clamp((x − mean) / (std + floor), −8, 8) / 4`. Only as the first
+    /// encoder layer; the model then takes its training size only.
+    Zscore {
+        #[serde(default = "default_zscore_floor")]
+        floor: f64,
+    },
+}
+
+/// The default `floor` of a `zscore` layer: added to every pixel's standard deviation, so that
+/// pixels nearly constant over the training images (a black border) stay finite and quiet.
+pub const DEFAULT_ZSCORE_FLOOR: f64 = 0.02;
+
+fn default_zscore_floor() -> f64 {
+    DEFAULT_ZSCORE_FLOOR
 }
 
 fn yes() -> bool {
@@ -118,6 +137,7 @@ impl LayerSpec {
             LayerSpec::Activation { .. } => "activation",
             LayerSpec::Save { .. } => "save",
             LayerSpec::Concat { .. } => "concat",
+            LayerSpec::Zscore { .. } => "zscore",
         }
     }
 }

@@ -41,6 +41,10 @@ pub const PRESETS: &[Preset] = &[
         name: "inspect-unet",
         toml: include_str!("presets/inspect-unet.toml"),
     },
+    Preset {
+        name: "inspect-aligned",
+        toml: include_str!("presets/inspect-aligned.toml"),
+    },
 ];
 
 /// The preset called `name`, if any.

@@ -68,6 +68,7 @@ fn detail(plan: &LayerPlan) -> String {
         LayerPlan::Concat { name, channels, .. } => {
             format!("+{channels} ch from {}", crate::quote::quote(name))
         }
+        LayerPlan::Zscore { floor, .. } => format!("+ per-pixel z-score, std floor {floor}"),
         LayerPlan::BatchNorm { .. } | LayerPlan::Flatten | LayerPlan::Reshape { .. } => {
             String::new()
         }

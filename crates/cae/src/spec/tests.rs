@@ -409,3 +409,67 @@ fn the_inspect_unet_preset_joins_three_scales() {
     assert_eq!(concats, [64, 32, 16]);
     assert_eq!(v.output().channels, 1);
 }
+
+const ZSCORE: &str = r#"
+[[encoder]]
+type = "zscore"
+[[encoder]]
+type = "conv"
+filters = 4
+kernel = 3
+padding = "same"
+[[decoder]]
+type = "conv"
+filters = 1
+kernel = 3
+padding = "same"
+"#;
+
+#[test]
+fn zscore_doubles_the_channels_and_holds_buffers_of_the_input() {
+    let v = ArchSpec::resolve_text("z.toml", ZSCORE, &[], Some(shape("1x28x28"))).unwrap();
+    assert_eq!(v.encoder[0].output.to_string(), "2x28x28");
+    assert!(matches!(
+        v.encoder[0].plan,
+        LayerPlan::Zscore {
+            channels: 1,
+            height: 28,
+            width: 28,
+            ..
+        }
+    ));
+    assert_eq!(v.total_params(), (2 * 9 * 4 + 4) + (4 * 9 + 1));
+    assert_eq!(v.total_buffers(), 2 * 28 * 28);
+    assert!(v.zscore().is_some());
+}
+
+#[test]
+fn zscore_only_as_the_first_encoder_layer() {
+    let second = ZSCORE.replace(
+        "[[decoder]]\ntype = \"conv\"",
+        "[[encoder]]\ntype = \"zscore\"\n[[decoder]]\ntype = \"conv\"",
+    );
+    let e = invalid(&second);
+    assert!(
+        e.contains("encoder layer 3 (zscore): only the first encoder layer may be a zscore"),
+        "{e}"
+    );
+    let e = invalid(&ZSCORE.replace("type = \"zscore\"", "type = \"zscore\"\nfloor = 0"));
+    assert!(
+        e.contains("encoder layer 1 (zscore): floor must be a positive number"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_zscore_spec_refuses_another_size() {
+    let v = ArchSpec::resolve_text("z.toml", ZSCORE, &[], Some(shape("1x28x28"))).unwrap();
+    let e = v.at(shape("1x56x56")).unwrap_err().to_string();
+    assert!(
+        e.contains(
+            "encoder layer 1 (zscore) holds per-pixel statistics of 28x28 images and cannot run on 56x56 images"
+        ),
+        "{e}"
+    );
+    assert!(v.at(shape("1x28x28")).is_ok());
+}

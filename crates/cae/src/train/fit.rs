@@ -319,8 +319,17 @@ pub fn fit_from(
         stale_epochs: 0,
         history: Vec::new(),
     };
-    if let (Some(bytes), None) = (initial, &resume) {
-        weights_from_bytes(&mut model, bytes, &run.root.display().to_string())?;
+    match (initial, &resume) {
+        (Some(bytes), None) => {
+            weights_from_bytes(&mut model, bytes, &run.root.display().to_string())?
+        }
+        // A new run's `zscore` layer learns what is normal at each pixel from the training
+        // images as loaded (before augmentation or synthetic anomalies); a resumed run has its
+        // statistics in the checkpoint.
+        (None, None) => {
+            model.fit_zscore(train);
+        }
+        _ => {}
     }
     if let Some(checkpoint) = resume {
         weights_from_bytes(

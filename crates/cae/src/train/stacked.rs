@@ -31,6 +31,12 @@ pub struct Stage {
 
 /// Cuts the encoder of `spec` into stages and gives each its own decoder.
 pub fn plan_stages(spec: &ValidSpec) -> Result<Vec<Stage>, String> {
+    if spec.zscore().is_some() {
+        return Err(format!(
+            "--stacked pretrains conv layers one by one, but '{}' starts with a zscore layer, fitted to the training images instead; train it without --stacked",
+            spec.spec.name
+        ));
+    }
     let layers = &spec.spec.encoder;
     let mut starts = Vec::new();
     let mut end = 0;

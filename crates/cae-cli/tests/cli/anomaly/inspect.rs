@@ -197,6 +197,85 @@ fn inspection_recipe_trains_thresholds_evaluates_with_baselines_and_draws_a_shee
 }
 
 #[test]
+fn the_aligned_recipe_fits_its_zscore_to_the_training_images_and_takes_their_size_only() {
+    let d = Dir::new("anomaly-inspect-aligned");
+    make_mvtec(&d, "mv");
+    let train = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--arch",
+            "inspect-aligned",
+            "--data",
+            "mv",
+            "--synthetic",
+            "dark,crack",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--val-fraction",
+            "0.25",
+            "--out",
+            out,
+        ];
+        args.extend_from_slice(extra);
+        run(&d.path, &args)
+    };
+    ok(&train("run", &[]));
+    // The statistics travel with the weights: the PyTorch export holds the per-pixel mean and
+    // std of the training patches, not the layer's initial zeros and ones.
+    ok(&run(&d.path, &["export", "run", "-o", "w.safetensors"]));
+    let bytes = std::fs::read(d.join("w.safetensors")).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    let f32s = |key: &str| -> Vec<f32> {
+        let [a, b] = [0, 1].map(|i| header[key]["data_offsets"][i].as_u64().unwrap() as usize);
+        bytes[8 + header_len + a..8 + header_len + b]
+            .chunks(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    };
+    assert_eq!(header["0.mean"]["shape"], serde_json::json!([1, 32, 32]));
+    let (mean, std) = (f32s("0.mean"), f32s("0.std"));
+    assert!(mean.iter().all(|m| (0.05..0.95).contains(m)), "{mean:?}");
+    assert!(std.iter().any(|s| *s > 0.0 && *s != 1.0), "{std:?}");
+    let e = json(&run(&d.path, &["anomaly", "eval", "run", "--json"]));
+    assert!(e["image_auroc"].as_f64().is_some(), "{e}");
+    // A whole 256x256 texture is not the part the statistics describe.
+    ok(&run(&d.path, &["anomaly", "threshold", "run", "--fpr", "0.2"]));
+    fails_with(
+        &run(
+            &d.path,
+            &[
+                "anomaly",
+                "score",
+                "run",
+                "--data",
+                "texture.png",
+                "-o",
+                "whole",
+            ],
+        ),
+        "its zscore layer holds per-pixel statistics of 32x32 images; give it images of that size (--resize 32x32)",
+    );
+    fails_with(
+        &train("crops", &["--augment", "crop:16"]),
+        "holds per-pixel statistics of 32x32 images and cannot run on 16x16 images",
+    );
+    // A reconstruction CAE may start with a zscore layer too, but not be pretrained by stages.
+    std::fs::write(
+        d.join("z.toml"),
+        "name = \"z\"\n[[encoder]]\ntype = \"zscore\"\n[[encoder]]\ntype = \"conv\"\nfilters = 4\nkernel = 3\npadding = \"same\"\n\
+         [[decoder]]\ntype = \"conv\"\nfilters = 1\nkernel = 3\npadding = \"same\"\n",
+    )
+    .unwrap();
+    let stacked = [
+        "train", "--arch", "z.toml", "--data", "mv", "--epochs", "1", "--stacked", "--out", "st",
+    ];
+    fails_with(&run(&d.path, &stacked), "'z' starts with a zscore layer");
+}
+
+#[test]
 fn recipe_options_on_a_model_kind_that_cannot_use_them_are_one_line_errors() {
     let d = Dir::new("anomaly-inspect-bad");
     make_mvtec(&d, "mv");
