@@ -6,14 +6,18 @@
 # with each method's training minutes. Rows:
 #   - recommended: `inspect` segmentation network trained on synthetic anomalies (`--synthetic`),
 #     median-normalised cells, score = max of the 9x9 mean-filtered predicted map;
+#   - the same recipe with `inspect-aligned` (the cell and its per-pixel z-score against the
+#     training cells in; ALIGNED_ROW=0 skips it);
 #   - the no-learning per-pixel Gaussian baselines (`cae anomaly eval` prints them beside every
 #     model), raw and median-normalised;
 #   - the earlier recipes: `upsample` CAE (README texture recipe) and `oneclass` CAE, raw cells,
 #     mse / ssim / max-smoothed scores;
 #   - the PyTorch twin of the recommended recipe (bench/anomaly_elpv_torch.py), when a Python
 #     with torch is at hand (PYTHON, else .venv-bench made by bench/setup_torch.sh).
-# Writes an overlay sheet of 8 defective and 4 good test cells, and ends with one line
-# `recommended image_auroc=X.XXX`.
+# Every cae row also gives its image AUROC on the painted validation set (held-out defect-free
+# training cells, half of them with painted defects: `--partition painted`), the figure the
+# recipe was chosen on. Writes an overlay sheet of 8 defective and 4 good test cells, and ends
+# with one line `recommended image_auroc=X.XXX`.
 #
 #   bench/anomaly_elpv.sh                                (../shared/data/elpv-mono, ~25 min on 2 cores)
 #   DATA=/data/other-product WORK=/tmp/elpv bench/anomaly_elpv.sh
@@ -22,7 +26,7 @@
 # test/normal/, test/abnormal/ of grey or colour images), WORK (keep runs, JSON and pictures
 # there; runs already trained there are reused), EPOCHS (30), SEED (42), SIDE (128), CROP
 # (train the recommended recipe on random CROPxCROP crops of the SIDE images, scored whole),
-# ARCH (inspect, or inspect-unet for the U-Net),
+# ARCH (inspect; inspect-aligned or inspect-unet to recommend those instead),
 # PYTHON (with torch, numpy, pillow), TORCH=0 to skip the twin, BASELINE_ROWS=0 to skip the
 # earlier CAE recipes.
 set -euo pipefail
@@ -70,23 +74,30 @@ evaluate() {
   local name=$1 label=$2; shift 2
   "$cae" anomaly threshold "$work/$name" "$@" --fpr 0.05 --json > "$work/$name.threshold.json"
   "$cae" anomaly eval "$work/$name" --data "$test" "$@" --json > "$work/$name.eval.json"
-  jq -r --arg method "$label" --arg min "$(cat "$work/$name.minutes")" \
-    '[$method, .image_auroc, .image_aupr, .at_threshold.f1, .at_threshold.precision, .at_threshold.recall, .at_threshold.fpr, $min] | @tsv' \
+  local painted
+  painted=$("$cae" anomaly eval "$work/$name" --partition painted --no-baseline "$@" --json | jq .image_auroc)
+  jq -r --arg method "$label" --arg min "$(cat "$work/$name.minutes")" --arg val "$painted" \
+    '[$method, .image_auroc, .image_aupr, .at_threshold.f1, .at_threshold.precision, .at_threshold.recall, .at_threshold.fpr, $min, $val] | @tsv' \
     "$work/$name.eval.json" >> "$rows"
   if [ "${BASELINES:-0}" = 1 ]; then
-    jq -r --arg norm "${NORM:-}" '.baselines[] | ["per-pixel Gaussian (no learning), \($norm), \(.statistic)", .image_auroc, .image_aupr, .at_threshold.f1, .at_threshold.precision, .at_threshold.recall, .at_threshold.fpr, "0"] | @tsv' \
+    jq -r --arg norm "${NORM:-}" '.baselines[] | ["per-pixel Gaussian (no learning), \($norm), \(.statistic)", .image_auroc, .image_aupr, .at_threshold.f1, .at_threshold.precision, .at_threshold.recall, .at_threshold.fpr, "0", "-"] | @tsv' \
       "$work/$name.eval.json" >> "$rows" 2>/dev/null || true
   fi
 }
 
 echo "data: $data ($(find "$data/train" -maxdepth 1 -type f | wc -l) train, $(find "$data/test/normal" -maxdepth 1 -type f | wc -l) test normal, $(find "$data/test/abnormal" -maxdepth 1 -type f | wc -l) test abnormal); work: $work" >&2
 
-echo "training the recommended recipe (inspect, $epochs epochs)..." >&2
 crop=${CROP:-}
 arch=${ARCH:-inspect}
-train inspect --arch "$arch" --normalize median --synthetic dark,texture,crack --schedule cosine \
-  --epochs "$epochs" --batch-size 16 --lr 1e-3 ${crop:+--augment "crop:$crop"}
-BASELINES=1 NORM=median-normalised evaluate inspect "recommended: inspect + synthetic anomalies, median-normalised, mask score" --score mask
+recipe=(--normalize median --synthetic dark,texture,crack --schedule cosine --epochs "$epochs" --batch-size 16 --lr 1e-3)
+echo "training the recommended recipe ($arch, $epochs epochs)..." >&2
+train recommended --arch "$arch" "${recipe[@]}" ${crop:+--augment "crop:$crop"}
+BASELINES=1 NORM=median-normalised evaluate recommended "recommended: $arch + synthetic anomalies, median-normalised, mask score" --score mask
+if [ "${ALIGNED_ROW:-1}" = 1 ] && [ "$arch" != inspect-aligned ] && [ -z "$crop" ]; then
+  echo "training inspect-aligned, the same network with the per-pixel z-score input..." >&2
+  train aligned --arch inspect-aligned "${recipe[@]}"
+  evaluate aligned "inspect-aligned (+ per-pixel z-score input), same recipe" --score mask
+fi
 # The same thresholds on raw cells for the raw baselines come with the upsample run below.
 
 if [ "${BASELINE_ROWS:-1}" = 1 ]; then
@@ -106,15 +117,15 @@ if [ "${TORCH:-1}" = 1 ]; then
   if [ -x "$python" ] && "$python" -c 'import torch, numpy, PIL' 2>/dev/null; then
     echo "training the PyTorch twin of the recommended recipe..." >&2
     "$python" "$here/anomaly_elpv_torch.py" "$data" --epochs "$epochs" --side "$side" --arch "$arch" ${crop:+--crop "$crop"} --json > "$work/torch.json"
-    jq -r '["PyTorch twin of the recommended recipe", .image_auroc, .image_aupr, .f1, .precision, .recall, .fpr, (.minutes * 10 | round / 10)] | @tsv' "$work/torch.json" >> "$rows"
+    jq -r '["PyTorch twin of the recommended recipe", .image_auroc, .image_aupr, .f1, .precision, .recall, .fpr, (.minutes * 10 | round / 10), "-"] | @tsv' "$work/torch.json" >> "$rows"
   else
     echo "no Python with torch, numpy and pillow ($python): PyTorch twin skipped (run bench/setup_torch.sh or set PYTHON)" >&2
   fi
 fi
 
-"$cae" anomaly score "$work/inspect" --data "$test" --sheet "$work/overlays.png" --force > /dev/null 2>&1
+"$cae" anomaly score "$work/recommended" --data "$test" --sheet "$work/overlays.png" --force > /dev/null 2>&1
 
-printf "%-82s %7s %7s %7s %7s %7s %7s %7s\n" method AUROC AUPR F1 prec recall FPR "train min"
-awk -F'\t' '{ printf "%-82s %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7s\n", $1, $2, $3, $4, $5, $6, $7, ($8 == "0" ? "-" : $8) }' "$rows"
-echo "threshold: FPR 0.05 on $(jq .threshold.fitted_on.normal "$work/inspect.threshold.json") held-out defect-free training images; overlay sheet: $work/overlays.png"
-printf "recommended image_auroc=%.3f\n" "$(jq .image_auroc "$work/inspect.eval.json")"
+printf "%-82s %7s %7s %7s %7s %7s %7s %9s %9s\n" method AUROC AUPR F1 prec recall FPR "train min" "val AUROC"
+awk -F'\t' '{ printf "%-82s %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %9s %9s\n", $1, $2, $3, $4, $5, $6, $7, ($8 == "0" ? "-" : $8), ($9 == "-" ? "-" : sprintf("%.3f", $9)) }' "$rows"
+echo "threshold: FPR 0.05 on $(jq .threshold.fitted_on.normal "$work/recommended.threshold.json") held-out defect-free training images; val AUROC: the painted validation set (--partition painted); overlay sheet: $work/overlays.png"
+printf "recommended image_auroc=%.3f\n" "$(jq .image_auroc "$work/recommended.eval.json")"

@@ -242,7 +242,10 @@ fn the_aligned_recipe_fits_its_zscore_to_the_training_images_and_takes_their_siz
     let e = json(&run(&d.path, &["anomaly", "eval", "run", "--json"]));
     assert!(e["image_auroc"].as_f64().is_some(), "{e}");
     // A whole 256x256 texture is not the part the statistics describe.
-    ok(&run(&d.path, &["anomaly", "threshold", "run", "--fpr", "0.2"]));
+    ok(&run(
+        &d.path,
+        &["anomaly", "threshold", "run", "--fpr", "0.2"],
+    ));
     fails_with(
         &run(
             &d.path,
@@ -270,7 +273,16 @@ fn the_aligned_recipe_fits_its_zscore_to_the_training_images_and_takes_their_siz
     )
     .unwrap();
     let stacked = [
-        "train", "--arch", "z.toml", "--data", "mv", "--epochs", "1", "--stacked", "--out", "st",
+        "train",
+        "--arch",
+        "z.toml",
+        "--data",
+        "mv",
+        "--epochs",
+        "1",
+        "--stacked",
+        "--out",
+        "st",
     ];
     fails_with(&run(&d.path, &stacked), "'z' starts with a zscore layer");
 }
