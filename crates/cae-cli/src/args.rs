@@ -2,6 +2,8 @@
 //! types in `cmd/`.
 
 use cae::device::DeviceKind;
+use cae::run::{DataRequest, RunDataError};
+use cae::train::config::parse_hw;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -103,6 +105,34 @@ pub struct DataArgs {
     /// Use only the first N images.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
+}
+
+impl DataArgs {
+    /// What these flags ask of a run's data (`--data` may be absent: the run's own partitions).
+    pub fn request(&self) -> anyhow::Result<DataRequest> {
+        let resize = self
+            .resize
+            .as_deref()
+            .map(parse_hw)
+            .transpose()
+            .map_err(anyhow::Error::msg)?;
+        Ok(DataRequest {
+            source: self.data.clone(),
+            channels: self.channels,
+            resize,
+            classes: self.classes.clone(),
+            limit: self.limit,
+            ..DataRequest::default()
+        })
+    }
+
+    /// [`DataArgs::request`] for a command that needs `--data`.
+    pub fn required(&self) -> anyhow::Result<DataRequest> {
+        if self.data.is_none() {
+            return Err(RunDataError::NoSource.into());
+        }
+        self.request()
+    }
 }
 
 #[derive(Debug, Args)]

@@ -12,15 +12,12 @@ use crate::args::DeviceArg;
 use anyhow::bail;
 use cae::Device;
 use cae::anomaly::score::score_any_size;
-use cae::anomaly::{
-    AnomalySet, DataRequest, Partition, ScoreKind, ScoredSet, Threshold, load_set, score_set,
-};
-use cae::data::{LoadOptions, Shard};
+use cae::anomaly::{AnomalySet, ScoreKind, ScoredSet, Threshold, score_set};
+use cae::data::Shard;
 use cae::denoise::Denoiser;
-use cae::run_dir::{LoadedRun, RunDir};
+use cae::run::{DataRequest, LoadedRun, Partition, RunDir};
 use cae::spec::ValidSpec;
 use cae::train::DataConfig;
-use cae::train::config::parse_hw;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
@@ -169,15 +166,15 @@ impl Source {
     ) -> anyhow::Result<Context> {
         let device = self.device.device()?;
         let run = RunDir::new(&self.run).load_model(&device)?;
-        let mut request = self.request(&run, self.data.data.clone())?;
-        request.options.shard = shard;
+        let mut request = self.request(self.data.data.clone())?;
+        request.shard = shard;
         let partition = match self.partition {
             Some(PartitionArg::Validation) => Partition::Validation,
             Some(PartitionArg::Test) => Partition::Test,
             Some(PartitionArg::Painted) => Partition::Painted,
             None => partition,
         };
-        let set = load_set(&self.run, &run.config, &request, partition)?;
+        let set = run.anomaly_data(&request, partition)?;
         Ok(Context {
             path: self.run.clone(),
             run,
@@ -186,33 +183,13 @@ impl Source {
         })
     }
 
-    /// How `source` (or, for `None`, the run's own partitions) is loaded for `run`: the run's
-    /// data rule (channels, resize, normalisation) unless these options override it.
-    pub fn request(&self, run: &LoadedRun, source: Option<String>) -> anyhow::Result<DataRequest> {
-        let input = run.config.input_shape().map_err(anyhow::Error::msg)?;
-        let resize = match &self.data.resize {
-            Some(s) => Some(parse_hw(s).map_err(anyhow::Error::msg)?),
-            None => run
-                .config
-                .data
-                .resize
-                .as_deref()
-                .map(parse_hw)
-                .transpose()
-                .map_err(anyhow::Error::msg)?,
-        };
+    /// What these flags ask of `source` (or, for `None`, of the run's own partitions); the run's
+    /// data rule fills in the rest ([`LoadedRun::anomaly_data`]).
+    pub fn request(&self, source: Option<String>) -> anyhow::Result<DataRequest> {
         let request = DataRequest {
             source,
             normal_class: self.normal_class.clone(),
-            options: LoadOptions {
-                channels: self.data.channels.or(Some(input.channels)),
-                resize,
-                classes: self.data.classes.clone(),
-                limit: self.data.limit,
-                normalize: run.config.data.normalize,
-                seed: run.config.train.seed,
-                shard: None,
-            },
+            ..self.data.request()?
         };
         if request.source.is_none() && (self.normal_class.is_some() || self.data.classes.is_some())
         {

@@ -5,7 +5,7 @@ use super::data::parse_params;
 use super::print_json;
 use crate::args::ArchArgs;
 use cae::data::ImageShape;
-use cae::run_dir::RunDir;
+use cae::run::RunDir;
 use cae::spec::{ArchSource, ArchSpec, PRESETS};
 use std::path::Path;
 

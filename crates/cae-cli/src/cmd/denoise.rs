@@ -19,7 +19,7 @@ use cae::noise::NoiseSpec;
 use cae::output::{OutputDir, OutputFile, Overwrite};
 use cae::plot::encode_png;
 use cae::quality::{psnr, ssim};
-use cae::run_dir::RunDir;
+use cae::run::{LoadedRun, RunDir};
 use clap::Args;
 use std::path::{Path, PathBuf};
 
@@ -82,8 +82,9 @@ pub fn run(a: DenoiseArgs) -> anyhow::Result<()> {
             .as_ref()
             .map(|p| OutputFile::check(p, overwrite))
             .transpose()?;
-        let (config, mut denoiser) = load_run(&a)?;
-        return bench(&a, &config, &mut denoiser, grid);
+        let device = a.device.device()?;
+        let run = RunDir::new(&a.run).load_model(&device)?;
+        return bench(&a, run, grid);
     }
     if !a.noise.is_empty() {
         bail!("--noise scores a data set: add --data SRC (to corrupt image files use --add-noise)");
@@ -97,16 +98,10 @@ pub fn run(a: DenoiseArgs) -> anyhow::Result<()> {
         bail!("-o DIR is required: the folder for the denoised images");
     };
     let mut out = OutputDir::prepare(out_dir, overwrite)?;
-    let (_, mut denoiser) = load_run(&a)?;
-    files(&a, &mut denoiser, &mut out)
-}
-
-/// The run's config and its denoiser.
-fn load_run(a: &DenoiseArgs) -> anyhow::Result<(cae::train::RunConfig, Denoiser)> {
     let device = a.device.device()?;
-    let loaded = RunDir::new(&a.run).load_model(&device)?;
-    let config = loaded.config.clone();
-    Ok((config, Denoiser::new(loaded, &device)?))
+    let run = RunDir::new(&a.run).load_model(&device)?;
+    let mut denoiser = Denoiser::new(run, &device)?;
+    files(&a, &mut denoiser, &mut out)
 }
 
 fn parse_noise(s: &str) -> anyhow::Result<NoiseSpec> {
@@ -114,12 +109,7 @@ fn parse_noise(s: &str) -> anyhow::Result<NoiseSpec> {
 }
 
 /// Benchmark mode.
-fn bench(
-    a: &DenoiseArgs,
-    config: &cae::train::RunConfig,
-    denoiser: &mut Denoiser,
-    grid: Option<OutputFile>,
-) -> anyhow::Result<()> {
+fn bench(a: &DenoiseArgs, run: LoadedRun, grid: Option<OutputFile>) -> anyhow::Result<()> {
     if a.noise.is_empty() {
         bail!("the benchmark needs at least one --noise SPEC, e.g. --noise gaussian:0.5");
     }
@@ -128,7 +118,9 @@ fn bench(
         .iter()
         .map(|s| parse_noise(s))
         .collect::<anyhow::Result<_>>()?;
-    let mut set = super::data::load_for_run(&a.data, config)?;
+    let mut set = super::data::load_for_run(&a.data, &run)?;
+    let device = run.device.clone();
+    let denoiser = &mut Denoiser::new(run, &device)?;
     if let Some(n) = a.last {
         let n = n.min(set.len());
         set = set.select(&(set.len() - n..set.len()).collect::<Vec<_>>());

@@ -9,7 +9,7 @@ use crate::args::DeviceArg;
 use cae::features::encode;
 use cae::features::npy_write::{f32_npy, i64_npy};
 use cae::output::{OutputFile, Overwrite};
-use cae::run_dir::RunDir;
+use cae::run::RunDir;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -56,7 +56,7 @@ pub fn run(a: EncodeArgs) -> anyhow::Result<()> {
     )?;
     let device = a.device.device()?;
     let run = RunDir::new(&a.run).load_model(&device)?;
-    let set = load_for_run(&a.data, &run.config)?;
+    let set = load_for_run(&a.data, &run)?;
     let (codes, dim) = encode(&run.model, &set, a.batch_size, &device)?;
     let bytes = f32_npy(&codes, &[set.len(), dim]).map_err(anyhow::Error::msg)?;
     output.write(&bytes)?;

@@ -7,7 +7,7 @@ use cae::Device;
 use cae::interop::{export_state_dict, torch_sequential};
 use cae::model::{Autoencoder, load_weights};
 use cae::output::{OutputFile, Overwrite};
-use cae::run_dir::RunDir;
+use cae::run::RunDir;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 

@@ -11,7 +11,7 @@ use cae::model::{Flow, Layer};
 use cae::output::{OutputFile, Overwrite};
 use cae::plot::encode_png;
 use cae::plot::filters::{LayerMaps, activation_picture, filter_mosaic};
-use cae::run_dir::RunDir;
+use cae::run::RunDir;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -104,7 +104,7 @@ pub fn run(a: FiltersArgs) -> anyhow::Result<()> {
             resize: a.resize.clone(),
             ..Default::default()
         };
-        let set = load_for_run(&args, &run.config)?;
+        let set = load_for_run(&args, &run)?;
         let flows = run
             .model
             .encoder_activations(batch_tensor(&set, &[0], &device));

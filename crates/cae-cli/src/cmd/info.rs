@@ -1,8 +1,8 @@
 //! `cae info RUN`: what a run is — architecture, data rule, training progress and figures,
-//! threshold — from its own files (`cae::run_info`), as text or `--json`.
+//! threshold — from its own files (`cae::run::info`), as text or `--json`.
 
 use super::print_json;
-use cae::run_info::RunInfo;
+use cae::run::RunInfo;
 use clap::Args;
 use std::path::PathBuf;
 

@@ -6,7 +6,8 @@
 use super::anomaly::{Context, Source};
 use super::print_json;
 use crate::args::{DataArgs, DeviceArg};
-use cae::anomaly::{Partition, Threshold, load_set, predict};
+use cae::anomaly::{Threshold, predict};
+use cae::run::Partition;
 use clap::Args;
 use serde::Serialize;
 use std::io::Write;
@@ -66,8 +67,8 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
     for (i, image) in a.images.iter().enumerate() {
         let path = image.display().to_string();
         if i > 0 {
-            let request = source.request(&ctx.run, Some(path.clone()))?;
-            ctx.set = load_set(&a.run, &ctx.run.config, &request, Partition::Test)?;
+            let request = source.request(Some(path.clone()))?;
+            ctx.set = ctx.run.anomaly_data(&request, Partition::Test)?;
         }
         let scored = ctx.score(threshold.score, 1, false)?;
         let (Some(&score), Some(map)) = (scored.scores.first(), scored.maps.first()) else {

@@ -13,7 +13,7 @@ use cae::features::probe::{balanced_subset, labels_of, probe, split_tail};
 use cae::features::softmax::SoftmaxConfig;
 use cae::model::weights_to_bytes;
 use cae::quote::quote;
-use cae::run_dir::RunDir;
+use cae::run::RunDir;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -71,7 +71,7 @@ pub fn run(a: ProbeArgs) -> anyhow::Result<()> {
         .map(|b| parse_budget(b))
         .collect::<anyhow::Result<_>>()?;
     let run = RunDir::new(&a.run).load_model(&device)?;
-    let set = load_for_run(&a.data, &run.config)?;
+    let set = load_for_run(&a.data, &run)?;
     labels_of(&set)?;
     let test = a.test.unwrap_or(set.len() / 5);
     let cfg = SoftmaxConfig {

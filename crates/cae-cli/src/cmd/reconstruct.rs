@@ -8,7 +8,7 @@ use cae::infer::{raw_outputs, reconstruct_first};
 use cae::output::{OutputFile, Overwrite};
 use cae::plot::{encode_png, labelled_reconstruction_grid};
 use cae::quality::QualityAccumulator;
-use cae::run_dir::RunDir;
+use cae::run::RunDir;
 
 pub fn run(a: ReconstructArgs) -> anyhow::Result<()> {
     let overwrite = Overwrite::from_force(a.force);
@@ -20,7 +20,7 @@ pub fn run(a: ReconstructArgs) -> anyhow::Result<()> {
         .transpose()?;
     let device = a.device.device()?;
     let run = RunDir::new(&a.run).load_model(&device)?;
-    let set = load_for_run(&a.data, &run.config)?;
+    let set = load_for_run(&a.data, &run)?;
     let (originals, recons) =
         reconstruct_first(&run.model, &set, a.count.max(1), &device).map_err(anyhow::Error::msg)?;
     let s = set.shape;

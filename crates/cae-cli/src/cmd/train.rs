@@ -6,7 +6,7 @@ use crate::args::TrainArgs;
 use crate::progress::Progress;
 use anyhow::{Context, bail};
 use cae::output::Overwrite;
-use cae::run_dir::RunDir;
+use cae::run::RunDir;
 use cae::spec::ArchSource;
 use cae::train::{
     DataConfig, NewRun, ResumeChanges, TrainConfig, TrainOutcome, train_new, train_resume,

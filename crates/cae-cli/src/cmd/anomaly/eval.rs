@@ -7,9 +7,10 @@ use crate::cmd::print_json;
 use cae::anomaly::baseline::{BaselineEvaluation, evaluate_baselines};
 use cae::anomaly::metrics::roc_curve;
 use cae::anomaly::pixel::{PRO_FPR_LIMIT, PixelSet, pro_curve};
-use cae::anomaly::{Evaluation, Partition, Threshold, evaluate};
+use cae::anomaly::{Evaluation, Threshold, evaluate};
 use cae::output::{OutputDir, Overwrite};
 use cae::plot::{Series, line_chart, score_histogram};
+use cae::run::Partition;
 use clap::Args;
 use std::path::{Path, PathBuf};
 

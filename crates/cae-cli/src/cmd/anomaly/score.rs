@@ -3,10 +3,11 @@
 
 use super::{ScoreChoice, Source};
 use crate::cmd::print_json;
-use cae::anomaly::{AnomalyError, Partition, Prediction, Threshold, predict};
+use cae::anomaly::{AnomalyError, Prediction, Threshold, predict};
 use cae::data::Shard;
 use cae::output::{OutputDir, OutputFile, Overwrite};
 use cae::plot::{Overlay, anomaly_overlay, overlay_sheet};
+use cae::run::Partition;
 use clap::Args;
 use serde::Serialize;
 use std::io::Write;

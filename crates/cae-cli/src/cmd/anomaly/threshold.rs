@@ -4,9 +4,9 @@
 use super::{ScoreChoice, Source};
 use crate::cmd::print_json;
 use anyhow::bail;
+use cae::anomaly::Threshold;
 use cae::anomaly::threshold::{FitScores, ThresholdMethod, fit};
-use cae::anomaly::{Partition, Threshold};
-use cae::run_dir::RunDir;
+use cae::run::{Partition, RunDir};
 use clap::Args;
 
 #[derive(Debug, Args)]
