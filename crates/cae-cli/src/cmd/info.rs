@@ -2,17 +2,8 @@
 //! threshold — from its own files (`cae::run::info`), as text or `--json`.
 
 use super::print_json;
+use crate::args::InfoArgs;
 use cae::run::RunInfo;
-use clap::Args;
-use std::path::PathBuf;
-
-#[derive(Debug, Args)]
-pub struct InfoArgs {
-    /// A run directory made by `cae train` or `cae import`.
-    pub run: PathBuf,
-    #[arg(long)]
-    pub json: bool,
-}
 
 pub fn run(a: InfoArgs) -> anyhow::Result<()> {
     let info = RunInfo::read(&a.run)?;

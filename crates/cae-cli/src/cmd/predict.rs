@@ -3,30 +3,13 @@
 //! are read by the run's data rule; each may have its own size (a run trained without
 //! `--resize` scores it whole or in tiles).
 
-use super::anomaly::{Context, Source};
+use super::anomaly::Context;
 use super::print_json;
-use crate::args::{DataArgs, DeviceArg};
+use crate::args::{DataArgs, PredictArgs, Source};
 use cae::anomaly::{Threshold, predict};
 use cae::run::Partition;
-use clap::Args;
 use serde::Serialize;
 use std::io::Write;
-use std::path::PathBuf;
-
-#[derive(Debug, Args)]
-pub struct PredictArgs {
-    /// A run directory with a fitted threshold (`cae anomaly threshold RUN`).
-    pub run: PathBuf,
-    /// Image files (PNG, JPEG, BMP).
-    #[arg(required = true, value_name = "IMAGE")]
-    pub images: Vec<PathBuf>,
-    /// Compute device.
-    #[arg(long, value_enum, default_value_t = DeviceArg::Flex)]
-    pub device: DeviceArg,
-    /// One JSON object per image (JSON lines).
-    #[arg(long)]
-    pub json: bool,
-}
 
 /// One image's verdict.
 #[derive(Debug, Serialize)]
@@ -47,7 +30,7 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let threshold = Threshold::require(&a.run)?;
+    let threshold = Threshold::require(&a.run.path)?;
     let mut out = std::io::stdout().lock();
     let source = Source {
         run: a.run.clone(),
@@ -61,9 +44,8 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
         normal_class: None,
         partition: None,
         batch_size: 1,
-        device: a.device,
     };
-    let mut ctx: Context = source.load(Partition::Test)?;
+    let mut ctx: Context = Context::load(&source, Partition::Test)?;
     for (i, image) in a.images.iter().enumerate() {
         let path = image.display().to_string();
         if i > 0 {
