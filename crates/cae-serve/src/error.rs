@@ -86,7 +86,7 @@ impl IntoResponse for ApiError {
 pub enum ServeError {
     /// The run directory could not be loaded.
     #[error(transparent)]
-    Run(#[from] cae::run_dir::RunDirError),
+    Run(#[from] cae::run::RunDirError),
     /// `RUN/threshold.json` exists but is unusable.
     #[error(transparent)]
     Threshold(#[from] cae::anomaly::AnomalyError),

@@ -1,17 +1,18 @@
-//! From uploaded bytes to model input, by the run's own rules: the header is checked against
-//! the limits before any pixel is decoded; images are resized only when the run was trained
-//! with `--resize` (a run trained without takes other sizes at their own size, as `cae anomaly
-//! score` does), and colour is converted only as the run's config says (`--channels`, or gray
-//! → RGB for an RGB model, which is what the training loaders do). Anything else is a 422 that
-//! names the expected and the given shape.
+//! From uploaded bytes to model input, by the run's own rules (`cae::run::ImageRule`, the
+//! run's data rule for one image): the header is checked against the limits before any pixel
+//! is decoded; images are resized only when the run was trained with `--resize` (a run trained
+//! without takes other sizes at their own size, as `cae anomaly score` does), and colour is
+//! converted only as the run's config says (`--channels`, or gray → RGB for an RGB model,
+//! which is what the training loaders do). Anything else is a 422 that names the expected and
+//! the given shape.
 
 use crate::error::ApiError;
 use cae::data::{
     ImageHeader, ImageLimits, ImageShape, Normalize, check_header, decode_image, read_header,
     resize_image,
 };
+use cae::run::{ImageRule, RunDataError};
 use cae::train::RunConfig;
-use cae::train::config::parse_hw;
 
 /// How many times the model's input area an image of another size may have (a 128×128 model
 /// scores up to 512×512).
@@ -34,26 +35,14 @@ pub struct Intake {
 }
 
 impl Intake {
-    /// The rules of a run's config.
-    pub fn from_config(config: &RunConfig, limits: ImageLimits) -> Result<Intake, String> {
-        let input = config.input_shape()?;
-        let resize = match config.data.resize.as_deref() {
-            Some(hw) => {
-                let (h, w) = parse_hw(hw)?;
-                if (h, w) != (input.height, input.width) {
-                    return Err(format!(
-                        "the run resized to {h}x{w} but its model takes {input}; the config is inconsistent"
-                    ));
-                }
-                true
-            }
-            None => false,
-        };
+    /// The rules of a run's config (`cae::run::ImageRule`, the run's data rule for one image).
+    pub fn from_config(config: &RunConfig, limits: ImageLimits) -> Result<Intake, RunDataError> {
+        let rule = ImageRule::of(config)?;
         Ok(Intake {
-            input,
-            resize,
-            channels: config.data.channels,
-            normalize: config.data.normalize,
+            input: rule.input,
+            resize: rule.resize,
+            channels: rule.channels,
+            normalize: rule.normalize,
             limits,
         })
     }

@@ -66,10 +66,13 @@ fn model_runner(
     if run.intake.resize {
         return Ok(ModelRunner::new(model, run.input, options.device.clone()));
     }
-    let loaded = cae::run_dir::LoadedRun {
+    let dir = cae::run::RunDir::new(&options.run);
+    let loaded = cae::run::LoadedRun {
         config: run.config.clone(),
-        spec: cae::run_dir::RunDir::new(&options.run).spec(&run.config)?,
+        spec: dir.spec(&run.config)?,
+        dir,
         model: model.clone(),
+        device: options.device.clone(),
     };
     let any = cae::denoise::Denoiser::new(loaded, &options.device)
         .map_err(|e| ServeError::Runtime(format!("{}: {e}", options.run.display())))?;

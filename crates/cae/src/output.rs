@@ -17,7 +17,7 @@
 //! "Empty" ignores what cae itself leaves behind: a run's `.lock` and temporary files.
 
 use crate::atomic::{TempNames, is_temp_name, write_atomic, write_atomic_new};
-use crate::run_dir::{ARTIFACT_DIRS, ARTIFACTS, RunDir, lock::LOCK_FILE};
+use crate::run::{ARTIFACT_DIRS, ARTIFACTS, RunDir, lock::LOCK_FILE};
 use std::collections::BTreeSet;
 use std::io;
 use std::path::{Component, Path, PathBuf};

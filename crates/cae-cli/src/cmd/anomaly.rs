@@ -1,68 +1,17 @@
 //! `cae anomaly threshold|score|eval`: one-class classification and anomaly detection with a
-//! trained run. This file holds the arguments the three share (run, data, normal class, score)
-//! and the loading they share; each subcommand lives in `anomaly/`. `--normal-class` and
-//! `--test-fraction` for `cae train` are defined here too ([`OneClassArgs`]).
+//! trained run. This file holds the loading the three share ([`Context`]); each subcommand
+//! lives in `anomaly/`, their flags in `crate::args::anomaly`.
 
 mod eval;
 mod score;
 mod threshold;
 
-use crate::args::DataArgs;
-use crate::args::DeviceArg;
-use anyhow::bail;
-use cae::Device;
+use crate::args::{AnomalyArgs, AnomalyCommand, PartitionArg, Source};
 use cae::anomaly::score::score_any_size;
-use cae::anomaly::{
-    AnomalySet, DataRequest, Partition, ScoreKind, ScoredSet, Threshold, load_set, score_set,
-};
-use cae::data::{LoadOptions, Shard};
+use cae::anomaly::{AnomalySet, ScoreKind, ScoredSet, score_set};
+use cae::data::Shard;
 use cae::denoise::Denoiser;
-use cae::run_dir::{LoadedRun, RunDir};
-use cae::spec::ValidSpec;
-use cae::train::DataConfig;
-use cae::train::config::parse_hw;
-use clap::{Args, Subcommand};
-use std::path::PathBuf;
-
-#[derive(Debug, Args)]
-pub struct AnomalyArgs {
-    #[command(subcommand)]
-    pub command: AnomalyCommand,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum AnomalyCommand {
-    /// Fit the decision threshold on held-out images; stored in RUN/threshold.json (replacing
-    /// an earlier one), with the run locked meanwhile.
-    Threshold(threshold::ThresholdArgs),
-    /// Score, normalised score and label per image; overlay pictures with -o DIR.
-    Score(score::ScoreArgs),
-    /// Image AUROC, AUPR, F1, precision, recall; pixel AUROC and PRO with masks; pictures with -o.
-    Eval(eval::EvalArgs),
-}
-
-/// One-class training flags of `cae train`.
-#[derive(Debug, Clone, Default, Args)]
-pub struct OneClassArgs {
-    /// Train on this class only (label number or class-folder name); all others are anomalies,
-    /// held out and monitored per epoch (normal_mse, anomalous_mse, monitors.png).
-    #[arg(long, value_name = "C")]
-    pub normal_class: Option<String>,
-    /// With --normal-class: hold out this share of all images as the test partition that
-    /// `cae anomaly eval RUN` uses (never trained on, never used for thresholds).
-    #[arg(long, value_name = "F")]
-    pub test_fraction: Option<f64>,
-}
-
-/// Copies the one-class flags into the run's data settings.
-pub fn apply_one_class(args: &OneClassArgs, data: &mut DataConfig) {
-    if args.normal_class.is_some() {
-        data.normal_class = args.normal_class.clone();
-    }
-    if args.test_fraction.is_some() {
-        data.test_fraction = args.test_fraction;
-    }
-}
+use cae::run::{LoadedRun, Partition};
 
 pub fn run(a: AnomalyArgs) -> anyhow::Result<()> {
     match a.command {
@@ -72,159 +21,38 @@ pub fn run(a: AnomalyArgs) -> anyhow::Result<()> {
     }
 }
 
-/// The run and the images a subcommand works on.
-#[derive(Debug, Args)]
-pub struct Source {
-    /// A run directory made by `cae train`.
-    pub run: PathBuf,
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// The normal class of labelled --data (label number or class-folder name; default: the
-    /// run's, or a folder named good/normal); every other class is anomalous.
-    #[arg(long, value_name = "C")]
-    pub normal_class: Option<String>,
-    /// Without --data: which held-out partition of the run to use (threshold: validation;
-    /// score, eval: test). `painted`: the validation images, then every other one with a
-    /// painted defect (what training's val_auroc measures), masks included.
-    #[arg(long, value_enum, conflicts_with = "data")]
-    pub partition: Option<PartitionArg>,
-    #[arg(long, default_value_t = 128)]
-    pub batch_size: usize,
-    /// Compute device.
-    #[arg(long, value_enum, default_value_t = DeviceArg::Flex)]
-    pub device: DeviceArg,
-}
-
-/// `--partition`.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum PartitionArg {
-    Validation,
-    Test,
-    Painted,
-}
-
-/// `--score`, `--sigma` and `--window`.
-#[derive(Debug, Args)]
-pub struct ScoreChoice {
-    /// mse | mae | ssim | max-smoothed | mask (default: the threshold's, else mask for a
-    /// segmentation run and mse for a reconstruction).
-    #[arg(long, value_name = "KIND")]
-    pub score: Option<String>,
-    /// σ in pixels of the max-smoothed score's Gaussian (default 2).
-    #[arg(long, value_name = "PX")]
-    pub sigma: Option<f64>,
-    /// Side in pixels of the mask score's mean filter (odd, default 9).
-    #[arg(long, value_name = "PX")]
-    pub window: Option<usize>,
-}
-
-impl ScoreChoice {
-    /// The asked kind, if any.
-    pub fn asked(&self) -> anyhow::Result<Option<ScoreKind>> {
-        match (&self.score, self.sigma, self.window) {
-            (None, None, None) => Ok(None),
-            (None, Some(_), _) => bail!("--sigma needs --score max-smoothed"),
-            (None, _, Some(_)) => bail!("--window needs --score mask"),
-            (Some(s), sigma, window) => Ok(Some(
-                ScoreKind::parse(s, sigma, window).map_err(anyhow::Error::msg)?,
-            )),
-        }
-    }
-
-    /// The asked kind, else the threshold's, else the run's default
-    /// ([`ScoreKind::default_for`]).
-    pub fn resolve(
-        &self,
-        threshold: Option<&Threshold>,
-        spec: &ValidSpec,
-    ) -> anyhow::Result<ScoreKind> {
-        Ok(match (self.asked()?, threshold) {
-            (Some(k), _) => k,
-            (None, Some(t)) => t.score,
-            (None, None) => ScoreKind::default_for(spec),
-        })
-    }
-}
-
-/// A loaded run, its device and the images to work on.
+/// A loaded run and the images to work on.
 pub struct Context {
-    pub path: PathBuf,
     pub run: LoadedRun,
-    pub device: Device,
     pub set: AnomalySet,
 }
 
-impl Source {
+impl Context {
     /// Loads the run and the data (`--data`, else `--partition`, else the run's held-out
     /// `partition`).
-    pub fn load(&self, partition: Partition) -> anyhow::Result<Context> {
-        self.load_shard(partition, None)
+    pub fn load(source: &Source, partition: Partition) -> anyhow::Result<Context> {
+        Context::load_shard(source, partition, None)
     }
 
-    /// [`Source::load`], keeping only the images of `shard`.
+    /// [`Context::load`], keeping only the images of `shard`.
     pub fn load_shard(
-        &self,
+        source: &Source,
         partition: Partition,
         shard: Option<Shard>,
     ) -> anyhow::Result<Context> {
-        let device = self.device.device()?;
-        let run = RunDir::new(&self.run).load_model(&device)?;
-        let mut request = self.request(&run, self.data.data.clone())?;
-        request.options.shard = shard;
-        let partition = match self.partition {
+        let run = source.run.load()?;
+        let mut request = source.request(source.data.data.clone())?;
+        request.shard = shard;
+        let partition = match source.partition {
             Some(PartitionArg::Validation) => Partition::Validation,
             Some(PartitionArg::Test) => Partition::Test,
             Some(PartitionArg::Painted) => Partition::Painted,
             None => partition,
         };
-        let set = load_set(&self.run, &run.config, &request, partition)?;
-        Ok(Context {
-            path: self.run.clone(),
-            run,
-            device,
-            set,
-        })
+        let set = run.anomaly_data(&request, partition)?;
+        Ok(Context { run, set })
     }
 
-    /// How `source` (or, for `None`, the run's own partitions) is loaded for `run`: the run's
-    /// data rule (channels, resize, normalisation) unless these options override it.
-    pub fn request(&self, run: &LoadedRun, source: Option<String>) -> anyhow::Result<DataRequest> {
-        let input = run.config.input_shape().map_err(anyhow::Error::msg)?;
-        let resize = match &self.data.resize {
-            Some(s) => Some(parse_hw(s).map_err(anyhow::Error::msg)?),
-            None => run
-                .config
-                .data
-                .resize
-                .as_deref()
-                .map(parse_hw)
-                .transpose()
-                .map_err(anyhow::Error::msg)?,
-        };
-        let request = DataRequest {
-            source,
-            normal_class: self.normal_class.clone(),
-            options: LoadOptions {
-                channels: self.data.channels.or(Some(input.channels)),
-                resize,
-                classes: self.data.classes.clone(),
-                limit: self.data.limit,
-                normalize: run.config.data.normalize,
-                seed: run.config.train.seed,
-                shard: None,
-            },
-        };
-        if request.source.is_none() && (self.normal_class.is_some() || self.data.classes.is_some())
-        {
-            bail!(
-                "--normal-class and --classes apply to --data; without --data the run's own partitions are used"
-            );
-        }
-        Ok(request)
-    }
-}
-
-impl Context {
     /// Scores every image with `kind`.
     pub fn score(
         &self,
@@ -236,8 +64,8 @@ impl Context {
             .map_err(anyhow::Error::msg)?;
         if self.set.images.shape != self.run.spec.input {
             // Another size than the model's: whole images or blended tiles.
-            let run = RunDir::new(&self.path).load_model(&self.device)?;
-            let mut runner = Denoiser::new(run, &self.device)?;
+            let run = self.run.dir.load_model(&self.run.device)?;
+            let mut runner = Denoiser::new(run, &self.run.device)?;
             return score_any_size(&mut runner, &self.set.images, kind, keep)
                 .map_err(anyhow::Error::msg);
         }
@@ -246,7 +74,7 @@ impl Context {
             &self.set.images,
             kind,
             batch_size.max(1),
-            &self.device,
+            &self.run.device,
             keep,
         )
         .map_err(anyhow::Error::msg)

@@ -1,11 +1,11 @@
 //! `cae arch`: the layer table of a preset, a spec file or a run directory's architecture on a
 //! given input.
 
-use super::data::parse_params;
 use super::print_json;
 use crate::args::ArchArgs;
+use crate::args::parse_params;
 use cae::data::ImageShape;
-use cae::run_dir::RunDir;
+use cae::run::RunDir;
 use cae::spec::{ArchSource, ArchSpec, PRESETS};
 use std::path::Path;
 

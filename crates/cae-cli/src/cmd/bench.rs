@@ -1,38 +1,13 @@
 //! `cae bench`: how fast an architecture trains and infers on this machine (median ms per step,
 //! images/s, GFLOP/s). Threads: set RAYON_NUM_THREADS for the flex backend.
 
-use super::data::parse_params;
 use super::print_json;
-use crate::args::DeviceArg;
+use crate::args::BenchArgs;
+use crate::args::parse_params;
 use anyhow::Context;
 use cae::data::ImageShape;
 use cae::spec::ArchSpec;
 use cae::speed::{SpeedSettings, measure};
-use clap::Args;
-
-#[derive(Debug, Args)]
-pub struct BenchArgs {
-    /// A preset name or a TOML spec file.
-    pub arch: String,
-    /// Input shape CxHxW (default: the spec's own).
-    #[arg(long, value_name = "CxHxW")]
-    pub input: Option<String>,
-    #[arg(long, value_name = "NAME=VALUE")]
-    pub param: Vec<String>,
-    #[arg(long, default_value_t = 128)]
-    pub batch: usize,
-    /// Timed steps per phase (after warm-up).
-    #[arg(long, default_value_t = 20)]
-    pub steps: usize,
-    #[arg(long, default_value_t = 3)]
-    pub warmup: usize,
-    /// Compute device.
-
-    #[arg(long, value_enum, default_value_t = DeviceArg::Flex)]
-    pub device: DeviceArg,
-    #[arg(long)]
-    pub json: bool,
-}
 
 pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     let input = a

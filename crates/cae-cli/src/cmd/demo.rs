@@ -9,7 +9,7 @@ use cae::data::{LoadOptions, load};
 use cae::infer::{evaluate, reconstruct_first};
 use cae::output::Overwrite;
 use cae::plot::{encode_png, labelled_reconstruction_grid};
-use cae::run_dir::{RunDir, RunDirError};
+use cae::run::{RunDir, RunDirError};
 use cae::spec::ArchSource;
 use cae::train::{DataConfig, NewRun, TrainConfig, train_new};
 use std::path::PathBuf;

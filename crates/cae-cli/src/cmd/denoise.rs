@@ -9,8 +9,7 @@
 //!   and with `--grid PNG` rows clean / noisy / median / Gaussian / CAE.
 
 use super::print_json;
-use crate::args::DataArgs;
-use crate::args::DeviceArg;
+use crate::args::DenoiseArgs;
 use anyhow::bail;
 use cae::data::{LoadOptions, load};
 use cae::denoise::compare::{compare, corrupt_images, samples_picture};
@@ -19,57 +18,8 @@ use cae::noise::NoiseSpec;
 use cae::output::{OutputDir, OutputFile, Overwrite};
 use cae::plot::encode_png;
 use cae::quality::{psnr, ssim};
-use cae::run_dir::RunDir;
-use clap::Args;
-use std::path::{Path, PathBuf};
-
-#[derive(Debug, Args)]
-pub struct DenoiseArgs {
-    /// A run directory made by `cae train`.
-    pub run: PathBuf,
-    /// Image files to denoise (PNG, JPEG, BMP; or any source `--data` takes).
-    pub inputs: Vec<PathBuf>,
-    /// Folder for the denoised PNGs (created if missing; new or empty unless --force).
-    #[arg(
-        long = "out",
-        short = 'o',
-        visible_alias = "output",
-        value_name = "DIR"
-    )]
-    pub output: Option<PathBuf>,
-    /// Write into a non-empty -o folder and over an existing --grid, replacing files of the
-    /// names written (other files stay; the inputs and a run's own files are refused even so).
-    #[arg(long)]
-    pub force: bool,
-    /// Corrupt the input images first (e.g. gaussian:0.1) and score the result.
-    #[arg(long, value_name = "SPEC")]
-    pub add_noise: Option<String>,
-    /// Benchmark mode: noise models to score on `--data` (repeatable), e.g. gaussian:0.5.
-    #[arg(long, value_name = "SPEC")]
-    pub noise: Vec<String>,
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// Benchmark on the last N images only (e.g. digits the run never trained on).
-    #[arg(long, value_name = "N")]
-    pub last: Option<usize>,
-    /// Benchmark picture: rows clean / noisy / median / Gaussian / CAE per noise model.
-    #[arg(long, value_name = "PNG")]
-    pub grid: Option<PathBuf>,
-    /// Images per noise model in the picture.
-    #[arg(long, default_value_t = 8)]
-    pub samples: usize,
-    /// Seed of the noise streams.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    #[arg(long, default_value_t = 128)]
-    pub batch_size: usize,
-    /// Compute device.
-
-    #[arg(long, value_enum, default_value_t = DeviceArg::Flex)]
-    pub device: DeviceArg,
-    #[arg(long)]
-    pub json: bool,
-}
+use cae::run::LoadedRun;
+use std::path::Path;
 
 pub fn run(a: DenoiseArgs) -> anyhow::Result<()> {
     let overwrite = Overwrite::from_force(a.force);
@@ -82,8 +32,7 @@ pub fn run(a: DenoiseArgs) -> anyhow::Result<()> {
             .as_ref()
             .map(|p| OutputFile::check(p, overwrite))
             .transpose()?;
-        let (config, mut denoiser) = load_run(&a)?;
-        return bench(&a, &config, &mut denoiser, grid);
+        return bench(&a, a.run.load()?, grid);
     }
     if !a.noise.is_empty() {
         bail!("--noise scores a data set: add --data SRC (to corrupt image files use --add-noise)");
@@ -97,16 +46,10 @@ pub fn run(a: DenoiseArgs) -> anyhow::Result<()> {
         bail!("-o DIR is required: the folder for the denoised images");
     };
     let mut out = OutputDir::prepare(out_dir, overwrite)?;
-    let (_, mut denoiser) = load_run(&a)?;
+    let run = a.run.load()?;
+    let device = run.device.clone();
+    let mut denoiser = Denoiser::new(run, &device)?;
     files(&a, &mut denoiser, &mut out)
-}
-
-/// The run's config and its denoiser.
-fn load_run(a: &DenoiseArgs) -> anyhow::Result<(cae::train::RunConfig, Denoiser)> {
-    let device = a.device.device()?;
-    let loaded = RunDir::new(&a.run).load_model(&device)?;
-    let config = loaded.config.clone();
-    Ok((config, Denoiser::new(loaded, &device)?))
 }
 
 fn parse_noise(s: &str) -> anyhow::Result<NoiseSpec> {
@@ -114,12 +57,7 @@ fn parse_noise(s: &str) -> anyhow::Result<NoiseSpec> {
 }
 
 /// Benchmark mode.
-fn bench(
-    a: &DenoiseArgs,
-    config: &cae::train::RunConfig,
-    denoiser: &mut Denoiser,
-    grid: Option<OutputFile>,
-) -> anyhow::Result<()> {
+fn bench(a: &DenoiseArgs, run: LoadedRun, grid: Option<OutputFile>) -> anyhow::Result<()> {
     if a.noise.is_empty() {
         bail!("the benchmark needs at least one --noise SPEC, e.g. --noise gaussian:0.5");
     }
@@ -128,7 +66,9 @@ fn bench(
         .iter()
         .map(|s| parse_noise(s))
         .collect::<anyhow::Result<_>>()?;
-    let mut set = super::data::load_for_run(&a.data, config)?;
+    let mut set = run.data(&a.data.required()?)?;
+    let device = run.device.clone();
+    let denoiser = &mut Denoiser::new(run, &device)?;
     if let Some(n) = a.last {
         let n = n.min(set.len());
         set = set.select(&(set.len() - n..set.len()).collect::<Vec<_>>());

@@ -2,44 +2,11 @@
 //! labels (int64) in `<stem>_labels.npy` beside it when the data has labels — the pair numpy,
 //! scikit-learn and this tool's own `.npy` loader read.
 
-use super::data::load_for_run;
 use super::print_json;
-use crate::args::DataArgs;
-use crate::args::DeviceArg;
+use crate::args::EncodeArgs;
 use cae::features::encode;
 use cae::features::npy_write::{f32_npy, i64_npy};
 use cae::output::{OutputFile, Overwrite};
-use cae::run_dir::RunDir;
-use clap::Args;
-use std::path::PathBuf;
-
-#[derive(Debug, Args)]
-pub struct EncodeArgs {
-    /// A run directory made by `cae train`.
-    pub run: PathBuf,
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// The .npy file to write (labels go to <stem>_labels.npy beside it); new files unless
-    /// --force, never a run's own files.
-    #[arg(
-        long = "out",
-        short = 'o',
-        visible_alias = "output",
-        value_name = "NPY"
-    )]
-    pub output: PathBuf,
-    /// Replace existing output files (a run's own files are refused even so).
-    #[arg(long)]
-    pub force: bool,
-    #[arg(long, default_value_t = 128)]
-    pub batch_size: usize,
-    /// Compute device.
-
-    #[arg(long, value_enum, default_value_t = DeviceArg::Flex)]
-    pub device: DeviceArg,
-    #[arg(long)]
-    pub json: bool,
-}
 
 pub fn run(a: EncodeArgs) -> anyhow::Result<()> {
     let overwrite = Overwrite::from_force(a.force);
@@ -54,10 +21,9 @@ pub fn run(a: EncodeArgs) -> anyhow::Result<()> {
         a.output.with_file_name(format!("{stem}_labels.npy")),
         overwrite,
     )?;
-    let device = a.device.device()?;
-    let run = RunDir::new(&a.run).load_model(&device)?;
-    let set = load_for_run(&a.data, &run.config)?;
-    let (codes, dim) = encode(&run.model, &set, a.batch_size, &device)?;
+    let run = a.run.load()?;
+    let set = run.data(&a.data.required()?)?;
+    let (codes, dim) = encode(&run.model, &set, a.batch_size, &run.device)?;
     let bytes = f32_npy(&codes, &[set.len(), dim]).map_err(anyhow::Error::msg)?;
     output.write(&bytes)?;
     let labels = match &set.labels {

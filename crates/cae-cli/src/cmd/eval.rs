@@ -1,16 +1,14 @@
 //! `cae eval`: MSE, PSNR and SSIM of a trained run's reconstructions of a data set.
 
-use super::data::load_for_run;
 use super::print_json;
 use crate::args::EvalArgs;
 use cae::infer::evaluate;
-use cae::run_dir::RunDir;
 
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
-    let device = a.device.device()?;
-    let run = RunDir::new(&a.run).load_model(&device)?;
-    let set = load_for_run(&a.data, &run.config)?;
-    let q = evaluate(&run.model, &set, a.batch_size.max(1), &device).map_err(anyhow::Error::msg)?;
+    let run = a.run.load()?;
+    let set = run.data(&a.data.required()?)?;
+    let q =
+        evaluate(&run.model, &set, a.batch_size.max(1), &run.device).map_err(anyhow::Error::msg)?;
     if a.json {
         print_json(&q)?;
     } else {

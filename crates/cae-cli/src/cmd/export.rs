@@ -2,43 +2,13 @@
 //! layouts `torch.nn` uses (see `cae::interop`), with the spec and input shape in its metadata.
 
 use super::print_json;
+use crate::args::{ExportArgs, Which};
 use anyhow::bail;
 use cae::Device;
 use cae::interop::{export_state_dict, torch_sequential};
 use cae::model::{Autoencoder, load_weights};
 use cae::output::{OutputFile, Overwrite};
-use cae::run_dir::RunDir;
-use clap::{Args, ValueEnum};
-use std::path::PathBuf;
-
-#[derive(Debug, Args)]
-pub struct ExportArgs {
-    /// A run directory made by `cae train` or `cae import`.
-    pub run: PathBuf,
-    /// The .safetensors file to write (a new file unless --force; never a run's own file).
-    #[arg(
-        long = "out",
-        short = 'o',
-        visible_alias = "output",
-        value_name = "FILE"
-    )]
-    pub output: PathBuf,
-    /// Replace existing output files (a run's own files are refused even so).
-    #[arg(long)]
-    pub force: bool,
-    /// Which weights: the best epoch's or the last epoch's (default: the ones the run keeps,
-    /// its `keep` setting, as every other command uses).
-    #[arg(long, value_enum)]
-    pub weights: Option<Which>,
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Which {
-    Best,
-    Last,
-}
+use cae::run::RunDir;
 
 pub fn run(a: ExportArgs) -> anyhow::Result<()> {
     // First: `-o RUN/best.bpk` is the run's weights before it is a wrong extension.

@@ -1,60 +1,15 @@
 //! `cae filters`: the learned first-layer conv filters of a run as a mosaic, and with
 //! `--activations IMAGE` the activation maps of every encoder layer for that image.
 
-use super::data::load_for_run;
 use super::print_json;
 use crate::args::DataArgs;
-use crate::args::DeviceArg;
+use crate::args::FiltersArgs;
 use anyhow::bail;
 use cae::infer::batch_tensor;
 use cae::model::{Flow, Layer};
 use cae::output::{OutputFile, Overwrite};
 use cae::plot::encode_png;
 use cae::plot::filters::{LayerMaps, activation_picture, filter_mosaic};
-use cae::run_dir::RunDir;
-use clap::Args;
-use std::path::PathBuf;
-
-#[derive(Debug, Args)]
-pub struct FiltersArgs {
-    /// A run directory made by `cae train`.
-    pub run: PathBuf,
-    /// The filter mosaic to write (a new file unless --force; never a run's own file).
-    #[arg(
-        long = "out",
-        short = 'o',
-        visible_alias = "output",
-        value_name = "PNG"
-    )]
-    pub output: PathBuf,
-    /// Replace existing output files (a run's own files are refused even so).
-    #[arg(long)]
-    pub force: bool,
-    /// Also draw the activation maps of every encoder layer for this image.
-    #[arg(long, value_name = "IMAGE")]
-    pub activations: Option<String>,
-    /// Where the activation maps go (default: <output stem>-activations.png).
-    #[arg(long, value_name = "PNG")]
-    pub activations_out: Option<PathBuf>,
-    /// Force 1 (grey) or 3 (RGB) channels for the --activations image.
-    #[arg(long, value_name = "1|3")]
-    pub channels: Option<usize>,
-    /// Resize the --activations image to HxW.
-    #[arg(long, value_name = "HxW")]
-    pub resize: Option<String>,
-    /// Pixels per filter (and per activation map) side, roughly.
-    #[arg(long, default_value_t = 48)]
-    pub cell: u32,
-    /// Activation maps shown per layer.
-    #[arg(long, default_value_t = 32)]
-    pub maps: usize,
-    /// Compute device.
-
-    #[arg(long, value_enum, default_value_t = DeviceArg::Flex)]
-    pub device: DeviceArg,
-    #[arg(long)]
-    pub json: bool,
-}
 
 pub fn run(a: FiltersArgs) -> anyhow::Result<()> {
     let overwrite = Overwrite::from_force(a.force);
@@ -73,8 +28,7 @@ pub fn run(a: FiltersArgs) -> anyhow::Result<()> {
         )?),
         None => None,
     };
-    let device = a.device.device()?;
-    let run = RunDir::new(&a.run).load_model(&device)?;
+    let run = a.run.load()?;
     let Some(Layer::Conv(first)) = run.model.encoder.first() else {
         let kind = run
             .spec
@@ -84,7 +38,7 @@ pub fn run(a: FiltersArgs) -> anyhow::Result<()> {
             .unwrap_or("nothing");
         bail!(
             "{}: the first encoder layer is {kind}, not a conv; `cae filters` draws first-layer conv filters",
-            a.run.display()
+            a.run.path.display()
         );
     };
     let weight = first.conv.weight.val();
@@ -104,10 +58,10 @@ pub fn run(a: FiltersArgs) -> anyhow::Result<()> {
             resize: a.resize.clone(),
             ..Default::default()
         };
-        let set = load_for_run(&args, &run.config)?;
+        let set = run.data(&args.required()?)?;
         let flows = run
             .model
-            .encoder_activations(batch_tensor(&set, &[0], &device));
+            .encoder_activations(batch_tensor(&set, &[0], &run.device));
         let mut layers = Vec::new();
         for (planned, flow) in run.spec.encoder.iter().zip(flows) {
             let title = format!(

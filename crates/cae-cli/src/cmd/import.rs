@@ -1,40 +1,14 @@
 //! `cae import`: a PyTorch state dict (`.safetensors`, or a `torch.save` checkpoint) for a given
 //! spec, turned into a run directory that every later command takes like a trained one.
 
-use super::data::parse_params;
 use super::print_json;
+use crate::args::{ImportArgs, parse_params};
 use anyhow::bail;
 use cae::Device;
 use cae::data::ImageShape;
 use cae::interop::{ImportRecord, StateDict, import_state_dict, metadata_key, write_imported_run};
 use cae::output::{Overwrite, check_new_run};
 use cae::spec::ArchSpec;
-use clap::Args;
-use std::path::PathBuf;
-
-#[derive(Debug, Args)]
-pub struct ImportArgs {
-    /// The weights: .safetensors, or a torch.save checkpoint (.pt/.pth) of a state dict.
-    pub model: PathBuf,
-    /// A preset name or TOML spec file (default: the spec a `cae export` file carries).
-    #[arg(long)]
-    pub arch: Option<String>,
-    /// Set a spec parameter, e.g. --param latent=32 (repeatable).
-    #[arg(long, value_name = "NAME=VALUE")]
-    pub param: Vec<String>,
-    /// Input shape CxHxW (default: the spec's own).
-    #[arg(long, value_name = "CxHxW")]
-    pub input: Option<String>,
-    /// Run directory to create: a new or empty folder, never a run.
-    #[arg(long, short = 'o', value_name = "DIR")]
-    pub out: PathBuf,
-    /// Import into an --out folder that holds other files; they stay, and a file of a name a
-    /// run writes (best.bpk, config.toml, ...) is refused even so.
-    #[arg(long)]
-    pub force: bool,
-    #[arg(long)]
-    pub json: bool,
-}
 
 pub fn run(a: ImportArgs) -> anyhow::Result<()> {
     let overwrite = Overwrite::from_force(a.force);

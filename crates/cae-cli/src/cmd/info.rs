@@ -1,18 +1,9 @@
 //! `cae info RUN`: what a run is — architecture, data rule, training progress and figures,
-//! threshold — from its own files (`cae::run_info`), as text or `--json`.
+//! threshold — from its own files (`cae::run::info`), as text or `--json`.
 
 use super::print_json;
-use cae::run_info::RunInfo;
-use clap::Args;
-use std::path::PathBuf;
-
-#[derive(Debug, Args)]
-pub struct InfoArgs {
-    /// A run directory made by `cae train` or `cae import`.
-    pub run: PathBuf,
-    #[arg(long)]
-    pub json: bool,
-}
+use crate::args::InfoArgs;
+use cae::run::RunInfo;
 
 pub fn run(a: InfoArgs) -> anyhow::Result<()> {
     let info = RunInfo::read(&a.run)?;

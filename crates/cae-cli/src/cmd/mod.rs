@@ -1,24 +1,23 @@
 //! One module per subcommand; `run` dispatches.
 
-pub mod anomaly;
+mod anomaly;
 mod arch;
-pub mod bench;
-pub mod completions;
+mod bench;
+mod completions;
 mod data;
-pub mod data_cmd;
 mod demo;
-pub mod denoise;
-pub mod encode;
+mod denoise;
+mod encode;
 mod eval;
-pub mod export;
-pub mod filters;
-pub mod import;
-pub mod info;
-pub mod patches;
-pub mod predict;
-pub mod probe;
+mod export;
+mod filters;
+mod import;
+mod info;
+mod patches;
+mod predict;
+mod probe;
 mod reconstruct;
-pub mod serve;
+mod serve;
 mod train;
 
 use crate::args::{Cli, Command};
@@ -37,7 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Filters(a) => filters::run(a),
         Command::Patches(a) => patches::run(a),
         Command::Anomaly(a) => anomaly::run(a),
-        Command::Data(a) => data_cmd::run(a),
+        Command::Data(a) => data::run(a),
         Command::Export(a) => export::run(a),
         Command::Import(a) => import::run(a),
         Command::Serve(a) => serve::run(a),

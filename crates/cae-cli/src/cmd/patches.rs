@@ -3,42 +3,12 @@
 //! training data for a denoising CAE of natural images, or a patch set to benchmark on.
 
 use super::print_json;
+use crate::args::PatchesArgs;
 use anyhow::bail;
 use cae::data::{LoadOptions, load};
 use cae::denoise::patches::{concat, cut_patches};
 use cae::features::npy_write::f32_npy;
 use cae::output::{OutputFile, Overwrite};
-use clap::Args;
-use std::path::PathBuf;
-
-#[derive(Debug, Args)]
-pub struct PatchesArgs {
-    /// Image files or any other source (each is loaded on its own, so sizes may differ).
-    #[arg(required = true)]
-    pub inputs: Vec<String>,
-    /// The .npy file to write (a new file unless --force; never a run's own file).
-    #[arg(
-        long = "out",
-        short = 'o',
-        visible_alias = "output",
-        value_name = "NPY"
-    )]
-    pub output: PathBuf,
-    /// Replace existing output files (a run's own files are refused even so).
-    #[arg(long)]
-    pub force: bool,
-    /// Patch side in pixels.
-    #[arg(long, default_value_t = 32)]
-    pub side: usize,
-    /// Step between patches (default: the side, i.e. no overlap).
-    #[arg(long)]
-    pub stride: Option<usize>,
-    /// Force 1 (grey) or 3 (RGB) channels.
-    #[arg(long, value_name = "1|3")]
-    pub channels: Option<usize>,
-    #[arg(long)]
-    pub json: bool,
-}
 
 pub fn run(a: PatchesArgs) -> anyhow::Result<()> {
     if a.side == 0 {

@@ -3,29 +3,13 @@
 //! are read by the run's data rule; each may have its own size (a run trained without
 //! `--resize` scores it whole or in tiles).
 
-use super::anomaly::{Context, Source};
+use super::anomaly::Context;
 use super::print_json;
-use crate::args::{DataArgs, DeviceArg};
-use cae::anomaly::{Partition, Threshold, load_set, predict};
-use clap::Args;
+use crate::args::{DataArgs, PredictArgs, Source};
+use cae::anomaly::{Threshold, predict};
+use cae::run::Partition;
 use serde::Serialize;
 use std::io::Write;
-use std::path::PathBuf;
-
-#[derive(Debug, Args)]
-pub struct PredictArgs {
-    /// A run directory with a fitted threshold (`cae anomaly threshold RUN`).
-    pub run: PathBuf,
-    /// Image files (PNG, JPEG, BMP).
-    #[arg(required = true, value_name = "IMAGE")]
-    pub images: Vec<PathBuf>,
-    /// Compute device.
-    #[arg(long, value_enum, default_value_t = DeviceArg::Flex)]
-    pub device: DeviceArg,
-    /// One JSON object per image (JSON lines).
-    #[arg(long)]
-    pub json: bool,
-}
 
 /// One image's verdict.
 #[derive(Debug, Serialize)]
@@ -46,7 +30,7 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let threshold = Threshold::require(&a.run)?;
+    let threshold = Threshold::require(&a.run.path)?;
     let mut out = std::io::stdout().lock();
     let source = Source {
         run: a.run.clone(),
@@ -60,14 +44,13 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
         normal_class: None,
         partition: None,
         batch_size: 1,
-        device: a.device,
     };
-    let mut ctx: Context = source.load(Partition::Test)?;
+    let mut ctx: Context = Context::load(&source, Partition::Test)?;
     for (i, image) in a.images.iter().enumerate() {
         let path = image.display().to_string();
         if i > 0 {
-            let request = source.request(&ctx.run, Some(path.clone()))?;
-            ctx.set = load_set(&a.run, &ctx.run.config, &request, Partition::Test)?;
+            let request = source.request(Some(path.clone()))?;
+            ctx.set = ctx.run.anomaly_data(&request, Partition::Test)?;
         }
         let scored = ctx.score(threshold.score, 1, false)?;
         let (Some(&score), Some(map)) = (scored.scores.first(), scored.maps.first()) else {

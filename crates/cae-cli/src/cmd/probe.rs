@@ -3,52 +3,14 @@
 //! (the run's encoder + a linear head) trained end to end from the run's weights and from a
 //! random start, on the same labels.
 
-use super::data::load_for_run;
 use super::print_json;
-use crate::args::DataArgs;
-use crate::args::DeviceArg;
+use crate::args::ProbeArgs;
 use anyhow::bail;
 use cae::features::classifier::{FinetuneConfig, finetune};
 use cae::features::probe::{balanced_subset, labels_of, probe, split_tail};
 use cae::features::softmax::SoftmaxConfig;
 use cae::model::weights_to_bytes;
 use cae::quote::quote;
-use cae::run_dir::RunDir;
-use clap::Args;
-use std::path::PathBuf;
-
-#[derive(Debug, Args)]
-pub struct ProbeArgs {
-    /// A run directory made by `cae train`.
-    pub run: PathBuf,
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// Hold out the last N images as the test split (default: a fifth of the images).
-    #[arg(long, value_name = "N")]
-    pub test: Option<usize>,
-    /// Label budgets, e.g. 100,1000,all.
-    #[arg(long, value_delimiter = ',', default_value = "100,1000,all")]
-    pub budgets: Vec<String>,
-    /// Epochs of the softmax regression (at least 1500 updates are made anyway).
-    #[arg(long, default_value_t = 60)]
-    pub epochs: usize,
-    /// Also fine-tune encoder + linear head, pretrained vs random init.
-    #[arg(long)]
-    pub finetune: bool,
-    /// Labelled images for --finetune.
-    #[arg(long, default_value_t = 1000)]
-    pub finetune_labels: usize,
-    #[arg(long, default_value_t = 30)]
-    pub finetune_epochs: usize,
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Compute device.
-
-    #[arg(long, value_enum, default_value_t = DeviceArg::Flex)]
-    pub device: DeviceArg,
-    #[arg(long)]
-    pub json: bool,
-}
 
 fn parse_budget(s: &str) -> anyhow::Result<Option<usize>> {
     match s.trim() {
@@ -64,14 +26,14 @@ fn parse_budget(s: &str) -> anyhow::Result<Option<usize>> {
 }
 
 pub fn run(a: ProbeArgs) -> anyhow::Result<()> {
-    let device = a.device.device()?;
     let budgets: Vec<Option<usize>> = a
         .budgets
         .iter()
         .map(|b| parse_budget(b))
         .collect::<anyhow::Result<_>>()?;
-    let run = RunDir::new(&a.run).load_model(&device)?;
-    let set = load_for_run(&a.data, &run.config)?;
+    let run = a.run.load()?;
+    let device = &run.device;
+    let set = run.data(&a.data.required()?)?;
     labels_of(&set)?;
     let test = a.test.unwrap_or(set.len() / 5);
     let cfg = SoftmaxConfig {
@@ -79,7 +41,7 @@ pub fn run(a: ProbeArgs) -> anyhow::Result<()> {
         seed: a.seed,
         ..Default::default()
     };
-    let report = probe(&run.model, &set, test, &budgets, &cfg, &device)?;
+    let report = probe(&run.model, &set, test, &budgets, &cfg, device)?;
 
     let mut tuned = Vec::new();
     if a.finetune {
@@ -100,7 +62,7 @@ pub fn run(a: ProbeArgs) -> anyhow::Result<()> {
                 &test_set,
                 report.classes,
                 &ft,
-                &device,
+                device,
             )?);
         }
     }

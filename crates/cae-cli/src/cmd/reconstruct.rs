@@ -1,6 +1,5 @@
 //! `cae reconstruct`: originals above their reconstructions, as one PNG.
 
-use super::data::load_for_run;
 use super::print_json;
 use crate::args::ReconstructArgs;
 use cae::features::npy_write::f32_npy;
@@ -8,7 +7,6 @@ use cae::infer::{raw_outputs, reconstruct_first};
 use cae::output::{OutputFile, Overwrite};
 use cae::plot::{encode_png, labelled_reconstruction_grid};
 use cae::quality::QualityAccumulator;
-use cae::run_dir::RunDir;
 
 pub fn run(a: ReconstructArgs) -> anyhow::Result<()> {
     let overwrite = Overwrite::from_force(a.force);
@@ -18,11 +16,11 @@ pub fn run(a: ReconstructArgs) -> anyhow::Result<()> {
         .as_ref()
         .map(|p| OutputFile::check(p, overwrite))
         .transpose()?;
-    let device = a.device.device()?;
-    let run = RunDir::new(&a.run).load_model(&device)?;
-    let set = load_for_run(&a.data, &run.config)?;
+    let run = a.run.load()?;
+    let set = run.data(&a.data.required()?)?;
+    let device = &run.device;
     let (originals, recons) =
-        reconstruct_first(&run.model, &set, a.count.max(1), &device).map_err(anyhow::Error::msg)?;
+        reconstruct_first(&run.model, &set, a.count.max(1), device).map_err(anyhow::Error::msg)?;
     let s = set.shape;
     let scale = a
         .scale
@@ -47,7 +45,7 @@ pub fn run(a: ReconstructArgs) -> anyhow::Result<()> {
     output.write(&png)?;
     if let Some(npy) = &npy {
         let head = set.select(&(0..originals.len()).collect::<Vec<_>>());
-        let raw = raw_outputs(&run.model, &head, 64, &device).map_err(anyhow::Error::msg)?;
+        let raw = raw_outputs(&run.model, &head, 64, device).map_err(anyhow::Error::msg)?;
         let bytes = f32_npy(&raw, &[head.len(), s.channels, s.height, s.width])
             .map_err(anyhow::Error::msg)?;
         npy.write(&bytes)?;

@@ -1,12 +1,12 @@
 //! `cae train`: defaults, then a `--config` file, then flags; or `--resume RUN`.
 
-use super::data::parse_params;
 use super::print_json;
 use crate::args::TrainArgs;
+use crate::args::parse_params;
 use crate::progress::Progress;
 use anyhow::{Context, bail};
 use cae::output::Overwrite;
-use cae::run_dir::RunDir;
+use cae::run::RunDir;
 use cae::spec::ArchSource;
 use cae::train::{
     DataConfig, NewRun, ResumeChanges, TrainConfig, TrainOutcome, train_new, train_resume,
@@ -127,7 +127,7 @@ fn apply_flags(
         data.normalize = Some(n.parse().map_err(anyhow::Error::msg)?);
     }
     data.val_fraction = a.val_fraction.unwrap_or(data.val_fraction);
-    super::anomaly::apply_one_class(&a.one_class, data);
+    a.one_class.apply(data);
     train.epochs = a.epochs.unwrap_or(train.epochs);
     train.batch_size = a.batch_size.unwrap_or(train.batch_size);
     train.lr = a.lr.unwrap_or(train.lr);

@@ -4,7 +4,8 @@
 //!
 //! Split as anomalib splits it, so that a model never decides thresholds:
 //!
-//! - data: [`dataset`] (what is normal, masks), [`partition`] (a one-class run's
+//! - data: [`dataset`] (images with their truth and masks; which images a run scores is
+//!   `crate::run::data`), [`partition`] (a one-class run's
 //!   train/validation/test partitions and monitors), [`defects`] (synthetic defects on texture
 //!   patches, written in the MVTec AD layout; the layout itself is `crate::data::mvtec`);
 //! - scoring: [`score`] (image scores and anomaly maps from reconstructions);
@@ -27,7 +28,7 @@ pub mod report;
 pub mod score;
 pub mod threshold;
 
-pub use dataset::{AnomalySet, DataRequest, Partition, load_set};
+pub use dataset::AnomalySet;
 pub use error::AnomalyError;
 pub use report::{Evaluation, Prediction, evaluate, predict};
 pub use score::{ScoreKind, ScoredSet, score_set};

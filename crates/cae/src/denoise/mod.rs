@@ -15,7 +15,7 @@ pub mod patches;
 use crate::data::ImageShape;
 use crate::infer::batch_tensor;
 use crate::model::{Autoencoder, weights_from_bytes, weights_to_bytes};
-use crate::run_dir::LoadedRun;
+use crate::run::LoadedRun;
 use crate::spec::{ArchSpec, LayerPlan};
 use burn::tensor::{Device, Tensor, TensorData};
 use std::collections::HashMap;

@@ -11,6 +11,7 @@ fn loaded(preset: &str, input: &str, device: &Device) -> LoadedRun {
     device.seed(3);
     let model = Autoencoder::new(&spec, device);
     LoadedRun {
+        dir: crate::run::RunDir::new("test-run"),
         config: RunConfig {
             arch: spec.spec.clone(),
             input: input.into(),
@@ -19,6 +20,7 @@ fn loaded(preset: &str, input: &str, device: &Device) -> LoadedRun {
         },
         spec,
         model,
+        device: device.clone(),
     }
 }
 

@@ -6,7 +6,7 @@ use super::InteropError;
 use crate::atomic::write_atomic;
 use crate::model::{Autoencoder, weights_to_bytes};
 use crate::output::{Overwrite, check_new_run};
-use crate::run_dir::RunDir;
+use crate::run::RunDir;
 use crate::spec::ValidSpec;
 use crate::train::RunConfig;
 use crate::train::config::{DataConfig, TrainConfig};

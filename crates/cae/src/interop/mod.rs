@@ -96,7 +96,7 @@ pub enum InteropError {
     Output(#[from] crate::output::OutputError),
     /// Another process writes into the run.
     #[error(transparent)]
-    Lock(#[from] crate::run_dir::LockError),
+    Lock(#[from] crate::run::LockError),
     #[error(transparent)]
     Weights(#[from] crate::model::WeightsError),
     /// Reading the model's own tensors failed (a bug, not bad input).

@@ -13,7 +13,7 @@ use crate::infer::{batch_tensor, check_fits, reconstruct_first};
 use crate::model::{Autoencoder, weights_from_bytes, weights_to_bytes};
 use crate::noise::NoiseSpec;
 use crate::plot::{self, Series};
-use crate::run_dir::RunDir;
+use crate::run::RunDir;
 use crate::spec::{Activation, ValidSpec};
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
@@ -90,7 +90,7 @@ pub enum TrainError {
     Weights(#[from] crate::model::WeightsError),
     /// Another process writes into the run.
     #[error(transparent)]
-    Lock(#[from] crate::run_dir::LockError),
+    Lock(#[from] crate::run::LockError),
     /// The output folder may not become a run.
     #[error(transparent)]
     Output(#[from] crate::output::OutputError),

@@ -9,7 +9,7 @@ use crate::atomic::{TempNames, remove_stale_temps, write_atomic};
 use crate::data::Fingerprint;
 use crate::device::DeviceKind;
 use crate::infer::check_fits;
-use crate::run_dir::{RunDir, RunDirError};
+use crate::run::{RunDir, RunDirError};
 use std::path::Path;
 
 /// The settings `--resume` may change; `None` keeps the run's.

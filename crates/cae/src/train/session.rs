@@ -7,7 +7,7 @@ use super::fit::{Observer, TrainError, TrainOutcome, check_objective, fit, load_
 use crate::atomic::write_atomic;
 use crate::data::Fingerprint;
 use crate::output::{Overwrite, check_new_run};
-use crate::run_dir::RunDir;
+use crate::run::RunDir;
 use crate::spec::ArchSource;
 use std::path::Path;
 

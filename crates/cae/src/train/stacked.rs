@@ -16,7 +16,7 @@ use crate::atomic::write_atomic;
 use crate::data::{ImageSet, ImageShape};
 use crate::infer::batch_tensor;
 use crate::model::{Autoencoder, load_weights, weights_to_bytes};
-use crate::run_dir::RunDir;
+use crate::run::RunDir;
 use crate::spec::{ArchSpec, LayerSpec, Shape, ValidSpec};
 use burn::tensor::Device;
 use std::ops::Range;

@@ -2,38 +2,17 @@
 //! run's held-out test partition); with `-o DIR`, the score histogram, the ROC curve and the
 //! PRO curve (with masks) as PNGs, and scores.csv.
 
-use super::{ScoreChoice, Source};
+use super::Context;
+use crate::args::AnomalyEvalArgs;
 use crate::cmd::print_json;
 use cae::anomaly::baseline::{BaselineEvaluation, evaluate_baselines};
 use cae::anomaly::metrics::roc_curve;
 use cae::anomaly::pixel::{PRO_FPR_LIMIT, PixelSet, pro_curve};
-use cae::anomaly::{Evaluation, Partition, Threshold, evaluate};
+use cae::anomaly::{Evaluation, Threshold, evaluate};
 use cae::output::{OutputDir, Overwrite};
 use cae::plot::{Series, line_chart, score_histogram};
-use clap::Args;
-use std::path::{Path, PathBuf};
-
-#[derive(Debug, Args)]
-pub struct EvalArgs {
-    #[command(flatten)]
-    pub source: Source,
-    #[command(flatten)]
-    pub score: ScoreChoice,
-    /// Write histogram.png, roc.png, pro.png (with masks) and scores.csv into this folder (new
-    /// or empty unless --force).
-    #[arg(long, short = 'o', value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// Write into a non-empty --out folder, replacing files of the names written (other files
-    /// stay; a run's own files are refused even so).
-    #[arg(long)]
-    pub force: bool,
-    /// Skip the no-learning per-pixel Gaussian baseline (fitted on the run's training
-    /// partition) that is otherwise evaluated beside the model.
-    #[arg(long)]
-    pub no_baseline: bool,
-    #[arg(long)]
-    pub json: bool,
-}
+use cae::run::Partition;
+use std::path::Path;
 
 /// The model's evaluation with the baselines beside it.
 #[derive(serde::Serialize)]
@@ -43,15 +22,15 @@ struct Report<'a> {
     baselines: &'a [BaselineEvaluation],
 }
 
-pub fn run(a: EvalArgs) -> anyhow::Result<()> {
+pub fn run(a: AnomalyEvalArgs) -> anyhow::Result<()> {
     let mut out = a
         .out
         .as_ref()
         .map(|d| OutputDir::prepare(d, Overwrite::from_force(a.force)))
         .transpose()?;
-    let threshold = Threshold::load(&a.source.run)?;
+    let threshold = Threshold::load(&a.source.run.path)?;
     a.score.asked()?;
-    let ctx = a.source.load(Partition::Test)?;
+    let ctx = Context::load(&a.source, Partition::Test)?;
     let kind = a.score.resolve(threshold.as_ref(), &ctx.run.spec)?;
     // A threshold only means something for the score it was fitted on.
     let threshold = threshold.filter(|t| t.score == kind);

@@ -1,50 +1,17 @@
 //! `cae anomaly score RUN`: score, normalised score and predicted label per image (needs a
 //! fitted threshold); with `-o DIR`, `scores.csv` and one overlay PNG per image.
 
-use super::{ScoreChoice, Source};
+use super::Context;
+use crate::args::ScoreArgs;
 use crate::cmd::print_json;
-use cae::anomaly::{AnomalyError, Partition, Prediction, Threshold, predict};
+use cae::anomaly::{AnomalyError, Prediction, Threshold, predict};
 use cae::data::Shard;
 use cae::output::{OutputDir, OutputFile, Overwrite};
 use cae::plot::{Overlay, anomaly_overlay, overlay_sheet};
-use clap::Args;
+use cae::run::Partition;
 use serde::Serialize;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-
-#[derive(Debug, Args)]
-pub struct ScoreArgs {
-    #[command(flatten)]
-    pub source: Source,
-    #[command(flatten)]
-    pub score: ScoreChoice,
-    /// Write scores.csv and one overlay PNG per image into this folder (new or empty unless
-    /// --force).
-    #[arg(long, short = 'o', value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// At most this many overlay pictures (the first images).
-    #[arg(long, value_name = "N")]
-    pub max_overlays: Option<usize>,
-    /// Also write one contact sheet PNG of overlays: the first 8 truly anomalous images above the
-    /// first 4 truly normal ones (the first 12 images when the truth is unknown).
-    #[arg(long, value_name = "PNG")]
-    pub sheet: Option<PathBuf>,
-    /// Write into a non-empty --out folder and over an existing --sheet, replacing files of the
-    /// names written (other files stay; a run's own files are refused even so).
-    #[arg(long)]
-    pub force: bool,
-    /// Score only block K of N of the sorted images (K from 0, e.g. a Kubernetes Indexed Job's
-    /// $JOB_COMPLETION_INDEX/4): the shards' --jsonl outputs, concatenated in order, are the
-    /// unsharded output. Image folders decode only their shard's files. With -o, give each
-    /// shard its own folder (names count from 0 within a shard).
-    #[arg(long, value_name = "K/N")]
-    pub shard: Option<String>,
-    #[arg(long, conflicts_with = "jsonl")]
-    pub json: bool,
-    /// One JSON object per image and line (no summary), for concatenating shards.
-    #[arg(long)]
-    pub jsonl: bool,
-}
+use std::path::Path;
 
 /// One line of the report.
 #[derive(Debug, Serialize)]
@@ -88,11 +55,11 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<()> {
         .as_ref()
         .map(|p| OutputFile::check(p, overwrite))
         .transpose()?;
-    let threshold = Threshold::require(&a.source.run)?;
+    let threshold = Threshold::require(&a.source.run.path)?;
     let kind = a.score.asked()?.unwrap_or(threshold.score);
     if kind != threshold.score {
         return Err(AnomalyError::ScoreMismatch {
-            run: a.source.run.display().to_string(),
+            run: a.source.run.path.display().to_string(),
             fitted: threshold.score.to_string(),
             asked: kind.to_string(),
             asked_name: a.score.score.clone().unwrap_or_default(),
@@ -105,7 +72,7 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<()> {
         .map(Shard::parse)
         .transpose()
         .map_err(anyhow::Error::msg)?;
-    let ctx = a.source.load_shard(Partition::Test, shard)?;
+    let ctx = Context::load_shard(&a.source, Partition::Test, shard)?;
     let scored = ctx.score(
         kind,
         a.source.batch_size,

@@ -1,39 +1,13 @@
 //! `cae anomaly threshold RUN`: fits the decision threshold on held-out images (by default the
 //! run's validation partition, never its training images) and stores it in RUN/threshold.json.
 
-use super::{ScoreChoice, Source};
+use super::Context;
+use crate::args::ThresholdArgs;
 use crate::cmd::print_json;
 use anyhow::bail;
+use cae::anomaly::Threshold;
 use cae::anomaly::threshold::{FitScores, ThresholdMethod, fit};
-use cae::anomaly::{Partition, Threshold};
-use cae::run_dir::RunDir;
-use clap::Args;
-
-#[derive(Debug, Args)]
-pub struct ThresholdArgs {
-    #[command(flatten)]
-    pub source: Source,
-    #[command(flatten)]
-    pub score: ScoreChoice,
-    /// This percentile (0-100) of the normal images' scores.
-    #[arg(long, value_name = "P", group = "method")]
-    pub percentile: Option<f64>,
-    /// Target false positive rate on unseen normal images, e.g. 0.01 (normal images only).
-    #[arg(long, value_name = "RATE", group = "method")]
-    pub fpr: Option<f64>,
-    /// The F1-optimal threshold (needs normal and anomalous images).
-    #[arg(long, group = "method")]
-    pub f1: bool,
-    /// A threshold given by hand.
-    #[arg(long, value_name = "X", group = "method")]
-    pub value: Option<f64>,
-    /// With --value: the pixel threshold for predicted masks (default: none, or --value for
-    /// --score max-smoothed).
-    #[arg(long, value_name = "X", requires = "value")]
-    pub pixel_value: Option<f64>,
-    #[arg(long)]
-    pub json: bool,
-}
+use cae::run::{Partition, RunDir};
 
 fn method(a: &ThresholdArgs) -> anyhow::Result<ThresholdMethod> {
     Ok(match (a.percentile, a.fpr, a.f1, a.value) {
@@ -56,11 +30,11 @@ pub fn run(a: ThresholdArgs) -> anyhow::Result<()> {
     a.score.asked()?;
     // threshold.json is written into the run: no trainer may write it meanwhile. A folder that
     // is not a run is refused first, before a lock file is made in it.
-    let run = RunDir::new(&a.source.run);
+    let run = RunDir::new(&a.source.run.path);
     run.read_config()?;
     let _lock = run.lock("fitting a threshold")?;
-    let earlier = Threshold::load(&a.source.run).ok().flatten();
-    let ctx = a.source.load(Partition::Validation)?;
+    let earlier = Threshold::load(&a.source.run.path).ok().flatten();
+    let ctx = Context::load(&a.source, Partition::Validation)?;
     let kind = a.score.resolve(None, &ctx.run.spec)?;
     let scored = ctx.score(kind, a.source.batch_size, false)?;
     let maxima = scored.map_maxima();
@@ -74,7 +48,7 @@ pub fn run(a: ThresholdArgs) -> anyhow::Result<()> {
             source: &ctx.set.source,
         },
     )?;
-    let path = threshold.save(&a.source.run)?;
+    let path = threshold.save(&a.source.run.path)?;
     // The run's threshold is this command's to replace; say so rather than do it silently.
     if let Some(old) = earlier {
         eprintln!(

@@ -3,8 +3,8 @@
 //! the run's own files only (`config.toml`, `metrics.csv`, `summary.json`, `threshold.json`);
 //! no weights are loaded, so it answers at once for any run, finished or not.
 
+use super::{RunDir, RunDirError};
 use crate::anomaly::{AnomalyError, Threshold};
-use crate::run_dir::{RunDir, RunDirError};
 use crate::train::RunConfig;
 use serde::Serialize;
 use std::fmt;

@@ -1,4 +1,9 @@
-//! The run directory: the contract between `cae train` and every command after it.
+//! The run: the contract between `cae train` and every command after it, owned here whole —
+//! the directory's layout and paths ([`RunDir`]), the lock of a process writing into it
+//! ([`lock`]), the trained model read back ([`LoadedRun`]), the rule for how a run's images are
+//! loaded ([`data`]: channels, resize, normalisation, held-out partitions) and what a run is in
+//! one record ([`info`], `cae info`). The CLI, the server and the benches all go through it, so
+//! they read a run the same way.
 //!
 //! ```text
 //! RUN/
@@ -19,16 +24,20 @@
 //! The run owns these names: no command writes over them except the one that makes them
 //! ([`RunDir::owns`], enforced for every user-named output by `crate::output`).
 
+pub mod data;
+pub mod info;
+mod loaded;
 pub mod lock;
 
+pub use data::{DataRequest, ImageRule, Partition, RunDataError};
+pub use info::{InfoError, RunInfo};
+pub use loaded::LoadedRun;
 pub use lock::{LockError, RunLock};
 
 use crate::data::ImageShape;
-use crate::model::{Autoencoder, load_weights};
 use crate::spec::{ArchSpec, ValidSpec};
 use crate::train::RunConfig;
 use crate::train::config::Keep;
-use burn::tensor::Device;
 use std::path::{Path, PathBuf};
 
 /// The files a run owns at its top level: what `train`, `import`, `anomaly threshold` and
@@ -157,24 +166,6 @@ impl RunDir {
         }
     }
 
-    /// Loads the trained model (its kept weights, [`RunDir::kept`]) with its config and spec,
-    /// ready for inference.
-    pub fn load_model(&self, device: &Device) -> Result<LoadedRun, RunDirError> {
-        let config = self.read_config()?;
-        let spec = self.spec(&config)?;
-        let weights = self.kept(&config);
-        if !weights.is_file() {
-            return Err(RunDirError::NoWeights(weights.display().to_string()));
-        }
-        let mut model = Autoencoder::new(&spec, device);
-        load_weights(&mut model, &weights)?;
-        Ok(LoadedRun {
-            config,
-            spec,
-            model,
-        })
-    }
-
     pub fn exists(path: &Path) -> bool {
         path.join("config.toml").is_file()
     }
@@ -198,14 +189,6 @@ impl RunDir {
     pub fn lock(&self, what: &str) -> Result<RunLock, LockError> {
         RunLock::acquire(&self.root, what)
     }
-}
-
-/// A trained run, loaded.
-#[derive(Debug)]
-pub struct LoadedRun {
-    pub config: RunConfig,
-    pub spec: ValidSpec,
-    pub model: Autoencoder,
 }
 
 #[cfg(test)]
