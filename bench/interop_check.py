@@ -105,6 +105,31 @@ function = "sigmoid"
 
 # Skip connections (save / concat): a two-level U-Net, which `cae arch --torch` prints as a
 # program defining Save and Concat.
+# A reconstruction CAE behind a zscore layer: its per-pixel buffers are fitted to the training
+# digits (cae → torch) or randomised (torch → cae).
+ZSCORE_SPEC = """
+name = "zscore-check"
+input = "1x28x28"
+
+[[encoder]]
+type = "zscore"
+floor = 0.05
+
+[[encoder]]
+type = "conv"
+filters = 8
+kernel = 3
+padding = "same"
+activation = "relu"
+
+[[decoder]]
+type = "conv"
+filters = 1
+kernel = 3
+padding = "same"
+activation = "sigmoid"
+"""
+
 SKIP_SPEC = """
 name = "unet-check"
 input = "1x28x28"
@@ -179,6 +204,9 @@ def randomise(net, seed):
             m.running_mean.data = torch.rand(n, generator=g) - 0.5
             m.running_var.data = torch.rand(n, generator=g) + 0.5
             m.num_batches_tracked.fill_(7)
+        elif type(m).__name__ == "ZScore":
+            m.mean.data = torch.rand(m.mean.shape, generator=g)
+            m.std.data = torch.rand(m.std.shape, generator=g) * 0.3
     return net
 
 
@@ -264,6 +292,9 @@ def cmd_check(a):
     np.save(train, digits[:256])
     np.save(test, (digits[-32:].astype(np.float32) / 255.0)[:, None])
     spec_path, skip_path = f"{keep}/every-layer.toml", f"{keep}/skip.toml"
+    zscore_path = f"{keep}/zscore.toml"
+    with open(zscore_path, "w") as f:
+        f.write(ZSCORE_SPEC)
     with open(spec_path, "w") as f:
         f.write(CUSTOM_SPEC)
     with open(skip_path, "w") as f:
@@ -274,8 +305,9 @@ def cmd_check(a):
     if not a.presets:
         cases.append(("every-layer (custom)", spec_path, None))
         cases.append(("skip connections (custom)", skip_path, None))
+        cases.append(("zscore (custom)", zscore_path, None))
     rows, failures = [], []
-    names = PRESETS + ["every-layer (custom)", "skip connections (custom)"]
+    names = PRESETS + ["every-layer (custom)", "skip connections (custom)", "zscore (custom)"]
     for i, (name, arch, twin) in enumerate(cases):
         seed = names.index(name) + 1  # the same weights whichever subset runs
         try:
