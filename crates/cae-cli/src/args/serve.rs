@@ -55,15 +55,8 @@ pub struct ServeArgs {
     /// Most images waiting for the model; more get 503.
     #[arg(long, value_name = "N", default_value_t = BatchOptions::default().queue)]
     pub queue: usize,
-    /// mse | mae | ssim | max-smoothed | mask (default: the threshold's, else mse).
-    #[arg(long, value_name = "KIND")]
-    pub score: Option<String>,
-    /// σ in pixels of the max-smoothed score's Gaussian (default 2).
-    #[arg(long, value_name = "PX")]
-    pub sigma: Option<f64>,
-    /// Side in pixels of the mask score's mean filter (odd, default 9).
-    #[arg(long, value_name = "PX")]
-    pub window: Option<usize>,
+    #[command(flatten)]
+    pub score: super::anomaly::ScoreChoice,
     /// Compute device.
     #[arg(long, value_enum, default_value_t = DeviceArg::Flex)]
     pub device: DeviceArg,

@@ -3,7 +3,6 @@
 
 use crate::args::ServeArgs;
 use anyhow::Context;
-use cae::anomaly::ScoreKind;
 use cae_serve::{BatchOptions, Limits, ServeOptions, serve};
 use std::time::Duration;
 
@@ -16,14 +15,7 @@ fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
 
 pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     let device = a.device.device()?;
-    let score = match (&a.score, a.sigma, a.window) {
-        (None, None, None) => None,
-        (None, Some(_), _) => anyhow::bail!("--sigma needs --score max-smoothed"),
-        (None, _, Some(_)) => anyhow::bail!("--window needs --score mask"),
-        (Some(s), sigma, window) => {
-            Some(ScoreKind::parse(s, sigma, window).map_err(anyhow::Error::msg)?)
-        }
-    };
+    let score = a.score.asked()?;
     let max_wait = if a.max_wait_ms == 0.0 {
         Duration::ZERO
     } else {
