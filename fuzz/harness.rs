@@ -67,7 +67,7 @@ pub fn config(bytes: &[u8]) {
             assert!(again.is_ok(), "stored spec does not resolve: {again:?}");
         }
     }
-    if let Ok(config) = toml::from_str::<cae::train::RunConfig>(&text) {
+    if let Ok(config) = toml::from_str::<cae::run::RunConfig>(&text) {
         let _ = config.train.check();
         let _ = config.data.load_options(0);
         if let Ok(input) = config.input_shape() {
@@ -77,8 +77,8 @@ pub fn config(bytes: &[u8]) {
     }
     for line in text.lines() {
         let _ = ImageShape::parse(line);
-        let _ = cae::train::config::parse_hw(line);
-        let _ = line.parse::<cae::train::LossKind>();
+        let _ = cae::run::config::parse_hw(line);
+        let _ = line.parse::<cae::run::LossKind>();
         let _ = line.parse::<cae::noise::NoiseSpec>();
         let _ = line.parse::<cae::device::DeviceKind>();
         let _ = cae::spec::parse_param(line);

@@ -74,7 +74,7 @@ fn pngs(args: &Args) -> anyhow::Result<Vec<Bytes>> {
     let resize = args
         .resize
         .as_deref()
-        .map(cae::train::config::parse_hw)
+        .map(cae::run::config::parse_hw)
         .transpose()
         .map_err(anyhow::Error::msg)?;
     let options = cae::data::LoadOptions {

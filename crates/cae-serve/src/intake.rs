@@ -11,8 +11,8 @@ use cae::data::{
     ImageHeader, ImageLimits, ImageShape, Normalize, check_header, decode_image, read_header,
     resize_image,
 };
+use cae::run::RunConfig;
 use cae::run::{ImageRule, RunDataError};
-use cae::train::RunConfig;
 
 /// How many times the model's input area an image of another size may have (a 128×128 model
 /// scores up to 512×512).
@@ -255,7 +255,7 @@ mod tests {
         RunConfig {
             arch: spec.spec,
             input: "1x28x28".into(),
-            data: cae::train::DataConfig {
+            data: cae::run::DataConfig {
                 source: "x".into(),
                 resize: Some("28x28".into()),
                 ..Default::default()

@@ -8,8 +8,8 @@ use crate::options::ServeOptions;
 use cae::anomaly::{ScoreKind, Threshold};
 use cae::data::{ImageLimits, ImageShape};
 use cae::model::Autoencoder;
+use cae::run::RunConfig;
 use cae::run::RunDir;
-use cae::train::RunConfig;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 

@@ -3,8 +3,9 @@
 //! Powers `cae bench` and the side-by-side comparisons with PyTorch in `bench/`.
 
 use crate::model::Autoencoder;
+use crate::run::LossKind;
 use crate::spec::ValidSpec;
-use crate::train::{LossKind, loss};
+use crate::train::loss;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Distribution, Tensor};
 use serde::Serialize;

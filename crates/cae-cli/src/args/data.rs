@@ -1,8 +1,8 @@
 //! How a command is pointed at images (`--data`, `--channels`, `--resize`, ...), and the
 //! flags of `cae data` and `cae patches`, which make data sets.
 
+use cae::run::config::parse_hw;
 use cae::run::{DataRequest, RunDataError};
-use cae::train::config::parse_hw;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 

@@ -139,8 +139,8 @@ mod help_tests {
             .expect("a train command")
             .render_long_help()
             .to_string();
-        let t = cae::train::TrainConfig::default();
-        let d = cae::train::DataConfig::default();
+        let t = cae::run::TrainConfig::default();
+        let d = cae::run::DataConfig::default();
         for (flag, value) in [
             ("epochs", t.epochs.to_string()),
             ("batch-size", t.batch_size.to_string()),

@@ -1,7 +1,7 @@
 //! The flags of `cae train` (and of `cae demo`, which trains).
 
 use super::{DataArgs, DeviceArg};
-use cae::train::DataConfig;
+use cae::run::DataConfig;
 use clap::Args;
 use std::path::PathBuf;
 

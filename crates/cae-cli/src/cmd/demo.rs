@@ -9,9 +9,10 @@ use cae::data::{LoadOptions, load};
 use cae::infer::{evaluate, reconstruct_first};
 use cae::output::Overwrite;
 use cae::plot::{encode_png, labelled_reconstruction_grid};
+use cae::run::{DataConfig, TrainConfig};
 use cae::run::{RunDir, RunDirError};
 use cae::spec::ArchSource;
-use cae::train::{DataConfig, NewRun, TrainConfig, train_new};
+use cae::train::{NewRun, train_new};
 use std::path::PathBuf;
 
 /// `runs/demo`, or the first free `runs/demo-N`: a demo never touches an earlier run.

@@ -7,10 +7,9 @@ use crate::progress::Progress;
 use anyhow::{Context, bail};
 use cae::output::Overwrite;
 use cae::run::RunDir;
+use cae::run::{DataConfig, TrainConfig};
 use cae::spec::ArchSource;
-use cae::train::{
-    DataConfig, NewRun, ResumeChanges, TrainConfig, TrainOutcome, train_new, train_resume,
-};
+use cae::train::{NewRun, ResumeChanges, TrainOutcome, train_new, train_resume};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -146,8 +145,8 @@ fn apply_flags(
     if let Some(spec) = &a.synthetic {
         train.synthetic = Some(spec.parse()?);
         // A mask is scored with the focal loss unless the user picked one.
-        if a.loss.is_none() && train.loss == cae::train::LossKind::Mse {
-            train.loss = cae::train::LossKind::Focal;
+        if a.loss.is_none() && train.loss == cae::run::LossKind::Mse {
+            train.loss = cae::run::LossKind::Focal;
         }
     }
     if let Some(f) = &a.augment {

@@ -13,7 +13,6 @@ use super::score::{ScoreKind, ScoredSet};
 use super::threshold::{FitScores, ThresholdMethod, fit};
 use crate::data::{ImageSet, ImageShape};
 use crate::imageops::gaussian_blur;
-use crate::train::RunConfig;
 
 /// Floor of the per-pixel standard deviation, so that pixels constant over the training images
 /// (a black border) do not give infinite z-scores.
@@ -138,32 +137,26 @@ pub struct BaselineEvaluation {
     pub evaluation: Evaluation,
 }
 
-/// Fits the per-pixel Gaussian on the run's training partition (loaded by the run's data rule)
-/// and evaluates each of [`BASELINE_SCORES`] on `set`; with `method`, each gets its own
-/// threshold fitted the same way on the run's validation partition, so F1, precision and recall
-/// compare with the model's.
+/// Fits the per-pixel Gaussian on a run's training partition (`train`, as the run's data rule
+/// loads it: `crate::run::partition`) and evaluates each of [`BASELINE_SCORES`] on `set`; with
+/// `method`, each gets its own threshold fitted the same way on the validation partition `val`,
+/// so F1, precision and recall compare with the model's.
 pub fn evaluate_baselines(
-    config: &RunConfig,
+    train: &ImageSet,
+    val: &ImageSet,
     set: &AnomalySet,
     method: Option<ThresholdMethod>,
 ) -> Result<Vec<BaselineEvaluation>, AnomalyError> {
-    let data = super::partition::load_fit_data(config).map_err(AnomalyError::Model)?;
-    let gaussian = PixelGaussian::fit(&data.train).ok_or_else(|| {
-        AnomalyError::Model(format!(
-            "{}: no training images for the baseline",
-            config.data.source
-        ))
-    })?;
+    let gaussian = PixelGaussian::fit(train)
+        .ok_or_else(|| AnomalyError::Model("no training images for the baseline".into()))?;
     let mut out = Vec::new();
     for how in BASELINE_SCORES {
         let scored = gaussian
             .score(&set.images, how)
             .map_err(AnomalyError::Model)?;
         let threshold = match method {
-            Some(m) if !data.val.is_empty() => {
-                let val = gaussian
-                    .score(&data.val, how)
-                    .map_err(AnomalyError::Model)?;
+            Some(m) if !val.is_empty() => {
+                let val = gaussian.score(val, how).map_err(AnomalyError::Model)?;
                 let normal = vec![false; val.scores.len()];
                 let maxima: Vec<f64> = val
                     .maps

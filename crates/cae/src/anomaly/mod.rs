@@ -5,8 +5,7 @@
 //! Split as anomalib splits it, so that a model never decides thresholds:
 //!
 //! - data: [`dataset`] (images with their truth and masks; which images a run scores is
-//!   `crate::run::data`), [`partition`] (a one-class run's
-//!   train/validation/test partitions and monitors), [`defects`] (synthetic defects on texture
+//!   `crate::run::data`; its train/validation/test partitions are `crate::run::partition`), [`defects`] (synthetic defects on texture
 //!   patches, written in the MVTec AD layout; the layout itself is `crate::data::mvtec`);
 //! - scoring: [`score`] (image scores and anomaly maps from reconstructions);
 //! - post-processing: [`threshold`] (fitting, normalisation, `RUN/threshold.json`);
@@ -22,7 +21,6 @@ pub mod defects;
 mod error;
 pub mod metrics;
 pub mod painted;
-pub mod partition;
 pub mod pixel;
 pub mod report;
 pub mod score;

@@ -2,8 +2,8 @@
 
 use super::*;
 use crate::model::Autoencoder;
+use crate::run::RunConfig;
 use crate::spec::ArchSpec;
-use crate::train::RunConfig;
 
 fn loaded(preset: &str, input: &str, device: &Device) -> LoadedRun {
     let shape = ImageShape::parse(input).unwrap();

@@ -6,10 +6,10 @@ use super::InteropError;
 use crate::atomic::write_atomic;
 use crate::model::{Autoencoder, weights_to_bytes};
 use crate::output::{Overwrite, check_new_run};
+use crate::run::RunConfig;
 use crate::run::RunDir;
+use crate::run::config::{DataConfig, TrainConfig};
 use crate::spec::ValidSpec;
-use crate::train::RunConfig;
-use crate::train::config::{DataConfig, TrainConfig};
 use serde::Serialize;
 use std::path::Path;
 

@@ -12,15 +12,15 @@
 //! sizes at their own size when the run was trained without `--resize`.
 
 use super::LoadedRun;
-use crate::anomaly::painted::PaintedValidation;
-use crate::anomaly::partition::{
-    describe_classes, fit_data, one_class_split, resolve_normal_class,
+use super::config::{RunConfig, parse_hw};
+use super::partition::{
+    FitData, describe_classes, fit_data, load_data, one_class_split, resolve_normal_class,
+    split_data,
 };
+use crate::anomaly::painted::PaintedValidation;
 use crate::anomaly::{AnomalyError, AnomalySet};
 use crate::data::{self, DataError, ImageSet, ImageShape, LoadOptions, Normalize, Shard, mvtec};
 use crate::infer::check_fits;
-use crate::train::config::parse_hw;
-use crate::train::{FitData, RunConfig, load_data, split_data};
 use std::path::Path;
 
 /// Class-folder names taken as the normal class when none is named.

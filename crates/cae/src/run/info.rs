@@ -5,7 +5,7 @@
 
 use super::{RunDir, RunDirError};
 use crate::anomaly::{AnomalyError, Threshold};
-use crate::train::RunConfig;
+use crate::run::RunConfig;
 use serde::Serialize;
 use std::fmt;
 use std::path::Path;
@@ -120,7 +120,7 @@ impl fmt::Display for RunInfo {
         ];
         recipe.extend(t.synthetic.as_ref().map(|s| format!("synthetic {s}")));
         recipe.extend(t.augment.map(|a| format!("augment {a}")));
-        if t.schedule != crate::train::config::LrSchedule::Constant {
+        if t.schedule != crate::run::config::LrSchedule::Constant {
             recipe.push(format!("schedule {:?}", t.schedule).to_lowercase());
         }
         recipe.extend(t.noise.as_ref().map(|n| format!("noise {n}")));

@@ -5,8 +5,8 @@
 
 use super::{RunDir, RunDirError};
 use crate::model::{Autoencoder, load_weights};
+use crate::run::RunConfig;
 use crate::spec::ValidSpec;
-use crate::train::RunConfig;
 use burn::tensor::Device;
 
 /// A trained run, loaded.

@@ -24,20 +24,25 @@
 //! The run owns these names: no command writes over them except the one that makes them
 //! ([`RunDir::owns`], enforced for every user-named output by `crate::output`).
 
+pub mod config;
 pub mod data;
 pub mod info;
 mod loaded;
 pub mod lock;
+pub mod partition;
 
+pub use config::{DataConfig, LossKind, RunConfig, TrainConfig};
 pub use data::{DataRequest, ImageRule, Partition, RunDataError};
 pub use info::{InfoError, RunInfo};
 pub use loaded::LoadedRun;
 pub use lock::{LockError, RunLock};
+pub use partition::{
+    FitData, Monitor, fit_data, load_data, load_fit_data, prepare_data, split_data,
+};
 
 use crate::data::ImageShape;
 use crate::spec::{ArchSpec, ValidSpec};
-use crate::train::RunConfig;
-use crate::train::config::Keep;
+use config::Keep;
 use std::path::{Path, PathBuf};
 
 /// The files a run owns at its top level: what `train`, `import`, `anomaly threshold` and

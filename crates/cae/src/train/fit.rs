@@ -4,16 +4,17 @@
 
 use super::batches::EpochBatches;
 use super::checkpoint::{Checkpoint, CheckpointError, EpochRecord, Progress};
-use super::config::{DataConfig, LossKind, RunConfig, TrainConfig};
 use super::loss::loss;
 use crate::anomaly::painted::PaintedValidation;
 use crate::atomic::write_atomic;
-use crate::data::{self, ImageSet};
-use crate::infer::{batch_tensor, check_fits, reconstruct_first};
+use crate::data::ImageSet;
+use crate::infer::{batch_tensor, reconstruct_first};
 use crate::model::{Autoencoder, weights_from_bytes, weights_to_bytes};
 use crate::noise::NoiseSpec;
 use crate::plot::{self, Series};
+use crate::run::FitData;
 use crate::run::RunDir;
+use crate::run::config::{LossKind, RunConfig, TrainConfig};
 use crate::spec::{Activation, ValidSpec};
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
@@ -114,37 +115,6 @@ fn kept_message(last_good: usize, run: &str) -> String {
     }
 }
 
-/// Loads every image the data settings name.
-pub fn load_data(data: &DataConfig, seed: u64) -> Result<ImageSet, String> {
-    if data.source.is_empty() {
-        // Runs made by `cae import` come without data.
-        return Err("the run records no data source (imported weights); pass --data SRC".into());
-    }
-    let options = data.load_options(seed)?;
-    data::load(&data.source, &options).map_err(|e| e.to_string())
-}
-
-/// Splits (seeded) into training and validation images.
-pub fn split_data(
-    all: ImageSet,
-    data: &DataConfig,
-    seed: u64,
-) -> Result<(ImageSet, ImageSet), String> {
-    if data.val_fraction == 0.0 {
-        let empty = all.select(&[]);
-        return Ok((all, empty));
-    }
-    all.split(data.val_fraction, seed)
-        .map_err(|e| e.to_string())
-}
-
-/// Loads a run's data, checks it fits the model and splits it as the run did.
-pub fn prepare_data(config: &RunConfig) -> Result<(ImageSet, ImageSet), String> {
-    let all = load_data(&config.data, config.train.seed)?;
-    check_fits(all.shape, config.input_shape()?, &config.data.source)?;
-    split_data(all, &config.data, config.train.seed)
-}
-
 /// The augmentation must fit the images (a crop inside them, turns on square ones) and the
 /// objective (no pixel values above 1 for BCE, no augmented codes in stacked stages), and with
 /// a crop the model must run on it with the same weights it will score whole images with: a
@@ -241,24 +211,6 @@ fn collapse_hint(spec: &ValidSpec, loss: LossKind) -> String {
 /// Seeds of epoch `epoch`: shuffling and the device RNG (dropout) restart from here on resume.
 fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-}
-
-/// A held-out set whose mean per-image reconstruction MSE is logged every epoch (e.g. held-out
-/// normal and anomalous images in one-class training: the gap between the curves is what a
-/// threshold exploits). It never influences training.
-#[derive(Debug, Clone)]
-pub struct Monitor {
-    /// Column name in `metrics.csv` (`<name>_mse`) and legend entry in `monitors.png`.
-    pub name: String,
-    pub images: ImageSet,
-}
-
-/// The images one run trains on, validates on and monitors.
-#[derive(Debug, Clone)]
-pub struct FitData {
-    pub train: ImageSet,
-    pub val: ImageSet,
-    pub monitors: Vec<Monitor>,
 }
 
 /// Trains `spec` on `data.train`, validating on `data.val`, writing artifacts into `run`. With a

@@ -1,8 +1,8 @@
 //! Losses on batches, as tensors (so they can be differentiated): reconstruction losses, and the
 //! focal loss of segmentation runs. SSIM lives in `ssim_loss`.
 
-use super::config::LossKind;
 use super::ssim_loss::ssim_loss;
+use crate::run::config::LossKind;
 use burn::tensor::Tensor;
 
 /// The loss of `output` against `target`, both `[batch, c, h, w]`; a scalar tensor.

@@ -1,4 +1,4 @@
-//! Training: the run settings ([`config`]), losses, the checkpoint file, and the loop itself.
+//! Training: losses, the checkpoint file, and the loop itself.
 //!
 //! The loop is our own rather than `burn-train`'s `Learner`: we need exact resume (optimizer
 //! state, epoch counters and RNG streams restored from one atomic checkpoint), a NaN/Inf guard
@@ -7,7 +7,6 @@
 
 mod batches;
 mod checkpoint;
-pub mod config;
 mod fit;
 mod loss;
 mod resume;
@@ -16,11 +15,7 @@ pub mod ssim_loss;
 pub mod stacked;
 
 pub use checkpoint::{Checkpoint, CheckpointError, EpochRecord, Progress};
-pub use config::{DataConfig, LossKind, RunConfig, TrainConfig};
-pub use fit::{
-    FitData, Monitor, Observer, StopReason, TrainError, TrainOutcome, fit, load_data, prepare_data,
-    split_data,
-};
+pub use fit::{Observer, StopReason, TrainError, TrainOutcome, fit};
 pub use loss::loss;
 pub use resume::{ResumeChanges, train_resume};
 pub use session::{NewRun, train_new};

@@ -4,11 +4,12 @@
 //! refused resume leaves the run as it was.
 
 use super::checkpoint::Checkpoint;
-use super::fit::{Observer, TrainError, TrainOutcome, fit, load_data};
+use super::fit::{Observer, TrainError, TrainOutcome, fit};
 use crate::atomic::{TempNames, remove_stale_temps, write_atomic};
 use crate::data::Fingerprint;
 use crate::device::DeviceKind;
 use crate::infer::check_fits;
+use crate::run::load_data;
 use crate::run::{RunDir, RunDirError};
 use std::path::Path;
 
@@ -98,7 +99,7 @@ pub fn train_resume(
         }
         None => config.data.fingerprint = Some(now),
     }
-    let data = crate::anomaly::partition::fit_data(all, &config).map_err(setup)?;
+    let data = crate::run::fit_data(all, &config).map_err(setup)?;
     if config != saved {
         let text = toml::to_string(&config).map_err(|e| setup(format!("writing config: {e}")))?;
         write_atomic(&run.config(), text.as_bytes()).map_err(|source| TrainError::Write {

@@ -2,12 +2,13 @@
 //! `crate::output`), validating everything, then creating the run directory under its lock
 //! and writing the resolved config. Resuming lives in `resume`.
 
-use super::config::{DataConfig, Keep, RunConfig, TrainConfig};
-use super::fit::{Observer, TrainError, TrainOutcome, check_objective, fit, load_data};
+use super::fit::{Observer, TrainError, TrainOutcome, check_objective, fit};
 use crate::atomic::write_atomic;
 use crate::data::Fingerprint;
 use crate::output::{Overwrite, check_new_run};
 use crate::run::RunDir;
+use crate::run::config::{DataConfig, Keep, RunConfig, TrainConfig};
+use crate::run::load_data;
 use crate::spec::ArchSource;
 use std::path::Path;
 
@@ -60,7 +61,7 @@ pub fn train_new(
         train,
     };
     // The plain split, or a one-class run's partitions with its held-out monitors.
-    let data = crate::anomaly::partition::fit_data(all, &config).map_err(setup)?;
+    let data = crate::run::fit_data(all, &config).map_err(setup)?;
     std::fs::create_dir_all(out).map_err(|source| TrainError::Write {
         path: out.display().to_string(),
         source,

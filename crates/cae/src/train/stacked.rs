@@ -10,13 +10,14 @@
 //! (weights, checkpoint, metrics), so a stacked run killed during pretraining resumes there.
 
 use super::checkpoint::Checkpoint;
-use super::config::{LossKind, RunConfig};
-use super::fit::{FitData, Observer, TrainError, fit};
+use super::fit::{Observer, TrainError, fit};
 use crate::atomic::write_atomic;
 use crate::data::{ImageSet, ImageShape};
 use crate::infer::batch_tensor;
 use crate::model::{Autoencoder, load_weights, weights_to_bytes};
+use crate::run::FitData;
 use crate::run::RunDir;
+use crate::run::config::{LossKind, RunConfig};
 use crate::spec::{ArchSpec, LayerSpec, Shape, ValidSpec};
 use burn::tensor::Device;
 use std::ops::Range;

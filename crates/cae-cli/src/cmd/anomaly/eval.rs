@@ -12,6 +12,7 @@ use cae::anomaly::{Evaluation, Threshold, evaluate};
 use cae::output::{OutputDir, Overwrite};
 use cae::plot::{Series, line_chart, score_histogram};
 use cae::run::Partition;
+use cae::run::load_fit_data;
 use std::path::Path;
 
 /// The model's evaluation with the baselines beside it.
@@ -42,8 +43,10 @@ pub fn run(a: AnomalyEvalArgs) -> anyhow::Result<()> {
     let baselines = if a.no_baseline {
         vec![]
     } else {
+        let fit = load_fit_data(&ctx.run.config).map_err(anyhow::Error::msg)?;
         evaluate_baselines(
-            &ctx.run.config,
+            &fit.train,
+            &fit.val,
             &ctx.set,
             threshold.as_ref().map(|t| t.method),
         )?

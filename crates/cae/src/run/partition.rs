@@ -1,5 +1,9 @@
-//! One-class partitions of a labelled data set, derived from a run's saved config so training,
-//! resuming, thresholding and evaluation all see the same images:
+//! The partitions of a run's data — which images it trains on, validates on, monitors and
+//! tests on — derived from its saved config, so that training, resuming, thresholding,
+//! evaluation and the baselines all see the same images.
+//!
+//! A run without a normal class splits its images (seeded) into training and validation. A
+//! one-class run (`--normal-class`) has:
 //!
 //! 1. `test`: a seeded `test_fraction` of all images, every class — only `cae anomaly eval`
 //!    sees it; never trained on, never used to fit a threshold;
@@ -10,13 +14,62 @@
 //! During training the held-out normal and anomalous validation images are logged per epoch
 //! as the `normal_mse` and `anomalous_mse` columns of `metrics.csv` and drawn in `monitors.png`.
 
-use super::error::AnomalyError;
-use crate::data::ImageSet;
+use super::config::{DataConfig, RunConfig};
+use crate::anomaly::AnomalyError;
+use crate::data::{self, ImageSet};
 use crate::infer::check_fits;
-use crate::train::{DataConfig, FitData, Monitor, RunConfig, load_data, split_data};
 
 /// Salt that makes the test split's shuffle independent of the validation split's.
 const TEST_SALT: u64 = 0x7e57_7e57_5eed_0001;
+
+/// A held-out set whose mean per-image reconstruction MSE is logged every epoch (e.g. held-out
+/// normal and anomalous images in one-class training: the gap between the curves is what a
+/// threshold exploits). It never influences training.
+#[derive(Debug, Clone)]
+pub struct Monitor {
+    /// Column name in `metrics.csv` (`<name>_mse`) and legend entry in `monitors.png`.
+    pub name: String,
+    pub images: ImageSet,
+}
+
+/// The images one run trains on, validates on and monitors.
+#[derive(Debug, Clone)]
+pub struct FitData {
+    pub train: ImageSet,
+    pub val: ImageSet,
+    pub monitors: Vec<Monitor>,
+}
+
+/// Loads every image the data settings name.
+pub fn load_data(data: &DataConfig, seed: u64) -> Result<ImageSet, String> {
+    if data.source.is_empty() {
+        // Runs made by `cae import` come without data.
+        return Err("the run records no data source (imported weights); pass --data SRC".into());
+    }
+    let options = data.load_options(seed)?;
+    data::load(&data.source, &options).map_err(|e| e.to_string())
+}
+
+/// Splits (seeded) into training and validation images.
+pub fn split_data(
+    all: ImageSet,
+    data: &DataConfig,
+    seed: u64,
+) -> Result<(ImageSet, ImageSet), String> {
+    if data.val_fraction == 0.0 {
+        let empty = all.select(&[]);
+        return Ok((all, empty));
+    }
+    all.split(data.val_fraction, seed)
+        .map_err(|e| e.to_string())
+}
+
+/// Loads a run's data, checks it fits the model and splits it as the run did.
+pub fn prepare_data(config: &RunConfig) -> Result<(ImageSet, ImageSet), String> {
+    let all = load_data(&config.data, config.train.seed)?;
+    check_fits(all.shape, config.input_shape()?, &config.data.source)?;
+    split_data(all, &config.data, config.train.seed)
+}
 
 /// The partitions of a one-class run.
 #[derive(Debug, Clone)]

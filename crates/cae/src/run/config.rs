@@ -21,7 +21,7 @@ pub struct DataConfig {
     pub val_fraction: f64,
     /// One-class training: the normal class (a label number, or a class-folder name such as
     /// `good`); only its images are trained on, every other class is anomalous. See
-    /// `crate::anomaly::partition`.
+    /// `crate::run::partition`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub normal_class: Option<String>,
     /// One-class training: share of all images held out (seeded) as the test partition that
