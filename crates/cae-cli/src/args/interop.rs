@@ -1,4 +1,5 @@
-//! The flags of `cae export` and `cae import`: PyTorch weights out of and into a run.
+//! The flags of `cae export` and `cae import`: PyTorch weights (or an ONNX model) out of a run,
+//! PyTorch weights into one.
 
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -7,7 +8,8 @@ use std::path::PathBuf;
 pub struct ExportArgs {
     /// A run directory made by `cae train` or `cae import`.
     pub run: PathBuf,
-    /// The .safetensors file to write (a new file unless --force; never a run's own file).
+    /// The file to write, its format told by the extension: .safetensors (PyTorch state dict)
+    /// or .onnx (ONNX model). A new file unless --force; never a run's own file.
     #[arg(
         long = "out",
         short = 'o',
@@ -22,8 +24,28 @@ pub struct ExportArgs {
     /// its `keep` setting, as every other command uses).
     #[arg(long, value_enum)]
     pub weights: Option<Which>,
+    /// What to export: the whole model, or the encoder alone (image in, code out; the
+    /// encoder's tensors only in a .safetensors file).
+    #[arg(long, value_enum, default_value = "model")]
+    pub part: PartArg,
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--part`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PartArg {
+    Model,
+    Encoder,
+}
+
+impl From<PartArg> for cae::interop::ExportPart {
+    fn from(p: PartArg) -> Self {
+        match p {
+            PartArg::Model => cae::interop::ExportPart::Model,
+            PartArg::Encoder => cae::interop::ExportPart::Encoder,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -71,7 +71,7 @@ pub enum Command {
     Anomaly(AnomalyArgs),
     /// Make data sets: texture patches with synthetic defects, labels files.
     Data(DataCmdArgs),
-    /// Write a run's weights as a PyTorch state dict (.safetensors) with PyTorch's names.
+    /// Write a run's weights as a PyTorch state dict (.safetensors) or the model as ONNX (.onnx).
     Export(ExportArgs),
     /// Make a run directory from PyTorch weights (.safetensors or .pt) for a given spec.
     Import(ImportArgs),

@@ -252,10 +252,10 @@ fn export_to_an_extension_it_does_not_write_is_an_error_not_safetensors_bytes() 
     train_small(&d);
     let best = std::fs::read(d.join("run/best.bpk")).unwrap();
     fails_with(
-        &run(&d.path, &["export", "run", "-o", "model.onnx"]),
-        "ONNX export is not available yet",
+        &run(&d.path, &["export", "run", "-o", "model.xyz"]),
+        "model.xyz: unknown output format 'xyz'; cae export writes PyTorch .safetensors (-o FILE.safetensors) or ONNX (-o FILE.onnx)",
     );
-    assert!(!d.join("model.onnx").exists());
+    assert!(!d.join("model.xyz").exists());
     // Nor over the run's own weights.
     fails_with(
         &run(&d.path, &["export", "run", "-o", "run/best.bpk"]),
@@ -270,6 +270,98 @@ fn export_to_an_extension_it_does_not_write_is_an_error_not_safetensors_bytes() 
         &run(&d.path, &["export", "run", "-o", "model"]),
         "unknown output format ''",
     );
+    fails_with(
+        &run(
+            &d.path,
+            &["export", "run", "-o", "model.onnx", "--part", "decoder"],
+        ),
+        "invalid value 'decoder' for '--part <PART>'",
+    );
+    assert!(!d.join("model.onnx").exists());
+}
+
+/// Whether `bytes` hold `needle` (names and metadata are stored as plain strings in protobuf).
+fn holds(bytes: &[u8], needle: &str) -> bool {
+    bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn export_to_onnx_writes_the_model_and_with_part_encoder_the_encoder() {
+    let d = Dir::new("interop-onnx");
+    train_small(&d);
+    let v = json(&run(
+        &d.path,
+        &["export", "run", "-o", "model.onnx", "--json"],
+    ));
+    assert_eq!(v["format"], "onnx");
+    assert_eq!(v["part"], "model");
+    assert_eq!(v["opset"], 17);
+    // Conv, Relu, Conv | ConvTranspose, Relu, ConvTranspose, Sigmoid; a weight and a bias each.
+    assert_eq!(v["nodes"], 7);
+    assert_eq!(v["initializers"], 8);
+    assert_eq!(v["values"], 2633);
+    let bytes = std::fs::read(d.join("model.onnx")).unwrap();
+    for needle in [
+        "ConvTranspose",
+        "encoder.1.weight",
+        "decoder.2.bias",
+        "input",
+        "output",
+        "cae.arch",
+        "pytorch-small",
+    ] {
+        assert!(holds(&bytes, needle), "model.onnx lacks {needle:?}");
+    }
+
+    let printed = ok(&run(
+        &d.path,
+        &["export", "run", "--part", "encoder", "-o", "encoder.onnx"],
+    ));
+    assert!(
+        printed.contains("wrote encoder.onnx (ONNX opset 17, 3 nodes, 4 initializers; input 'input' [batch, 1, 28, 28] float32, output 'output': the code)"),
+        "{printed}"
+    );
+    let encoder = std::fs::read(d.join("encoder.onnx")).unwrap();
+    assert!(holds(&encoder, "encoder.2.bias"));
+    assert!(!holds(&encoder, "decoder.1.weight"));
+    assert!(encoder.len() < bytes.len());
+
+    // An existing file is kept unless --force.
+    fails_with(
+        &run(&d.path, &["export", "run", "-o", "model.onnx"]),
+        "model.onnx",
+    );
+    ok(&run(
+        &d.path,
+        &["export", "run", "-o", "model.onnx", "--force"],
+    ));
+}
+
+#[test]
+fn export_part_encoder_to_safetensors_keeps_the_encoders_tensors() {
+    let d = Dir::new("interop-encoder-safetensors");
+    train_small(&d);
+    let v = json(&run(
+        &d.path,
+        &[
+            "export",
+            "run",
+            "--part",
+            "encoder",
+            "-o",
+            "enc.safetensors",
+            "--json",
+        ],
+    ));
+    assert_eq!(v["part"], "encoder");
+    // 0.weight, 0.bias, 2.weight, 2.bias: the first three modules (conv, relu, conv).
+    assert_eq!(v["tensors"], 4);
+    assert_eq!(v["modules"], 3);
+    assert_eq!(v["params"], 160 + 1160);
+    let bytes = std::fs::read(d.join("enc.safetensors")).unwrap();
+    assert!(holds(&bytes, "\"2.bias\""));
+    assert!(!holds(&bytes, "\"3.weight\""));
+    assert!(holds(&bytes, "cae.part"));
 }
 
 #[test]

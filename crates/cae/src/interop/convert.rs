@@ -78,6 +78,51 @@ pub fn export_state_dict(model: &Autoencoder, spec: &ValidSpec) -> Result<StateD
     Ok(StateDict { tensors, metadata })
 }
 
+/// The encoder's part of [`export_state_dict`]: the tensors of the sequential's first
+/// `cae.encoder_modules` modules (`net[:k].load_state_dict` takes them), with `cae.part` =
+/// `encoder` in the metadata.
+pub fn export_encoder_state_dict(
+    model: &Autoencoder,
+    spec: &ValidSpec,
+) -> Result<StateDict, InteropError> {
+    let mut state = export_state_dict(model, spec)?;
+    let encoder_modules = torch_sequential(spec)?.encoder_modules;
+    state.tensors.retain(|key, _| {
+        key.split_once('.')
+            .and_then(|(index, _)| index.parse::<usize>().ok())
+            .is_some_and(|index| index < encoder_modules)
+    });
+    state
+        .metadata
+        .insert(metadata_key::PART.to_string(), "encoder".to_string());
+    Ok(state)
+}
+
+/// One float tensor of a layer, in PyTorch's layout.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct LayerTensor {
+    /// The role's name: `weight`, `bias`, `running_mean`, `running_var`, `mean`, `std`.
+    pub role: &'static str,
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+/// A layer's float tensors in PyTorch's layouts, which are ONNX's too (`Conv` `[out, in, kh,
+/// kw]`, `ConvTranspose` `[in, out, kh, kw]`, `Gemm` with `transB` `[out, in]`).
+pub(super) fn layer_tensors(layer: &Layer) -> Result<Vec<LayerTensor>, InteropError> {
+    torch_tensors(layer)
+        .into_iter()
+        .filter(|(role, _)| *role != Role::BatchesTracked)
+        .map(|(role, shape)| {
+            Ok(LayerTensor {
+                role: role.name(),
+                shape,
+                values: read(layer, role)?,
+            })
+        })
+        .collect()
+}
+
 /// Builds the model of `spec` with the weights of `state` (from `origin`, named in errors).
 /// Every expected tensor must be there with its exact shape and finite values, and nothing
 /// else may be; `num_batches_tracked` may be left out.

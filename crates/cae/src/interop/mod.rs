@@ -1,5 +1,6 @@
 //! PyTorch interop: a trained model's weights under PyTorch's parameter names and layouts
-//! (`cae export`), and PyTorch-trained weights turned into a run directory (`cae import`).
+//! (`cae export`), and PyTorch-trained weights turned into a run directory (`cae import`); and
+//! the model as an ONNX graph ([`onnx`], `cae export -o model.onnx`).
 //!
 //! # Naming
 //! A spec stands for one `torch.nn.Sequential`: the encoder's modules, then the decoder's, each
@@ -13,16 +14,19 @@
 //! # Files
 //! Exports are `.safetensors` with metadata `cae.arch` (the resolved spec, TOML), `cae.input`
 //! (`CxHxW`), `cae.encoder_modules` (`net[:n]` is the encoder), `cae.torch` (the Python source
-//! of the sequential) and `cae.version`. Imports read `.safetensors` and `torch.save`
+//! of the sequential) and `cae.version`; `--part encoder` keeps the encoder's tensors alone and
+//! adds `cae.part` = `encoder`. Imports read `.safetensors` and `torch.save`
 //! checkpoints (`.pt`/`.pth`).
 
 mod convert;
 mod imported_run;
+pub mod onnx;
 mod state_dict;
 pub mod torch_module;
 
-pub use convert::{export_state_dict, import_state_dict};
+pub use convert::{export_encoder_state_dict, export_state_dict, import_state_dict};
 pub use imported_run::{ImportRecord, write_imported_run};
+pub use onnx::{ExportPart, OnnxModel, export_onnx};
 pub use state_dict::{FileFormat, StateDict, StateTensor, Values};
 pub use torch_module::{TorchModule, TorchSequential, torch_sequential};
 
@@ -38,6 +42,8 @@ pub mod metadata_key {
     pub const TORCH: &str = "cae.torch";
     /// The cae version that wrote the file.
     pub const VERSION: &str = "cae.version";
+    /// `encoder` in a file of the encoder's tensors alone (`cae export --part encoder`).
+    pub const PART: &str = "cae.part";
 }
 
 /// Why weights could not be exported or imported.

@@ -5,7 +5,7 @@
 mod layer;
 mod weights;
 
-pub use layer::{Flow, Layer, Saved};
+pub use layer::{Flow, Layer, Saved, ZSCORE_CLIP};
 pub use weights::{WeightsError, load_weights, save_weights, weights_from_bytes, weights_to_bytes};
 
 use crate::spec::ValidSpec;
