@@ -1,0 +1,229 @@
+// Drives the inspection page of `cae serve` (GET /) in headless Chromium, as a person would:
+// Tab to the file input, pick images, read the verdicts. Started by page_test.sh, which trains
+// the run, starts the servers and picks the images; each check prints one "ok" line, and the
+// first failure ends the run with exit code 1.
+//
+// Environment:
+//   CAE_URL       a server on a run with a threshold
+//   CAE_PLAIN_URL a server on the same run without one (optional)
+//   NORMAL_PNG    an image `cae predict` calls normal; ANOMALOUS_PNG one it calls anomalous
+//   TEXT_FILE     a file that is no image (the server must refuse it)
+//   CHROMIUM      the browser (default /usr/bin/chromium)
+//   SCREENSHOT    where to write a picture of the page with its results (optional)
+import { chromium } from "playwright-core";
+import { readFile } from "node:fs/promises";
+import { basename } from "node:path";
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`set ${name}`);
+  return v;
+};
+const base = env("CAE_URL");
+const plain = process.env.CAE_PLAIN_URL;
+const normal = env("NORMAL_PNG");
+const anomalous = env("ANOMALOUS_PNG");
+const text = env("TEXT_FILE");
+
+let checks = 0;
+function check(ok, what, detail = "") {
+  if (!ok) throw new Error(`not ok - ${what}${detail ? `: ${detail}` : ""}`);
+  checks += 1;
+  console.log(`ok ${checks} - ${what}`);
+}
+
+/** The API's own answer for a file, as the page sends it (one multipart part). */
+async function apiScore(url, path) {
+  const form = new FormData();
+  form.append("image", new Blob([await readFile(path)]), basename(path));
+  const response = await fetch(`${url}/v1/score?heatmap=1`, { method: "POST", body: form });
+  const body = await response.json();
+  return { status: response.status, body: body.results ? body.results[0] : body };
+}
+
+/** What the page shows for the card of `name` once it has settled. */
+async function card(page, name) {
+  const li = page.locator("#results > li", { has: page.locator("h3", { hasText: name }) });
+  return li.evaluate((el) => {
+    const img = el.querySelector(".heatmap img");
+    const shown = (sel) => !el.querySelector(sel).closest("[hidden]");
+    return {
+      state: el.dataset.state,
+      verdict: el.querySelector(".verdict").textContent.trim(),
+      score: el.querySelector(".score").textContent.trim(),
+      threshold: el.querySelector(".threshold").textContent.trim(),
+      normalized: el.querySelector(".normalized").textContent.trim(),
+      numbers: shown(".numbers"),
+      error: shown(".error") ? el.querySelector(".error").textContent.trim() : null,
+      heatmap:
+        shown(".heatmap") && img.complete && img.naturalWidth > 0
+          ? [img.naturalWidth, img.naturalHeight]
+          : null,
+    };
+  });
+}
+
+async function settled(page, count) {
+  await page.waitForFunction(
+    (n) =>
+      document.querySelectorAll("#results > li").length === n &&
+      !document.querySelector('#results > li[data-state="pending"]') &&
+      // A broken image is complete too; the checks then say it did not render.
+      Array.from(document.querySelectorAll(".heatmap:not([hidden]) img")).every((i) => i.complete),
+    count,
+    { timeout: 30000 },
+  );
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  // Without the background-networking flags Chromium's own connections get refused and slow
+  // the start; Playwright gives the browser a new, empty user-data-dir.
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+try {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 860 } });
+  const page = await context.newPage();
+  // Every problem the page meets is a failure: a script error, a console error (a refused
+  // content-security-policy too), a request to another host (the page must work offline).
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error" && !m.text().includes("status of 4")) {
+      problems.push(`console: ${m.text()}`);
+    }
+  });
+  const servers = [base, plain].filter(Boolean).map((u) => new URL(u).origin);
+  page.on("request", (r) => {
+    const url = r.url();
+    if (!url.startsWith("data:") && !servers.includes(new URL(url).origin)) {
+      problems.push(`asked ${url}`);
+    }
+  });
+
+  await page.goto(base);
+  await page.waitForSelector("#model dl");
+  const model = await (await fetch(`${base}/v1/model`)).json();
+  const cardText = await page.locator("#model").innerText();
+  check(
+    cardText.includes(model.architecture.name) && cardText.includes(model.input.shape),
+    "the model card shows the architecture and the input shape",
+    cardText,
+  );
+  check(await page.locator("#no-threshold").isHidden(), "a run with a threshold has no notice");
+
+  // Keyboard: the first Tab reaches the file input, and its label shows the focus.
+  await page.keyboard.press("Tab");
+  const focus = await page.evaluate(() => {
+    const label = document.querySelector('label[for="files"]');
+    return { id: document.activeElement.id, outline: getComputedStyle(label).outlineStyle };
+  });
+  check(focus.id === "files", "Tab reaches the file input", JSON.stringify(focus));
+  check(focus.outline !== "none", "the focused input's label shows a focus ring", focus.outline);
+
+  await page.setInputFiles("#files", [normal, anomalous, text]);
+  await settled(page, 3);
+
+  const threshold = model.threshold.image;
+  for (const [path, want] of [
+    [normal, "normal"],
+    [anomalous, "anomalous"],
+  ]) {
+    const name = basename(path);
+    const shown = await card(page, name);
+    const api = await apiScore(base, path);
+    const detail = JSON.stringify({ shown, api: { ...api.body, heatmap_png_base64: "…" } });
+    check(shown.state === want, `${name} is ${want}`, detail);
+    check(
+      shown.verdict === (want === "normal" ? "Normal" : "Anomalous"),
+      `${name}'s verdict reads ${shown.verdict}`,
+      detail,
+    );
+    check(api.body.is_anomaly === (want === "anomalous"), `the API agrees on ${name}`, detail);
+    check(
+      Math.abs(Number(shown.score) - api.body.score) <= 1e-3 * api.body.score &&
+        Math.abs(Number(shown.threshold) - threshold) <= 1e-3 * threshold,
+      `${name}'s score ${shown.score} and threshold ${shown.threshold} are the API's`,
+      detail,
+    );
+    check(
+      shown.normalized.startsWith(api.body.normalized_score.toFixed(2)),
+      `${name}'s normalised score ${shown.normalized}`,
+      detail,
+    );
+    check(
+      shown.heatmap !== null && shown.heatmap[0] > 4 * model.input.width,
+      `${name}'s heatmap rendered (${shown.heatmap})`,
+      detail,
+    );
+  }
+  const refused = await card(page, basename(text));
+  const api = await apiScore(base, text);
+  check(
+    refused.state === "rejected" && refused.verdict === `Rejected (${api.status})`,
+    `${basename(text)} is rejected with ${api.status}`,
+    JSON.stringify(refused),
+  );
+  check(
+    refused.error === api.body.error && refused.heatmap === null && !refused.numbers,
+    `its card shows the server's message: ${refused.error}`,
+    JSON.stringify({ refused, api }),
+  );
+  const summary = await page.locator("#summary").innerText();
+  check(summary === "3 images: 1 anomalous, 1 normal, 1 rejected.", `summary: ${summary}`);
+  if (process.env.SCREENSHOT) {
+    await page.evaluate(() => document.activeElement.blur());
+    await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
+    console.log(`# wrote ${process.env.SCREENSHOT}`);
+  }
+
+  // A phone: one column, nothing wider than the screen.
+  await page.setViewportSize({ width: 390, height: 844 });
+  const overflow = await page.evaluate(
+    () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+  );
+  check(overflow <= 0, "on a 390 px wide screen nothing overflows sideways", `${overflow} px`);
+  if (process.env.PHONE_SCREENSHOT) {
+    await page.screenshot({ path: process.env.PHONE_SCREENSHOT, fullPage: true });
+  }
+
+  if (plain) {
+    await page.setViewportSize({ width: 1200, height: 860 });
+    await page.goto(plain);
+    await page.waitForSelector("#model dl");
+    const notice = page.locator("#no-threshold");
+    check(await notice.isVisible(), "a run without a threshold says so");
+    check(
+      (await notice.innerText()).includes("No threshold fitted"),
+      `the notice reads: ${(await notice.innerText()).split("\n")[0]}`,
+    );
+    await page.setInputFiles("#files", [normal]);
+    await settled(page, 1);
+    const shown = await card(page, basename(normal));
+    check(
+      shown.state === "scored" &&
+        shown.verdict === "No verdict" &&
+        shown.threshold === "none fitted" &&
+        Number(shown.score) > 0 &&
+        shown.heatmap !== null,
+      "without a threshold an image gets its score and heatmap, no verdict",
+      JSON.stringify(shown),
+    );
+  }
+  check(problems.length === 0, "no script errors, console errors or outside requests", problems.join("; "));
+  console.log(`# ${checks} checks passed`);
+} catch (e) {
+  console.error(e.message);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
