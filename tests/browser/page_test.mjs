@@ -196,8 +196,36 @@ try {
     await page.screenshot({ path: process.env.PHONE_SCREENSHOT, fullPage: true });
   }
 
+  // Clear, then a file dropped on the drop zone (a drop event carrying the file, as a
+  // dragged file from the desktop makes one).
+  await page.setViewportSize({ width: 1200, height: 860 });
+  await page.click("#clear");
+  check(
+    (await page.locator("#results > li").count()) === 0 &&
+      (await page.evaluate(() => document.activeElement.id)) === "files",
+    "Clear results empties the list and gives the focus back to the file input",
+  );
+  const bytes = (await readFile(anomalous)).toString("base64");
+  await page.evaluate(
+    ([name, b64]) => {
+      const raw = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([raw], name, { type: "image/png" }));
+      const drop = document.getElementById("drop");
+      drop.dispatchEvent(new DragEvent("dragover", { dataTransfer: dt, bubbles: true }));
+      drop.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true }));
+    },
+    [basename(anomalous), bytes],
+  );
+  await settled(page, 1);
+  const dropped = await card(page, basename(anomalous));
+  check(
+    dropped.state === "anomalous" && dropped.heatmap !== null,
+    `a dropped ${basename(anomalous)} is scored: ${dropped.verdict}`,
+    JSON.stringify(dropped),
+  );
+
   if (plain) {
-    await page.setViewportSize({ width: 1200, height: 860 });
     await page.goto(plain);
     await page.waitForSelector("#model dl");
     const notice = page.locator("#no-threshold");

@@ -4,7 +4,8 @@
 # fixture (digit 1 normal, 12 epochs, ~2 s), keeps a copy without a threshold, fits the
 # threshold, lets `cae predict` pick one digit 1 it calls normal and one other digit it calls
 # anomalous, starts `cae serve` on both runs, then uploads the two digits and a text file
-# through the page's file input and checks what the page shows (see page_test.mjs).
+# through the page's file input (and drops one on it) and checks what the page shows (see
+# page_test.mjs).
 #
 #   tests/browser/page_test.sh                         (needs target/release/cae, chromium, node)
 #   SCREENSHOT=docs/serve-page.png tests/browser/page_test.sh
