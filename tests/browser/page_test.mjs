@@ -13,6 +13,7 @@
 import { chromium } from "playwright-core";
 import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
+import { deflateSync } from "node:zlib";
 
 const env = (name) => {
   const v = process.env[name];
@@ -32,10 +33,44 @@ function check(ok, what, detail = "") {
   console.log(`ok ${checks} - ${what}`);
 }
 
+/** A `side`×`side` 8-bit gray PNG (a gradient), made here so the test needs no image tool. */
+function grayPng(side) {
+  const crc = (bytes) => {
+    let c = 0xffffffff;
+    for (const b of bytes) {
+      c ^= b;
+      for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
+    }
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
+    const tail = Buffer.alloc(4);
+    tail.writeUInt32BE(crc(body));
+    return Buffer.concat([head, body, tail]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(side, 0);
+  ihdr.writeUInt32BE(side, 4);
+  ihdr[8] = 8; // bit depth; colour type 0 (gray), no interlace
+  const rows = Buffer.alloc(side * (side + 1));
+  for (let y = 0; y < side; y++) {
+    for (let x = 0; x < side; x++) rows[y * (side + 1) + 1 + x] = (x + y) % 256;
+  }
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", ihdr),
+    chunk("IDAT", deflateSync(rows)),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+}
+
 /** The API's own answer for a file, as the page sends it (one multipart part). */
-async function apiScore(url, path) {
+async function apiScore(url, path, bytes) {
   const form = new FormData();
-  form.append("image", new Blob([await readFile(path)]), basename(path));
+  form.append("image", new Blob([bytes || (await readFile(path))]), basename(path));
   const response = await fetch(`${url}/v1/score?heatmap=1`, { method: "POST", body: form });
   const body = await response.json();
   return { status: response.status, body: body.results ? body.results[0] : body };
@@ -196,8 +231,10 @@ try {
     await page.screenshot({ path: process.env.PHONE_SCREENSHOT, fullPage: true });
   }
 
-  // Clear, then a file dropped on the drop zone (a drop event carrying the file, as a
-  // dragged file from the desktop makes one).
+  // Clear, then two files dropped on the drop zone (a drop event carrying them, as files
+  // dragged from the desktop make one): the anomalous digit, and an image far larger than
+  // this run takes (it scores other sizes up to 16 times the training area), which the server
+  // refuses with 422.
   await page.setViewportSize({ width: 1200, height: 860 });
   await page.click("#clear");
   check(
@@ -205,24 +242,40 @@ try {
       (await page.evaluate(() => document.activeElement.id)) === "files",
     "Clear results empties the list and gives the focus back to the file input",
   );
-  const bytes = (await readFile(anomalous)).toString("base64");
+  const side = 8 * Math.max(model.input.height, model.input.width);
+  const large = grayPng(side);
+  const dropping = [
+    [basename(anomalous), (await readFile(anomalous)).toString("base64")],
+    [`large-${side}.png`, large.toString("base64")],
+  ];
   await page.evaluate(
-    ([name, b64]) => {
-      const raw = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    (files) => {
       const dt = new DataTransfer();
-      dt.items.add(new File([raw], name, { type: "image/png" }));
+      for (const [name, b64] of files) {
+        const raw = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        dt.items.add(new File([raw], name, { type: "image/png" }));
+      }
       const drop = document.getElementById("drop");
       drop.dispatchEvent(new DragEvent("dragover", { dataTransfer: dt, bubbles: true }));
       drop.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true }));
     },
-    [basename(anomalous), bytes],
+    dropping,
   );
-  await settled(page, 1);
+  await settled(page, 2);
   const dropped = await card(page, basename(anomalous));
   check(
     dropped.state === "anomalous" && dropped.heatmap !== null,
     `a dropped ${basename(anomalous)} is scored: ${dropped.verdict}`,
     JSON.stringify(dropped),
+  );
+  const tooLarge = await card(page, `large-${side}.png`);
+  const refusal = await apiScore(base, `large-${side}.png`, large);
+  check(
+    refusal.status === 422 &&
+      tooLarge.verdict === "Rejected (422)" &&
+      tooLarge.error === refusal.body.error,
+    `a dropped ${side}x${side} image shows the server's 422: ${tooLarge.error}`,
+    JSON.stringify({ tooLarge, refusal }),
   );
 
   if (plain) {

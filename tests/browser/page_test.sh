@@ -63,6 +63,7 @@ echo "anomalous: $(grep -F "$anomalous:" "$work/predict.txt")"
 # Starts `cae serve RUN` on a free port; sets $url.
 start() {
   local log=$work/serve-$(basename "$1").log
+  : > "$log" # before the server's own redirection opens it: sed reads it at once
   "$cae" serve "$1" --addr 127.0.0.1:0 2> "$log" &
   pids+=($!)
   url=
