@@ -90,6 +90,7 @@ async function card(page, name) {
       normalized: el.querySelector(".normalized").textContent.trim(),
       numbers: shown(".numbers"),
       error: shown(".error") ? el.querySelector(".error").textContent.trim() : null,
+      alt: img.alt,
       heatmap:
         shown(".heatmap") && img.complete && img.naturalWidth > 0
           ? [img.naturalWidth, img.naturalHeight]
@@ -199,6 +200,11 @@ try {
       shown.heatmap !== null && shown.heatmap[0] > 4 * model.input.width,
       `${name}'s heatmap rendered (${shown.heatmap})`,
       detail,
+    );
+    check(
+      shown.alt === `Heatmap of ${name}: input, reconstruction, error map and predicted mask`,
+      `${name}'s heatmap has its alt text`,
+      shown.alt,
     );
   }
   const refused = await card(page, basename(text));

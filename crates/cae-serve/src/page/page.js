@@ -11,6 +11,8 @@ const $ = (id) => document.getElementById(id);
 
 /** The run has a threshold; null until /v1/model answered. */
 let thresholded = null;
+/** The heatmap's four panels, for its alt text (as `plot::anomaly_overlay` titles them). */
+let panels = "input, reconstruction, error map and overlay";
 /** Result counts for the summary line. */
 const counts = { pending: 0, normal: 0, anomalous: 0, scored: 0, rejected: 0 };
 
@@ -93,6 +95,11 @@ function renderModel(m) {
   $("model").replaceChildren(dl);
 
   thresholded = Boolean(t.fitted);
+  const last = thresholded ? "predicted mask" : "overlay";
+  panels =
+    m.score && m.score.kind === "mask"
+      ? `input, predicted map, anomaly map and ${last}`
+      : `input, reconstruction, error map and ${last}`;
   if (!thresholded) {
     $("no-threshold-note").textContent = t.note || "";
     $("no-threshold").hidden = false;
@@ -164,7 +171,7 @@ function showAnswer(card, name, r) {
   }
   if (r.heatmap_png_base64) {
     const img = card.querySelector(".heatmap img");
-    img.alt = `Heatmap of ${name}: input, reconstruction, error map and predicted mask`;
+    img.alt = `Heatmap of ${name}: ${panels}`;
     img.src = `data:image/png;base64,${r.heatmap_png_base64}`;
     card.querySelector(".heatmap").hidden = false;
   }
