@@ -11,6 +11,8 @@
 //! | `POST /v1/encode` | image, or multipart | JSON latent vector per image |
 //! | `GET /healthz` | | JSON status, batching, connection and decode-budget counters |
 //! | `GET /v1/model` | | JSON: architecture, input, score, threshold, training |
+//!
+//! `GET /` (the inspection page) is [`crate::page`]'s.
 
 use crate::answer::{self, ScoreAnswer};
 use crate::batcher::{BatchError, Batcher, panic_message};
@@ -308,7 +310,7 @@ pub async fn model(State(app): State<AppState>) -> Json<serde_json::Value> {
 pub async fn not_found() -> ApiError {
     ApiError::new(
         axum::http::StatusCode::NOT_FOUND,
-        "no such endpoint: POST /v1/score, /v1/heatmap, /v1/reconstruct, /v1/encode; GET \
+        "no such endpoint: POST /v1/score, /v1/heatmap, /v1/reconstruct, /v1/encode; GET /, \
          /healthz, /v1/model",
     )
 }

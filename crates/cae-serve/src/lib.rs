@@ -9,7 +9,7 @@
 //! the layers that keep the server up (limits, timeouts, load shedding, panics → 500, JSON
 //! errors), [`budget`] the decode memory shared by all requests, [`connection`] the accept
 //! loop (header timeout, connection bound, drain deadline), [`served_run`] what is known about
-//! the run, [`options`] the flags' defaults.
+//! the run, [`options`] the flags' defaults, [`page`] the inspection page at `GET /`.
 
 pub mod answer;
 pub mod batcher;
@@ -20,6 +20,7 @@ pub mod forward;
 pub mod handlers;
 pub mod intake;
 pub mod options;
+pub mod page;
 pub mod router;
 pub mod served_run;
 pub mod upload;

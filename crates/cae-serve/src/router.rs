@@ -7,6 +7,7 @@
 
 use crate::error::ApiError;
 use crate::handlers::{self, AppState};
+use crate::page;
 use crate::upload::UploadLimits;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, Extension};
@@ -41,6 +42,9 @@ pub fn router(state: AppState) -> Router {
         .route_layer(guarded)
         .route("/healthz", get(handlers::healthz))
         .route("/v1/model", get(handlers::model))
+        .route("/", get(page::index))
+        .route("/page.css", get(page::style))
+        .route("/page.js", get(page::script))
         .fallback(handlers::not_found)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(

@@ -569,3 +569,62 @@ fn the_heatmap_flag_takes_1_or_0_and_nothing_else() {
     assert!(heatmap_flag(Some("heatmap=maybe")).is_err());
     assert!(heatmap_flag(Some("other=1")).is_err());
 }
+
+#[tokio::test]
+async fn the_page_and_its_files_are_served_with_their_types_and_ask_nothing_of_elsewhere() {
+    let run = TestRun::new("page", false);
+    let app = run.app(Limits::default());
+    let (s, ctype, body) = send(&app, "GET", "/", None, vec![]).await;
+    assert_eq!(
+        (s, ctype.as_str()),
+        (StatusCode::OK, "text/html; charset=utf-8")
+    );
+    let html = String::from_utf8(body).unwrap();
+    assert!(html.starts_with("<!doctype html>"), "{html}");
+    for needle in [
+        r#"<meta name="viewport""#,
+        r#"<input id="files" "#,
+        r#"type="file" multiple"#,
+        r#"<label for="files""#,
+        r#"aria-live="polite""#,
+        r#"href="page.css""#,
+        r#"src="page.js""#,
+    ] {
+        assert!(html.contains(needle), "the page lacks {needle}");
+    }
+    let mut files = vec![html];
+    for (uri, want, needle) in [
+        ("/page.css", "text/css; charset=utf-8", ".drop"),
+        (
+            "/page.js",
+            "text/javascript; charset=utf-8",
+            "v1/score?heatmap=1",
+        ),
+    ] {
+        let (s, ctype, body) = send(&app, "GET", uri, None, vec![]).await;
+        assert_eq!((s, ctype.as_str()), (StatusCode::OK, want), "{uri}");
+        let text = String::from_utf8(body).unwrap();
+        assert!(text.contains(needle), "{uri} lacks {needle}");
+        files.push(text);
+    }
+    // Offline: no CDN, no web font, no other host; the policy header says the same.
+    for text in &files {
+        for outside in ["http://", "https://", "//cdn", "@import", "url("] {
+            assert!(!text.contains(outside), "a page file holds {outside}");
+        }
+    }
+    let response = app
+        .clone()
+        .oneshot(Request::get("/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let policy = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(policy.starts_with("default-src 'none'"), "{policy}");
+    assert!(policy.contains("connect-src 'self'"), "{policy}");
+    // Other methods on the page are JSON errors like everywhere else.
+    let (s, e) = send_json(&app, "POST", "/", Some("image/png"), digit_png(28, 28)).await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED, "{e}");
+    assert!(e["error"].is_string(), "{e}");
+}
