@@ -411,3 +411,55 @@ fn later_commands_use_the_weights_the_run_keeps() {
     let info = ok(&run(&d.path, &["info", "last"]));
     assert!(info.contains("keeps last weights"), "{info}");
 }
+
+#[test]
+fn a_log_gets_plain_progress_lines_with_an_eta_within_long_epochs() {
+    let d = Dir::new("plain-progress");
+    // stderr is a pipe here, not a terminal: plain lines, one after every step with 0 seconds.
+    let out = cae()
+        .args([
+            "train",
+            "--data",
+            "builtin:shapes:64",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--val-fraction",
+            "0",
+            "--out",
+            "run",
+        ])
+        .env("CAE_PROGRESS_SECONDS", "0")
+        .current_dir(&d.path)
+        .output()
+        .expect("run cae");
+    ok(&out);
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains(" step ")).collect();
+    // 64 images in batches of 16: a line after steps 1-3; the last step ends the epoch instead.
+    assert_eq!(lines.len(), 3, "{err}");
+    assert!(
+        lines[0].starts_with("epoch   1/1  step 1/4  loss "),
+        "{err}"
+    );
+    assert!(lines.iter().all(|l| l.contains(" ETA ")), "{err}");
+    assert!(err.contains("epoch   1/1  train loss"), "{err}");
+    // The default interval (30 s) prints none in an epoch this short.
+    let quiet = run(
+        &d.path,
+        &[
+            "train",
+            "--data",
+            "builtin:shapes:64",
+            "--epochs",
+            "1",
+            "--val-fraction",
+            "0",
+            "--out",
+            "run2",
+        ],
+    );
+    ok(&quiet);
+    assert!(!stderr(&quiet).contains(" step "), "{}", stderr(&quiet));
+}

@@ -1,6 +1,7 @@
 //! The per-image anomaly picture: input, reconstruction, error heatmap, and the input under a
 //! translucent heatmap with the predicted-mask contour (red) and, when known, the ground-truth
-//! contour (green; yellow where both agree), under a one-line caption.
+//! contour (green; yellow where both agree), under a one-line caption; below the panels, the
+//! heatmap's colour scale (0 to the value drawn brightest) and a legend of the contour colours.
 
 use image::{Rgb, RgbImage};
 use plotters::prelude::*;
@@ -11,6 +12,10 @@ use super::{PlotError, colormap, encode_png, font};
 const GAP: u32 = 4;
 /// Height of the caption line and of the panel-title line.
 const LINE: u32 = 20;
+/// Height of the row under the panels: the colour bar with its end values, the contour legend.
+const FOOTER: u32 = 30;
+/// Height of the colour bar and side of a legend swatch.
+const BAR: u32 = 8;
 const PREDICTED: Rgb<u8> = Rgb([230, 30, 30]);
 const TRUTH: Rgb<u8> = Rgb([40, 220, 60]);
 const BOTH: Rgb<u8> = Rgb([250, 230, 30]);
@@ -119,7 +124,7 @@ fn render(o: &Overlay<'_>, scale: u32) -> Result<RgbImage, PlotError> {
         });
     }
     let width = (4 * pw + 5 * GAP).max(420);
-    let height = 2 * LINE + ph + 3 * GAP;
+    let height = 2 * LINE + ph + 3 * GAP + FOOTER;
     let mut img = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
     let top = 2 * LINE + 2 * GAP;
     let s = scale as usize;
@@ -156,8 +161,101 @@ fn render(o: &Overlay<'_>, scale: u32) -> Result<RgbImage, PlotError> {
             }
         }
     }
+    let bar_top = top + ph + GAP + 2;
+    let bar_left = GAP + 2 * (pw + GAP);
+    for x in 0..pw {
+        let colour = Rgb(colormap(x as f32 / (pw - 1).max(1) as f32));
+        for y in 0..BAR {
+            img.put_pixel(bar_left + x, bar_top + y, colour);
+        }
+    }
+    let legend = legend_entries(o);
+    let legend_left = GAP + 3 * (pw + GAP);
+    for (k, (_, colour)) in legend.iter().enumerate() {
+        let (x0, y0) = swatch_at(legend_left, bar_top, k);
+        for y in 0..BAR {
+            for x in 0..BAR {
+                img.put_pixel(x0 + x, y0 + y, *colour);
+            }
+        }
+    }
     draw_text(&mut img, o.caption, &panel_titles(o), pw)?;
+    let scale_labels = ["0".to_string(), scale_label(o.map_top)];
+    draw_footer(
+        &mut img,
+        (bar_left, pw),
+        &scale_labels,
+        (legend_left, &legend),
+        bar_top,
+    )?;
     Ok(img)
+}
+
+/// The contour colours this overlay uses, with their names.
+fn legend_entries(o: &Overlay<'_>) -> Vec<(&'static str, Rgb<u8>)> {
+    match (o.predicted.is_some(), o.truth.is_some()) {
+        (true, true) => vec![("predicted", PREDICTED), ("true", TRUTH), ("both", BOTH)],
+        (true, false) => vec![("predicted", PREDICTED)],
+        (false, true) => vec![("true", TRUTH)],
+        (false, false) => vec![],
+    }
+}
+
+/// Top-left corner of legend swatch `k`: two per line under the last panel.
+fn swatch_at(left: u32, top: u32, k: usize) -> (u32, u32) {
+    let column = (k % 2) as u32;
+    let line = (k / 2) as u32;
+    (left + column * 70, top + line * (BAR + 6))
+}
+
+/// The colour bar's top value: three significant digits, scientific below 0.01.
+fn scale_label(v: f32) -> String {
+    if v != 0.0 && v.abs() < 0.01 {
+        format!("{v:.2e}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// Draws the colour bar's end values under it and the legend names beside their swatches.
+fn draw_footer(
+    img: &mut RgbImage,
+    (bar_left, bar_width): (u32, u32),
+    [low, high]: &[String; 2],
+    (legend_left, legend): (u32, &[(&str, Rgb<u8>)]),
+    bar_top: u32,
+) -> Result<(), PlotError> {
+    let (width, height) = img.dimensions();
+    let buf: &mut [u8] = img.as_mut();
+    let root = BitMapBackend::with_buffer(buf, (width, height)).into_drawing_area();
+    let err = |e: DrawingAreaErrorKind<_>| PlotError::Draw(e.to_string());
+    let small = (font::FAMILY, 11).into_font().color(&RGBColor(90, 90, 90));
+    let below = (bar_top + BAR + 2) as i32;
+    root.draw(&Text::new(
+        low.clone(),
+        (bar_left as i32, below),
+        small.clone(),
+    ))
+    .map_err(err)?;
+    let (w, _) = root.estimate_text_size(high, &small).map_err(err)?;
+    let right = (bar_left + bar_width) as i32 - w as i32;
+    root.draw(&Text::new(
+        high.clone(),
+        (right.max(bar_left as i32 + 12), below),
+        small.clone(),
+    ))
+    .map_err(err)?;
+    for (k, (name, _)) in legend.iter().enumerate() {
+        let (x0, y0) = swatch_at(legend_left, bar_top, k);
+        root.draw(&Text::new(
+            name.to_string(),
+            ((x0 + BAR + 3) as i32, y0 as i32 - 2),
+            small.clone(),
+        ))
+        .map_err(err)?;
+    }
+    root.present().map_err(err)?;
+    Ok(())
 }
 
 fn panel_titles(o: &Overlay<'_>) -> [&'static str; 4] {
@@ -234,7 +332,7 @@ mod tests {
         };
         let png = anomaly_overlay(&o, 4).unwrap();
         let img = image::load_from_memory(&png).unwrap().to_rgb8();
-        assert_eq!(img.height(), 2 * LINE + 32 + 3 * GAP);
+        assert_eq!(img.height(), 2 * LINE + 32 + 3 * GAP + FOOTER);
         let top = 2 * LINE + 2 * GAP;
         let panel = |k: u32, y: u32, x: u32| *img.get_pixel(GAP + k * (32 + GAP) + x, top + y);
         // Input panel: mid grey. Heatmap: brightest colour at the hot pixel (3, 3).
@@ -244,5 +342,22 @@ mod tests {
         assert_eq!(panel(3, 12, 13), PREDICTED);
         assert_eq!(panel(3, 0, 0), TRUTH);
         assert_ne!(panel(3, 20, 20), PREDICTED);
+        // Under the heatmap, its colour scale from the coldest to the hottest colour; under
+        // the overlay, a swatch of each contour colour.
+        let bar = |x: u32| *img.get_pixel(GAP + 2 * (32 + GAP) + x, top + 32 + GAP + 2 + BAR / 2);
+        assert_eq!(bar(0).0, colormap(0.0));
+        assert_eq!(bar(31).0, colormap(1.0));
+        let swatch = |k: usize| {
+            let (x, y) = swatch_at(GAP + 3 * (32 + GAP), top + 32 + GAP + 2, k);
+            *img.get_pixel(x + BAR / 2, y + BAR / 2)
+        };
+        assert_eq!([swatch(0), swatch(1), swatch(2)], [PREDICTED, TRUTH, BOTH]);
+    }
+
+    #[test]
+    fn the_colour_scale_label_keeps_small_values_readable() {
+        assert_eq!(scale_label(0.5), "0.500");
+        assert_eq!(scale_label(0.003), "3.00e-3");
+        assert_eq!(scale_label(0.0), "0.000");
     }
 }
