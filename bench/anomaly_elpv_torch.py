@@ -8,7 +8,8 @@ held out for the threshold (target FPR 0.05 on those normals only), and the same
 the 9x9 mean-filtered map). It shows whether the Rust implementation limits the recipe.
 
 usage: python anomaly_elpv_torch.py DATA [--epochs 30] [--batch 16] [--lr 1e-3] [--side 128]
-       [--seed 1] [--threads 2] [--arch inspect|inspect-unet|inspect-aligned] [--crop N] [--json]
+       [--seed 1] [--threads 2] [--arch inspect|inspect-unet|inspect-aligned] [--crop N] [--flip]
+       [--json]
        (needs torch, numpy, pillow)
 """
 import argparse, glob, json, math, os, sys, time
@@ -204,6 +205,7 @@ def main():
     ap.add_argument('--json', action='store_true')
     ap.add_argument('--arch', choices=['inspect', 'inspect-unet', 'inspect-aligned'], default='inspect')
     ap.add_argument('--crop', type=int, default=0, help='train on random CROPxCROP crops (0: whole images)')
+    ap.add_argument('--flip', action='store_true', help='mirror each training image left-right and up-down, each with probability 1/2 (cae --augment flip)')
     a = ap.parse_args()
     if a.crop and a.arch == 'inspect-aligned':
         sys.exit('error: --crop with --arch inspect-aligned: its z-score statistics are per position of the whole image')
@@ -225,15 +227,20 @@ def main():
         order = rng.permutation(len(train))
         net.train()
         for i in range(0, len(order), a.batch):
+            def mirror(img):
+                if a.flip:
+                    img = img[:, ::-1] if rng.random() < 0.5 else img
+                    img = img[::-1, :] if rng.random() < 0.5 else img
+                return np.ascontiguousarray(img)
             if a.crop:
                 def cut(img):
                     y, x = rng.integers(0, a.side - a.crop + 1, 2)
                     return img[y:y + a.crop, x:x + a.crop]
-                batch = [cut(train[j]) for j in order[i:i + a.batch]]
+                batch = [mirror(cut(train[j])) for j in order[i:i + a.batch]]
                 donors = [cut(train[j]) for j in rng.integers(0, len(train), 8)]
                 xs, ms = zip(*[synth(b, donors, rng) for b in batch])
             else:
-                xs, ms = zip(*[synth(train[j], train, rng) for j in order[i:i + a.batch]])
+                xs, ms = zip(*[synth(mirror(train[j]), train, rng) for j in order[i:i + a.batch]])
             x = torch.from_numpy(np.stack(xs)[:, None].copy())
             m = torch.from_numpy(np.stack(ms)[:, None].copy())
             loss = focal(net(x), m)
