@@ -21,6 +21,7 @@ pub mod quote;
 pub mod run;
 pub mod spec;
 pub mod speed;
+pub mod suggest;
 pub mod synthetic;
 pub mod toml_error;
 pub mod train;

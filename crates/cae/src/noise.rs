@@ -94,7 +94,7 @@ impl Noise {
                 return Err(NoiseError::Unknown {
                     text: text.into(),
                     name: name.into(),
-                    hint: suggestion(name),
+                    hint: crate::suggest::did_you_mean(name, NAMES),
                 });
             }
         };
@@ -159,33 +159,6 @@ impl Noise {
             }
         }
     }
-}
-
-/// ", did you mean 'x'?" when `name` is one or two edits from a known name.
-fn suggestion(name: &str) -> String {
-    NAMES
-        .iter()
-        .map(|n| (edit_distance(&name.to_ascii_lowercase(), n), n))
-        .filter(|(d, _)| *d <= 2)
-        .min()
-        .map(|(_, n)| format!(" (did you mean '{n}'?)"))
-        .unwrap_or_default()
-}
-
-/// Levenshtein distance.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 /// A standard normal draw (Box–Muller; one of the pair is discarded to keep streams simple).

@@ -9,6 +9,10 @@ use cae::spec::ValidSpec;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
+/// Overlay pictures `anomaly score -o` writes unless told otherwise: enough to look through,
+/// not one per image of a large set.
+pub const DEFAULT_MAX_OVERLAYS: usize = 100;
+
 #[derive(Debug, Args)]
 pub struct AnomalyArgs {
     #[command(subcommand)]
@@ -152,9 +156,9 @@ pub struct ScoreArgs {
     /// --force).
     #[arg(long, short = 'o', value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// At most this many overlay pictures (the first images).
-    #[arg(long, value_name = "N")]
-    pub max_overlays: Option<usize>,
+    /// At most this many overlay pictures, of the first images (scores.csv lists every image)
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_OVERLAYS)]
+    pub max_overlays: usize,
     /// Also write one contact sheet PNG of overlays: the first 8 truly anomalous images above the
     /// first 4 truly normal ones (the first 12 images when the truth is unknown).
     #[arg(long, value_name = "PNG")]

@@ -121,6 +121,28 @@ fn one_class_run_threshold_score_and_eval() {
             .is_some_and(|x| x == "png")
     });
     assert_eq!(pngs.count(), 3);
+    // Without --max-overlays: the first 100 of the 150 images, and the summary says so.
+    let default = run(&d.path, &["anomaly", "score", "run", "-o", "pics100"]);
+    ok(&default);
+    assert!(
+        stderr(&default)
+            .contains("pictures of the first 100 (--max-overlays N for more) in pics100"),
+        "{}",
+        stderr(&default)
+    );
+    let pngs = std::fs::read_dir(d.join("pics100")).unwrap().filter(|e| {
+        e.as_ref()
+            .unwrap()
+            .path()
+            .extension()
+            .is_some_and(|x| x == "png")
+    });
+    assert_eq!(pngs.count(), 100);
+    // A mistyped score kind is met with the nearest name.
+    fails_with(
+        &run(&d.path, &["anomaly", "score", "run", "--score", "maks"]),
+        "unknown score 'maks': expected mse, mae, ssim, max-smoothed or mask (did you mean 'mask'?)",
+    );
     // The plain table has a header and one line per image.
     let table = ok(&run(&d.path, &["anomaly", "score", "run"]));
     assert_eq!(table.lines().count(), 151);

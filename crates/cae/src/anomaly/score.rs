@@ -31,6 +31,9 @@ pub const DEFAULT_SIGMA: f64 = 2.0;
 /// Default side (pixels) of the `mask` score's mean filter.
 pub const DEFAULT_WINDOW: usize = 9;
 
+/// The score kinds' names as `--score` takes them.
+const SCORE_NAMES: [&str; 5] = ["mse", "mae", "ssim", "max-smoothed", "mask"];
+
 /// How an image's reconstruction error becomes a score and an anomaly map.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
@@ -87,8 +90,9 @@ impl ScoreKind {
             }
             other => {
                 return Err(format!(
-                    "unknown score {other}: expected mse, mae, ssim, max-smoothed or mask",
-                    other = quote(other)
+                    "unknown score {}: expected mse, mae, ssim, max-smoothed or mask{}",
+                    quote(other),
+                    crate::suggest::did_you_mean(other, SCORE_NAMES)
                 ));
             }
         };

@@ -123,7 +123,7 @@ pub enum SpecError {
     #[error("{0}")]
     Invalid(String),
     /// Neither a preset name nor an existing file.
-    #[error("unknown architecture {}: not a preset ({presets}) and no such file", quote(.0), presets = preset::names())]
+    #[error("unknown architecture {}: not a preset ({presets}) and no such file{}", quote(.0), crate::suggest::did_you_mean(.0, preset::PRESETS.iter().map(|p| p.name)), presets = preset::names())]
     Unknown(String),
 }
 

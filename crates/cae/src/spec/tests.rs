@@ -273,6 +273,11 @@ fn rejects_unknown_params_and_missing_input() {
         e.contains("unknown architecture 'no-such-preset'") && e.contains("pytorch-small"),
         "{e}"
     );
+    assert!(!e.contains("did you mean"), "{e}");
+    let e = ArchSpec::resolve("inspect-alligned", &[], None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.ends_with("(did you mean 'inspect-aligned'?)"), "{e}");
 }
 
 #[test]

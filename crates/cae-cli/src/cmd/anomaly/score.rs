@@ -147,9 +147,15 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<()> {
         rows.len(),
         threshold.score,
         threshold.image,
-        a.out
-            .as_ref()
-            .map_or(String::new(), |d| format!("; pictures in {}", d.display()))
+        a.out.as_ref().map_or(String::new(), |d| {
+            let drawn = a.max_overlays.min(rows.len());
+            let of = if drawn < rows.len() {
+                format!(" of the first {drawn} (--max-overlays N for more)")
+            } else {
+                String::new()
+            };
+            format!("; pictures{of} in {}", d.display())
+        })
     );
     Ok(())
 }
@@ -238,7 +244,7 @@ fn sheet_images(rows: &[Row]) -> Vec<usize> {
 fn write_outputs(
     dir: &mut OutputDir,
     pictures: &Pictures<'_>,
-    max_overlays: Option<usize>,
+    max_overlays: usize,
 ) -> anyhow::Result<()> {
     let rows = pictures.rows;
     let mut csv = String::from("index,path,score,normalized,label,truth\n");
@@ -255,9 +261,7 @@ fn write_outputs(
         ));
     }
     dir.write("scores.csv", csv.as_bytes())?;
-    let n = max_overlays
-        .unwrap_or(usize::MAX)
-        .min(pictures.predictions.len());
+    let n = max_overlays.min(pictures.predictions.len());
     for (i, row) in rows.iter().enumerate().take(n) {
         let caption = pictures.caption(i);
         let png = anomaly_overlay(&pictures.overlay(i, &caption), pictures.scale())?;
