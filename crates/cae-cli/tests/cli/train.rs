@@ -463,3 +463,42 @@ fn a_log_gets_plain_progress_lines_with_an_eta_within_long_epochs() {
     ok(&quiet);
     assert!(!stderr(&quiet).contains(" step "), "{}", stderr(&quiet));
 }
+
+#[test]
+fn the_example_run_file_trains_the_inspection_recipe() {
+    let d = Dir::new("example-toml");
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/inspect.toml");
+    // Its own data is ELPV; here the committed digits stand in, at their own size, for a
+    // single epoch: the file's other settings are what the run records.
+    ok(&run(
+        &d.path,
+        &[
+            "train",
+            "--config",
+            example,
+            "--data",
+            &mnist_arg(),
+            "--resize",
+            "32x32",
+            "--limit",
+            "64",
+            "--epochs",
+            "1",
+            "--out",
+            "run",
+        ],
+    ));
+    let saved = std::fs::read_to_string(d.join("run/config.toml")).unwrap();
+    for needle in [
+        "name = \"inspect\"",
+        "normalize = \"median\"",
+        "val_fraction = 0.2",
+        "synthetic = \"dark,texture,crack@0.5\"",
+        "schedule = \"cosine\"",
+        "keep = \"last\"",
+        "batch_size = 16",
+        "epochs = 1",
+    ] {
+        assert!(saved.contains(needle), "{needle} not in\n{saved}");
+    }
+}
