@@ -75,8 +75,7 @@ fn pngs(args: &Args) -> anyhow::Result<Vec<Bytes>> {
         .resize
         .as_deref()
         .map(cae::run::config::parse_hw)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
+        .transpose()?;
     let options = cae::data::LoadOptions {
         limit: Some(args.limit.max(1)),
         resize,

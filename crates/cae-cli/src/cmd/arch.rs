@@ -40,7 +40,7 @@ pub fn run(a: ArchArgs) -> anyhow::Result<()> {
         let config = run.read_config()?;
         let input = match input {
             Some(i) => Some(i),
-            None => Some(config.input_shape().map_err(anyhow::Error::msg)?),
+            None => Some(config.input_shape()?),
         };
         ArchSource::Inline(Box::new(config.arch)).resolve(&params, input)?
     } else {

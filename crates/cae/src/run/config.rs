@@ -1,10 +1,42 @@
 //! What a training run is made of — data, optimisation and loss settings — with the defaults in
 //! one place. Config files and the CLI fill the same structs; unknown keys are errors.
 
-use crate::data::{ImageShape, LoadOptions, Normalize};
+use crate::data::{DataError, ImageShape, LoadOptions, Normalize};
 use crate::device::DeviceKind;
 use crate::quote::quote;
 use serde::{Deserialize, Serialize};
+
+/// A setting that cannot be used as given.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// An `HxW` size that is not one.
+    #[error("size {}: expected HxW{}, e.g. 64x64", quote(text), if *positive { " with positive integers" } else { "" })]
+    Size {
+        text: String,
+        /// The form was right but a side was not a positive integer.
+        positive: bool,
+    },
+    /// A number outside its range: `epochs must be at least 1`, `lr must be a positive
+    /// number, got NaN`.
+    #[error("{setting} must be {rule}{}", got.as_ref().map(|g| format!(", got {g}")).unwrap_or_default())]
+    Range {
+        setting: &'static str,
+        rule: &'static str,
+        got: Option<String>,
+    },
+    /// Settings that do not combine (the message says which and what to do).
+    #[error("{0}")]
+    Conflict(String),
+    /// The recorded input shape does not parse.
+    #[error(transparent)]
+    Input(#[from] DataError),
+}
+
+impl ConfigError {
+    fn range(setting: &'static str, rule: &'static str, got: Option<String>) -> ConfigError {
+        ConfigError::Range { setting, rule, got }
+    }
+}
 
 /// Where the images come from and how they are prepared.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,15 +90,16 @@ impl Default for DataConfig {
 
 impl DataConfig {
     /// The loader options these settings stand for.
-    pub fn load_options(&self, seed: u64) -> Result<LoadOptions, String> {
+    pub fn load_options(&self, seed: u64) -> Result<LoadOptions, ConfigError> {
         let resize = match &self.resize {
             None => None,
             Some(s) => Some(parse_hw(s)?),
         };
         if !(0.0..1.0).contains(&self.val_fraction) {
-            return Err(format!(
-                "val_fraction must be in [0, 1), got {}",
-                self.val_fraction
+            return Err(ConfigError::range(
+                "val_fraction",
+                "in [0, 1)",
+                Some(self.val_fraction.to_string()),
             ));
         }
         Ok(LoadOptions {
@@ -82,16 +115,15 @@ impl DataConfig {
 }
 
 /// Parses `HxW` (e.g. `64x64`).
-pub fn parse_hw(s: &str) -> Result<(usize, usize), String> {
-    let (h, w) = s
-        .split_once(['x', 'X'])
-        .ok_or_else(|| format!("size {s}: expected HxW, e.g. 64x64", s = quote(s)))?;
+pub fn parse_hw(s: &str) -> Result<(usize, usize), ConfigError> {
+    let size = |positive| ConfigError::Size {
+        text: s.to_string(),
+        positive,
+    };
+    let (h, w) = s.split_once(['x', 'X']).ok_or_else(|| size(false))?;
     match (h.trim().parse::<usize>(), w.trim().parse::<usize>()) {
         (Ok(h), Ok(w)) if h > 0 && w > 0 => Ok((h, w)),
-        _ => Err(format!(
-            "size {s}: expected HxW with positive integers, e.g. 64x64",
-            s = quote(s)
-        )),
+        _ => Err(size(true)),
     }
 }
 
@@ -336,44 +368,49 @@ impl Default for TrainConfig {
 
 impl TrainConfig {
     /// Checks ranges before any work starts.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let range = ConfigError::range;
         if self.epochs == 0 {
-            return Err("epochs must be at least 1".into());
+            return Err(range("epochs", "at least 1", None));
         }
         if self.batch_size == 0 {
-            return Err("batch_size must be at least 1".into());
+            return Err(range("batch_size", "at least 1", None));
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(format!("lr must be a positive number, got {}", self.lr));
+            return Err(range("lr", "a positive number", Some(self.lr.to_string())));
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return Err(format!(
-                "weight_decay must be ≥ 0, got {}",
-                self.weight_decay
+            return Err(range(
+                "weight_decay",
+                "≥ 0",
+                Some(self.weight_decay.to_string()),
             ));
         }
         if self.patience == Some(0) {
-            return Err("patience must be at least 1".into());
+            return Err(range("patience", "at least 1", None));
         }
         if self.stack_epochs == Some(0) {
-            return Err("stack_epochs must be at least 1".into());
+            return Err(range("stack_epochs", "at least 1", None));
         }
+        let conflict = |m: &str| Err(ConfigError::Conflict(m.to_string()));
         if self.synthetic.is_some() && self.noise.is_some() {
-            return Err(
-                "--synthetic and --noise do not combine: a segmentation run's inputs are corrupted by its synthetic anomalies".into(),
+            return conflict(
+                "--synthetic and --noise do not combine: a segmentation run's inputs are corrupted by its synthetic anomalies",
             );
         }
         if self.synthetic.is_some() && self.stacked {
-            return Err("--stacked pretrains a reconstruction; it does not apply to --synthetic (segmentation) runs".into());
+            return conflict(
+                "--stacked pretrains a reconstruction; it does not apply to --synthetic (segmentation) runs",
+            );
         }
         let segmentation = self.synthetic.is_some();
         match self.loss {
             LossKind::Focal | LossKind::Bce if segmentation => Ok(()),
-            other if segmentation => Err(format!(
+            other if segmentation => conflict(&format!(
                 "loss {other} compares reconstructions; a --synthetic (segmentation) run predicts a mask: use --loss focal or bce"
             )),
-            LossKind::Focal => Err(
-                "loss focal scores a predicted anomaly mask; it needs --synthetic (a segmentation run)".into(),
+            LossKind::Focal => conflict(
+                "loss focal scores a predicted anomaly mask; it needs --synthetic (a segmentation run)",
             ),
             _ => Ok(()),
         }
@@ -394,8 +431,9 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
-    pub fn input_shape(&self) -> Result<ImageShape, String> {
-        ImageShape::parse(&self.input).map_err(|e| e.to_string())
+    /// The shape the model takes, as recorded.
+    pub fn input_shape(&self) -> Result<ImageShape, ConfigError> {
+        Ok(ImageShape::parse(&self.input)?)
     }
 }
 
@@ -405,9 +443,15 @@ mod tests {
 
     #[test]
     fn parses_sizes_and_losses() {
-        assert_eq!(parse_hw("64x32"), Ok((64, 32)));
-        assert!(parse_hw("64").is_err());
-        assert!(parse_hw("0x3").is_err());
+        assert_eq!(parse_hw("64x32").unwrap(), (64, 32));
+        assert_eq!(
+            parse_hw("64").unwrap_err().to_string(),
+            "size '64': expected HxW, e.g. 64x64"
+        );
+        assert_eq!(
+            parse_hw("0x3").unwrap_err().to_string(),
+            "size '0x3': expected HxW with positive integers, e.g. 64x64"
+        );
         assert_eq!("bce".parse::<LossKind>(), Ok(LossKind::Bce));
         assert!(
             "ssim2"
@@ -448,7 +492,18 @@ mod tests {
             val_fraction: 1.0,
             ..Default::default()
         };
-        assert!(data.load_options(0).is_err());
+        assert_eq!(
+            data.load_options(0).unwrap_err().to_string(),
+            "val_fraction must be in [0, 1), got 1"
+        );
+        let lr = TrainConfig {
+            lr: -1.0,
+            ..Default::default()
+        };
+        assert!(matches!(
+            lr.check().unwrap_err(),
+            ConfigError::Range { setting: "lr", got: Some(g), .. } if g == "-1"
+        ));
     }
 
     #[test]

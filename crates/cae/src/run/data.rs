@@ -12,7 +12,7 @@
 //! sizes at their own size when the run was trained without `--resize`.
 
 use super::LoadedRun;
-use super::config::{RunConfig, parse_hw};
+use super::config::{ConfigError, RunConfig, parse_hw};
 use super::partition::{
     FitData, describe_classes, fit_data, load_data, one_class_split, resolve_normal_class,
     split_data,
@@ -32,6 +32,9 @@ pub enum RunDataError {
     /// The run's config does not state a usable rule (its input shape or `resize`).
     #[error("{0}")]
     Rule(String),
+    /// A recorded setting does not parse (its input shape, its `resize`).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// No source was given, and only the anomaly commands fall back on the run's partitions.
     #[error("--data is required (a path or builtin:shapes)")]
     NoSource,
@@ -89,7 +92,11 @@ impl DataRequest {
     }
 
     /// The loader options for `config`'s run, channels defaulting to `channels`.
-    fn options(&self, config: &RunConfig, channels: Option<usize>) -> Result<LoadOptions, String> {
+    fn options(
+        &self,
+        config: &RunConfig,
+        channels: Option<usize>,
+    ) -> Result<LoadOptions, ConfigError> {
         let resize = match self.resize {
             Some(hw) => Some(hw),
             None => config.data.resize.as_deref().map(parse_hw).transpose()?,
@@ -122,10 +129,10 @@ pub struct ImageRule {
 impl ImageRule {
     /// The rule of `config`; a `resize` that contradicts the input is an error.
     pub fn of(config: &RunConfig) -> Result<ImageRule, RunDataError> {
-        let input = config.input_shape().map_err(RunDataError::Rule)?;
+        let input = config.input_shape()?;
         let resize = match config.data.resize.as_deref() {
             Some(hw) => {
-                let (h, w) = parse_hw(hw).map_err(RunDataError::Rule)?;
+                let (h, w) = parse_hw(hw)?;
                 if (h, w) != (input.height, input.width) {
                     return Err(RunDataError::Rule(format!(
                         "the run resized to {h}x{w} but its model takes {input}; the config is inconsistent"
@@ -153,10 +160,8 @@ impl LoadedRun {
         let Some(source) = &request.source else {
             return Err(RunDataError::NoSource);
         };
-        let input = self.config.input_shape().map_err(RunDataError::Rule)?;
-        let options = request
-            .options(&self.config, self.config.data.channels)
-            .map_err(RunDataError::Rule)?;
+        let input = self.config.input_shape()?;
+        let options = request.options(&self.config, self.config.data.channels)?;
         let set = data::load(source, &options)?;
         check_fits(set.shape, input, source).map_err(RunDataError::Fit)?;
         if set.is_empty() {
@@ -176,10 +181,12 @@ impl LoadedRun {
         partition: Partition,
     ) -> Result<AnomalySet, AnomalyError> {
         let config = &self.config;
-        let input = config.input_shape().map_err(AnomalyError::Model)?;
+        let input = config
+            .input_shape()
+            .map_err(|e| AnomalyError::Model(e.to_string()))?;
         let options = request
             .options(config, Some(input.channels))
-            .map_err(AnomalyError::Model)?;
+            .map_err(|e| AnomalyError::Model(e.to_string()))?;
         let set = match &request.source {
             Some(source) => load_source(source, config, request, &options)?,
             None => load_partition(&self.dir.root, config, partition)?.shard(request.shard),
@@ -262,7 +269,7 @@ fn load_partition(
 ) -> Result<AnomalySet, AnomalyError> {
     let run_name = run.display().to_string();
     let seed = config.train.seed;
-    let all = load_data(&config.data, seed).map_err(AnomalyError::Model)?;
+    let all = load_data(&config.data, seed).map_err(|e| AnomalyError::Model(e.to_string()))?;
     let what = match partition {
         Partition::Validation => "validation",
         Partition::Test => "test",
@@ -271,7 +278,8 @@ fn load_partition(
     let source = format!("the {what} partition of {run_name}");
     if partition == Partition::Painted {
         // Training's own partitions, so this is exactly the set `val_auroc` was logged on.
-        let FitData { train, val, .. } = fit_data(all, config).map_err(AnomalyError::Model)?;
+        let FitData { train, val, .. } =
+            fit_data(all, config).map_err(|e| AnomalyError::Model(e.to_string()))?;
         if val.is_empty() {
             return Err(AnomalyError::NoPartition {
                 run: run_name,
@@ -312,14 +320,14 @@ fn load_partition(
     let root = Path::new(&config.data.source);
     match partition {
         Partition::Validation => {
-            let (_, val) = split_data(all, &config.data, seed).map_err(AnomalyError::Model)?;
+            let (_, val) = split_data(all, &config.data, seed)?;
             Ok(AnomalySet::all_normal(val, &source))
         }
         Partition::Test if root.is_dir() && mvtec::is_layout(root) => {
             let options = config
                 .data
                 .load_options(seed)
-                .map_err(AnomalyError::Model)?;
+                .map_err(|e| AnomalyError::Model(e.to_string()))?;
             let t = mvtec::load_test(root, &options)?;
             Ok(AnomalySet {
                 anomalous: t.images.labels.iter().flatten().map(|&l| l != 0).collect(),

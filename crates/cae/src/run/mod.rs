@@ -31,13 +31,13 @@ mod loaded;
 pub mod lock;
 pub mod partition;
 
-pub use config::{DataConfig, LossKind, RunConfig, TrainConfig};
+pub use config::{ConfigError, DataConfig, LossKind, RunConfig, TrainConfig};
 pub use data::{DataRequest, ImageRule, Partition, RunDataError};
 pub use info::{InfoError, RunInfo};
 pub use loaded::LoadedRun;
 pub use lock::{LockError, RunLock};
 pub use partition::{
-    FitData, Monitor, fit_data, load_data, load_fit_data, prepare_data, split_data,
+    FitData, Monitor, PartitionError, fit_data, load_data, load_fit_data, split_data,
 };
 
 use crate::data::ImageShape;
@@ -151,7 +151,7 @@ impl RunDir {
             path: self.config().display().to_string(),
             message,
         };
-        let input: ImageShape = config.input_shape().map_err(cfg_err)?;
+        let input: ImageShape = config.input_shape().map_err(|e| cfg_err(e.to_string()))?;
         let text = toml::to_string(&config.arch).map_err(|e| cfg_err(e.to_string()))?;
         ArchSpec::resolve_text(
             &self.config().display().to_string(),

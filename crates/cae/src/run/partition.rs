@@ -14,9 +14,9 @@
 //! During training the held-out normal and anomalous validation images are logged per epoch
 //! as the `normal_mse` and `anomalous_mse` columns of `metrics.csv` and drawn in `monitors.png`.
 
-use super::config::{DataConfig, RunConfig};
+use super::config::{ConfigError, DataConfig, RunConfig};
 use crate::anomaly::AnomalyError;
-use crate::data::{self, ImageSet};
+use crate::data::{self, DataError, ImageSet};
 use crate::infer::check_fits;
 
 /// Salt that makes the test split's shuffle independent of the validation split's.
@@ -40,14 +40,35 @@ pub struct FitData {
     pub monitors: Vec<Monitor>,
 }
 
+/// Why a run's images could not be loaded or partitioned.
+#[derive(Debug, thiserror::Error)]
+pub enum PartitionError {
+    /// Runs made by `cae import` come without data.
+    #[error("the run records no data source (imported weights); pass --data SRC")]
+    NoSource,
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Load(#[from] DataError),
+    /// The images do not fit the model (the message names the conversion to ask for).
+    #[error("{0}")]
+    Fit(String),
+    #[error(
+        "--test-fraction needs --normal-class (it holds out a test partition of a one-class run)"
+    )]
+    TestWithoutNormalClass,
+    /// The one-class partitions could not be made (no such class, no normal image left, ...).
+    #[error(transparent)]
+    OneClass(Box<AnomalyError>),
+}
+
 /// Loads every image the data settings name.
-pub fn load_data(data: &DataConfig, seed: u64) -> Result<ImageSet, String> {
+pub fn load_data(data: &DataConfig, seed: u64) -> Result<ImageSet, PartitionError> {
     if data.source.is_empty() {
-        // Runs made by `cae import` come without data.
-        return Err("the run records no data source (imported weights); pass --data SRC".into());
+        return Err(PartitionError::NoSource);
     }
     let options = data.load_options(seed)?;
-    data::load(&data.source, &options).map_err(|e| e.to_string())
+    Ok(data::load(&data.source, &options)?)
 }
 
 /// Splits (seeded) into training and validation images.
@@ -55,20 +76,12 @@ pub fn split_data(
     all: ImageSet,
     data: &DataConfig,
     seed: u64,
-) -> Result<(ImageSet, ImageSet), String> {
+) -> Result<(ImageSet, ImageSet), DataError> {
     if data.val_fraction == 0.0 {
         let empty = all.select(&[]);
         return Ok((all, empty));
     }
     all.split(data.val_fraction, seed)
-        .map_err(|e| e.to_string())
-}
-
-/// Loads a run's data, checks it fits the model and splits it as the run did.
-pub fn prepare_data(config: &RunConfig) -> Result<(ImageSet, ImageSet), String> {
-    let all = load_data(&config.data, config.train.seed)?;
-    check_fits(all.shape, config.input_shape()?, &config.data.source)?;
-    split_data(all, &config.data, config.train.seed)
 }
 
 /// The partitions of a one-class run.
@@ -158,7 +171,7 @@ pub fn one_class_split(
         let empty = all.select(&[]);
         (all, empty)
     };
-    let (fit_part, val_part) = split_data(rest, data, seed).map_err(AnomalyError::Model)?;
+    let (fit_part, val_part) = split_data(rest, data, seed)?;
     let train = with_label(&fit_part, normal_label, true);
     if train.is_empty() {
         return Err(AnomalyError::InvalidSetting(format!(
@@ -178,14 +191,11 @@ pub fn one_class_split(
 /// The images a run trains on, validates on and monitors: the plain seeded split, or, when the
 /// data config names a normal class, the one-class partitions with the held-out normal and
 /// anomalous validation images as monitors.
-pub fn fit_data(all: ImageSet, config: &RunConfig) -> Result<FitData, String> {
+pub fn fit_data(all: ImageSet, config: &RunConfig) -> Result<FitData, PartitionError> {
     let seed = config.train.seed;
     if config.data.normal_class.is_none() {
         if config.data.test_fraction.is_some_and(|f| f > 0.0) {
-            return Err(
-                "--test-fraction needs --normal-class (it holds out a test partition of a one-class run)"
-                    .into(),
-            );
+            return Err(PartitionError::TestWithoutNormalClass);
         }
         let (train, val) = split_data(all, &config.data, seed)?;
         return Ok(FitData {
@@ -194,7 +204,8 @@ pub fn fit_data(all: ImageSet, config: &RunConfig) -> Result<FitData, String> {
             monitors: vec![],
         });
     }
-    let split = one_class_split(all, &config.data, seed).map_err(|e| e.to_string())?;
+    let split = one_class_split(all, &config.data, seed)
+        .map_err(|e| PartitionError::OneClass(Box::new(e)))?;
     let monitors = vec![
         Monitor {
             name: "normal".into(),
@@ -213,9 +224,10 @@ pub fn fit_data(all: ImageSet, config: &RunConfig) -> Result<FitData, String> {
 }
 
 /// Loads a run's data, checks it fits the model and partitions it as the run did.
-pub fn load_fit_data(config: &RunConfig) -> Result<FitData, String> {
+pub fn load_fit_data(config: &RunConfig) -> Result<FitData, PartitionError> {
     let all = load_data(&config.data, config.train.seed)?;
-    check_fits(all.shape, config.input_shape()?, &config.data.source)?;
+    check_fits(all.shape, config.input_shape()?, &config.data.source)
+        .map_err(PartitionError::Fit)?;
     fit_data(all, config)
 }
 

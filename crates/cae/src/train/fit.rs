@@ -80,6 +80,12 @@ pub enum TrainError {
     Interrupted { epoch: usize, run: String },
     #[error("{0}")]
     Setup(String),
+    /// A training setting is out of range or does not combine with another.
+    #[error(transparent)]
+    Config(#[from] crate::run::ConfigError),
+    /// The run's images could not be loaded or partitioned.
+    #[error(transparent)]
+    Data(#[from] crate::run::PartitionError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     #[error("{path}: cannot write: {source}")]
@@ -239,7 +245,7 @@ pub fn fit_from(
 ) -> Result<TrainOutcome, TrainError> {
     let (train, val) = (&data.train, &data.val);
     let t = &config.train;
-    t.check().map_err(TrainError::Setup)?;
+    t.check()?;
     check_objective(spec, t).map_err(TrainError::Setup)?;
     if train.is_empty() {
         return Err(TrainError::Setup(format!(

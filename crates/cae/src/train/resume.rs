@@ -83,13 +83,8 @@ pub fn train_resume(
             dir.display()
         )));
     }
-    let all = load_data(&config.data, config.train.seed).map_err(setup)?;
-    check_fits(
-        all.shape,
-        config.input_shape().map_err(setup)?,
-        &config.data.source,
-    )
-    .map_err(setup)?;
+    let all = load_data(&config.data, config.train.seed)?;
+    check_fits(all.shape, config.input_shape()?, &config.data.source).map_err(setup)?;
     let now = Fingerprint::of(&all);
     match &config.data.fingerprint {
         Some(then) => {
@@ -99,7 +94,7 @@ pub fn train_resume(
         }
         None => config.data.fingerprint = Some(now),
     }
-    let data = crate::run::fit_data(all, &config).map_err(setup)?;
+    let data = crate::run::fit_data(all, &config)?;
     if config != saved {
         let text = toml::to_string(&config).map_err(|e| setup(format!("writing config: {e}")))?;
         write_atomic(&run.config(), text.as_bytes()).map_err(|source| TrainError::Write {

@@ -32,14 +32,14 @@ pub fn train_new(
 ) -> Result<TrainOutcome, TrainError> {
     let setup = |m: String| TrainError::Setup(m);
     check_new_run(out, overwrite)?;
-    new.train.check().map_err(setup)?;
+    new.train.check()?;
     if new.data.source.is_empty() {
         return Err(setup(
             "no data: pass --data (a path or builtin:shapes)".into(),
         ));
     }
     check_resized_shape(new).map_err(setup)?;
-    let all = load_data(&new.data, new.train.seed).map_err(setup)?;
+    let all = load_data(&new.data, new.train.seed)?;
     let spec = new
         .arch
         .resolve(&new.params, Some(all.shape))
@@ -61,7 +61,7 @@ pub fn train_new(
         train,
     };
     // The plain split, or a one-class run's partitions with its held-out monitors.
-    let data = crate::run::fit_data(all, &config).map_err(setup)?;
+    let data = crate::run::fit_data(all, &config)?;
     std::fs::create_dir_all(out).map_err(|source| TrainError::Write {
         path: out.display().to_string(),
         source,
@@ -89,7 +89,10 @@ fn check_resized_shape(new: &NewRun) -> Result<(), String> {
         return Ok(());
     };
     // Options the loader would refuse (a side above 16384) get its own message first.
-    let options = new.data.load_options(new.train.seed)?;
+    let options = new
+        .data
+        .load_options(new.train.seed)
+        .map_err(|e| e.to_string())?;
     options.check().map_err(|e| e.to_string())?;
     let Some((height, width)) = options.resize else {
         return Ok(());

@@ -43,7 +43,7 @@ pub fn run(a: AnomalyEvalArgs) -> anyhow::Result<()> {
     let baselines = if a.no_baseline {
         vec![]
     } else {
-        let fit = load_fit_data(&ctx.run.config).map_err(anyhow::Error::msg)?;
+        let fit = load_fit_data(&ctx.run.config)?;
         evaluate_baselines(
             &fit.train,
             &fit.val,
