@@ -42,9 +42,16 @@ impl FromStr for DeviceKind {
     }
 }
 
+/// A device kind this binary cannot run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "device '{0}' is not compiled into this binary: rebuild with `cargo build --release --features {0}`"
+)]
+pub struct NotCompiled(pub DeviceKind);
+
 impl DeviceKind {
     /// The inference device.
-    pub fn device(self) -> Result<Device, String> {
+    pub fn device(self) -> Result<Device, NotCompiled> {
         match self {
             DeviceKind::Flex => Ok(Device::flex()),
             #[cfg(feature = "wgpu")]
@@ -52,9 +59,7 @@ impl DeviceKind {
             #[cfg(feature = "cuda")]
             DeviceKind::Cuda => Ok(Device::cuda(0usize)),
             #[allow(unreachable_patterns)]
-            other => Err(format!(
-                "device '{other}' is not compiled into this binary: rebuild with `cargo build --release --features {other}`"
-            )),
+            other => Err(NotCompiled(other)),
         }
     }
 }

@@ -28,6 +28,6 @@ impl From<DeviceArg> for DeviceKind {
 impl DeviceArg {
     /// The device, or the error that it is not compiled into this binary.
     pub fn device(self) -> anyhow::Result<cae::Device> {
-        DeviceKind::from(self).device().map_err(anyhow::Error::msg)
+        Ok(DeviceKind::from(self).device()?)
     }
 }

@@ -111,7 +111,5 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
 }
 
 fn burn_device() -> anyhow::Result<cae::Device> {
-    cae::device::DeviceKind::Flex
-        .device()
-        .map_err(anyhow::Error::msg)
+    Ok(cae::device::DeviceKind::Flex.device()?)
 }

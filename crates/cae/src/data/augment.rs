@@ -14,6 +14,21 @@ use rand::Rng;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
+/// An augmentation that does not fit the images.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AugmentError {
+    #[error("--augment crop:{side} is larger than the {height}x{width} (HxW) images; crop at most {} or resize larger", height.min(width))]
+    CropTooLarge {
+        side: usize,
+        height: usize,
+        width: usize,
+    },
+    #[error(
+        "--augment rot90 turns square images only, but they are {height}x{width} (HxW); resize them square or add crop:SIDE"
+    )]
+    TurnNotSquare { height: usize, width: usize },
+}
+
 /// What may be applied to each training image.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Augment {
@@ -133,19 +148,18 @@ impl Augment {
         }
     }
 
-    /// An error unless the crop fits in images of `shape`.
-    pub fn check(&self, shape: ImageShape) -> Result<(), String> {
+    /// An error unless the crop fits in images of `shape` and turns meet square images.
+    pub fn check(&self, shape: ImageShape) -> Result<(), AugmentError> {
+        let (height, width) = (shape.height, shape.width);
         match self.crop {
-            Some(side) if side > shape.height || side > shape.width => Err(format!(
-                "--augment crop:{side} is larger than the {}x{} (HxW) images; crop at most {} or resize larger",
-                shape.height,
-                shape.width,
-                shape.height.min(shape.width)
-            )),
-            _ if self.rot90 && shape.height != shape.width && self.crop.is_none() => Err(format!(
-                "--augment rot90 turns square images only, but they are {}x{} (HxW); resize them square or add crop:SIDE",
-                shape.height, shape.width
-            )),
+            Some(side) if side > height || side > width => Err(AugmentError::CropTooLarge {
+                side,
+                height,
+                width,
+            }),
+            _ if self.rot90 && height != width && self.crop.is_none() => {
+                Err(AugmentError::TurnNotSquare { height, width })
+            }
             _ => Ok(()),
         }
     }
@@ -300,10 +314,12 @@ mod tests {
             height: 4,
             width: 6,
         };
-        assert!(
-            turn.check(square)
-                .unwrap_err()
-                .contains("square images only")
+        assert_eq!(
+            turn.check(square).unwrap_err(),
+            AugmentError::TurnNotSquare {
+                height: 4,
+                width: 6
+            }
         );
     }
 
@@ -342,6 +358,7 @@ mod tests {
         assert!(
             big.check(shape)
                 .unwrap_err()
+                .to_string()
                 .contains("larger than the 4x5 (HxW) images")
         );
     }

@@ -9,6 +9,9 @@ use crate::quote::quote;
 /// An error while loading, converting or splitting image data.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
+    /// A `--shard` that is not `K/N` with `0 <= K < N`.
+    #[error("--shard {}: write K/N with 0 <= K < N, e.g. 0/4 (shards are numbered from 0)", quote(.text))]
+    Shard { text: String },
     /// The data source path does not exist.
     #[error(
         "data source {path} does not exist: expected an IDX file, a .npy file, a CIFAR .bin \

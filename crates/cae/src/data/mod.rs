@@ -304,12 +304,9 @@ pub struct Shard {
 
 impl Shard {
     /// Parses `K/N` with `0 <= K < N` (a Kubernetes Indexed Job's `$JOB_COMPLETION_INDEX/N`).
-    pub fn parse(text: &str) -> Result<Shard, String> {
-        let bad = || {
-            format!(
-                "--shard {}: write K/N with 0 <= K < N, e.g. 0/4 (shards are numbered from 0)",
-                crate::quote::quote(text)
-            )
+    pub fn parse(text: &str) -> Result<Shard, DataError> {
+        let bad = || DataError::Shard {
+            text: text.to_string(),
         };
         let (k, n) = text.split_once('/').ok_or_else(bad)?;
         let (index, count) = (

@@ -87,6 +87,8 @@ pub enum TrainError {
     #[error(transparent)]
     Data(#[from] crate::run::PartitionError),
     #[error(transparent)]
+    Device(#[from] crate::device::NotCompiled),
+    #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     #[error("{path}: cannot write: {source}")]
     Write {
@@ -129,7 +131,7 @@ fn check_augment(spec: &ValidSpec, t: &TrainConfig) -> Result<(), String> {
     let Some(augment) = t.augment else {
         return Ok(());
     };
-    augment.check(spec.input)?;
+    augment.check(spec.input).map_err(|e| e.to_string())?;
     if t.stacked {
         return Err(format!(
             "--augment {augment} with --stacked: the later stages train on codes, which must not be cropped, turned or relit; pretrain without --augment"
@@ -260,7 +262,7 @@ pub fn fit_from(
         }
         (initial, _) => initial,
     };
-    let base = t.device.device().map_err(TrainError::Setup)?;
+    let base = t.device.device()?;
     let device = base.clone().autodiff();
 
     device.seed(t.seed);

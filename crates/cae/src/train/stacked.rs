@@ -221,7 +221,7 @@ pub fn pretrain(
     let setup = TrainError::Setup;
     let stages = plan_stages(spec).map_err(setup)?;
     let t = &config.train;
-    let base = t.device.device().map_err(setup)?;
+    let base = t.device.device()?;
     base.seed(t.seed);
     let mut full = Autoencoder::new(spec, &base);
     let (mut train, mut val) = (data.train.clone(), data.val.clone());

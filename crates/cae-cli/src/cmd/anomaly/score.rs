@@ -66,12 +66,7 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<()> {
         }
         .into());
     }
-    let shard = a
-        .shard
-        .as_deref()
-        .map(Shard::parse)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
+    let shard = a.shard.as_deref().map(Shard::parse).transpose()?;
     let ctx = Context::load_shard(&a.source, Partition::Test, shard)?;
     let scored = ctx.score(
         kind,
