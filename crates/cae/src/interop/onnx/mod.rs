@@ -35,7 +35,7 @@ use super::torch_module::describe;
 use crate::model::{Autoencoder, Layer, ZSCORE_CLIP};
 use crate::spec::{Activation, LayerPlan, PlannedLayer, Shape, UpsampleMode, ValidSpec};
 use graph::{Graph, float, int, ints, string, value_info};
-use onnx_protobuf::{ModelProto, OperatorSetIdProto, StringStringEntryProto};
+use onnx_protobuf::{AttributeProto, ModelProto, OperatorSetIdProto, StringStringEntryProto};
 use protobuf::{Message, MessageField};
 
 /// The opset the graphs use: `Resize` and `Clip` with tensor inputs (13+), `BatchNormalization`
@@ -277,26 +277,21 @@ fn emit(
             size,
             stride,
             padding,
-        } => {
-            let attrs = vec![
-                ints("kernel_shape", size),
-                ints("strides", stride),
-                ints("pads", padding),
-            ];
-            g.node("MaxPool", &[&x], attrs, &tag, &doc)
-        }
+        } => g.node(
+            "MaxPool",
+            &[&x],
+            pool_attrs(size, stride, padding),
+            &tag,
+            &doc,
+        ),
         LayerPlan::AvgPool {
             size,
             stride,
             padding,
         } => {
             // Burn's pool averages over the window's pixels inside the image only.
-            let attrs = vec![
-                ints("kernel_shape", size),
-                ints("strides", stride),
-                ints("pads", padding),
-                int("count_include_pad", 0),
-            ];
+            let mut attrs = pool_attrs(size, stride, padding);
+            attrs.push(int("count_include_pad", 0));
             g.node("AveragePool", &[&x], attrs, &tag, &doc)
         }
         LayerPlan::Upsample { factor, mode } => {
@@ -409,6 +404,15 @@ fn activate(g: &mut Graph, a: Activation, x: String, tag: &str, doc: &str) -> St
 /// The model does not hold the layer its spec plans (a bug, not bad input).
 fn mismatch(layer: &str) -> InteropError {
     InteropError::Tensor(format!("{layer}: the model does not match its spec"))
+}
+
+/// The window attributes both pools share.
+fn pool_attrs(size: &[usize; 2], stride: &[usize; 2], padding: &[usize; 4]) -> Vec<AttributeProto> {
+    vec![
+        ints("kernel_shape", size),
+        ints("strides", stride),
+        ints("pads", padding),
+    ]
 }
 
 #[cfg(test)]
