@@ -9,7 +9,7 @@ use crate::served_run::ServedRun;
 use base64::Engine;
 use cae::anomaly::{Prediction, ScoreKind, predict};
 use cae::data::ImageShape;
-use cae::plot::{Overlay, anomaly_overlay, encode_png, image_grid};
+use cae::plot::{Overlay, anomaly_overlay, encode_png, image_grid, map_top};
 use serde::Serialize;
 
 /// The answer for one scored image.
@@ -75,12 +75,7 @@ pub fn heatmap_png(
     reconstruction: &[f32],
 ) -> Result<Vec<u8>, ApiError> {
     let s = scored.shape;
-    // The colour scale tops out at twice the pixel threshold, so the threshold sits mid-scale;
-    // without one, at this image's own maximum.
-    let top = match run.threshold.as_ref().and_then(|t| t.pixel) {
-        Some(p) if p > 0.0 => 2.0 * p as f32,
-        _ => scored.map.iter().copied().fold(f32::MIN_POSITIVE, f32::max),
-    };
+    let top = map_top(run.threshold.as_ref().and_then(|t| t.pixel), &scored.map);
     let a = &scored.answer;
     let caption = match a.is_anomaly {
         Some(anomalous) => format!(

@@ -109,7 +109,8 @@ impl ModelRunner {
                         |k, _, y| {
                             outputs[picked[k]] = Some(ModelOutput::Reconstruction(y.to_vec()));
                         },
-                    )?;
+                    )
+                    .map_err(|e| e.to_string())?;
                 }
                 Want::Code => {
                     let (codes, dim) = encode(&self.model, &set, picked.len(), &self.device)

@@ -29,14 +29,16 @@ impl fmt::Display for DeviceKind {
 }
 
 impl FromStr for DeviceKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = crate::quote::InvalidValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "flex" | "cpu" => Ok(DeviceKind::Flex),
             "wgpu" => Ok(DeviceKind::Wgpu),
             "cuda" => Ok(DeviceKind::Cuda),
-            other => Err(format!(
-                "unknown device '{other}': expected flex, wgpu or cuda"
+            other => Err(crate::quote::InvalidValue::new(
+                "unknown device",
+                other,
+                "expected flex, wgpu or cuda",
             )),
         }
     }

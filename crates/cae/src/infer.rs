@@ -6,6 +6,30 @@ use crate::model::Autoencoder;
 use crate::quality::{QualityAccumulator, QualitySummary};
 use burn::tensor::{Device, Tensor, TensorData};
 
+/// Why a model could not be run over a set.
+#[derive(Debug, thiserror::Error)]
+pub enum InferError {
+    /// The images are of another shape than the model's input.
+    #[error("{origin}: images are {data} but the model takes {input}; {hint}")]
+    DoesNotFit {
+        origin: String,
+        data: ImageShape,
+        input: ImageShape,
+        /// The flag that would make them fit (`pass --channels 1`, `pass --resize 28x28`).
+        hint: String,
+    },
+    /// The backend could not hand the output tensor back as `f32` values.
+    #[error("reading the model's output: {0}")]
+    Output(String),
+}
+
+/// The output tensor's values (`[batch, c, h, w]` row-major).
+fn output_values(y: Tensor<4>) -> Result<Vec<f32>, InferError> {
+    y.into_data()
+        .try_into_vec::<f32>()
+        .map_err(|e| InferError::Output(format!("{e:?}")))
+}
+
 /// The images at `indices` as one `[batch, c, h, w]` tensor.
 pub fn batch_tensor(set: &ImageSet, indices: &[usize], device: &Device) -> Tensor<4> {
     let s = set.shape;
@@ -20,7 +44,7 @@ pub fn batch_tensor(set: &ImageSet, indices: &[usize], device: &Device) -> Tenso
 }
 
 /// Checks that images of `data` fit a model trained on `input`.
-pub fn check_fits(data: ImageShape, input: ImageShape, origin: &str) -> Result<(), String> {
+pub fn check_fits(data: ImageShape, input: ImageShape, origin: &str) -> Result<(), InferError> {
     if data == input {
         return Ok(());
     }
@@ -29,9 +53,12 @@ pub fn check_fits(data: ImageShape, input: ImageShape, origin: &str) -> Result<(
     } else {
         format!("pass --resize {}x{}", input.height, input.width)
     };
-    Err(format!(
-        "{origin}: images are {data} but the model takes {input}; {hint}"
-    ))
+    Err(InferError::DoesNotFit {
+        origin: origin.to_string(),
+        data,
+        input,
+        hint,
+    })
 }
 
 /// Runs every image of `set` through the model (inference mode, outputs clamped to [0, 1]),
@@ -43,17 +70,14 @@ pub fn for_each_reconstruction(
     batch_size: usize,
     device: &Device,
     mut each: impl FnMut(usize, &[f32], &[f32]),
-) -> Result<(), String> {
+) -> Result<(), InferError> {
     let indices: Vec<usize> = (0..set.len()).collect();
     for chunk in indices.chunks(batch_size.max(1)) {
         let x = batch_tensor(set, chunk, device);
         // Reconstructions are images: linear-output models are clamped to the data range.
         let y = model.forward(x).clamp(0.0, 1.0);
         let per_image: usize = y.dims()[1..].iter().product();
-        let values = y
-            .into_data()
-            .try_into_vec::<f32>()
-            .map_err(|e| format!("reading model output: {e:?}"))?;
+        let values = output_values(y)?;
         for (k, &i) in chunk.iter().enumerate() {
             each(i, set.image(i), &values[k * per_image..(k + 1) * per_image]);
         }
@@ -68,16 +92,13 @@ pub fn raw_outputs(
     set: &ImageSet,
     batch_size: usize,
     device: &Device,
-) -> Result<Vec<f32>, String> {
+) -> Result<Vec<f32>, InferError> {
     let mut out = Vec::with_capacity(set.len() * set.shape.len());
     let indices: Vec<usize> = (0..set.len()).collect();
     for chunk in indices.chunks(batch_size.max(1)) {
-        let y = model.forward(batch_tensor(set, chunk, device));
-        let values = y
-            .into_data()
-            .try_into_vec::<f32>()
-            .map_err(|e| format!("reading model output: {e:?}"))?;
-        out.extend(values);
+        out.extend(output_values(
+            model.forward(batch_tensor(set, chunk, device)),
+        )?);
     }
     Ok(out)
 }
@@ -88,7 +109,7 @@ pub fn evaluate(
     set: &ImageSet,
     batch_size: usize,
     device: &Device,
-) -> Result<QualitySummary, String> {
+) -> Result<QualitySummary, InferError> {
     let s = set.shape;
     let mut acc = QualityAccumulator::new((s.channels, s.height, s.width));
     for_each_reconstruction(model, set, batch_size, device, |_, x, y| acc.add(x, y))?;
@@ -104,7 +125,7 @@ pub fn reconstruct_first(
     set: &ImageSet,
     n: usize,
     device: &Device,
-) -> Result<(Images, Images), String> {
+) -> Result<(Images, Images), InferError> {
     let head = set.select(&(0..n.min(set.len())).collect::<Vec<_>>());
     let mut originals = Vec::new();
     let mut recons = Vec::new();

@@ -14,6 +14,30 @@ pub fn quote(text: &str) -> Quoted<'_> {
     Quoted(text)
 }
 
+/// A setting's text that names no accepted value (`--keep sometimes`, `activation 'swish'`):
+/// the type every `FromStr` of the library's settings fails with, so that a caller can tell what
+/// was refused from why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} {}: {problem}", quote(.given))]
+pub struct InvalidValue {
+    /// What was being read, as the message starts (`unknown loss`, `--keep`).
+    pub what: &'static str,
+    /// The text as given.
+    pub given: String,
+    /// What is wrong and what is accepted.
+    pub problem: String,
+}
+
+impl InvalidValue {
+    pub fn new(what: &'static str, given: &str, problem: impl Into<String>) -> InvalidValue {
+        InvalidValue {
+            what,
+            given: given.to_string(),
+            problem: problem.into(),
+        }
+    }
+}
+
 /// [`quote`]'s result; formats without copying the input.
 #[derive(Debug, Clone, Copy)]
 pub struct Quoted<'a>(&'a str);

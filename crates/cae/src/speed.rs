@@ -63,14 +63,25 @@ fn phase(samples_ms: Vec<f64>, batch: usize, flops_per_step: f64) -> PhaseTiming
     }
 }
 
+/// Why a speed measurement could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum SpeedError {
+    #[error("batch and steps must be at least 1")]
+    Settings,
+    #[error("device error: {0}")]
+    Device(String),
+    #[error("the loss became {0} while timing")]
+    Diverged(f32),
+}
+
 /// Times `settings.steps` training steps and inference passes of `spec` on `device`.
 pub fn measure(
     spec: &ValidSpec,
     device: &Device,
     settings: SpeedSettings,
-) -> Result<SpeedReport, String> {
+) -> Result<SpeedReport, SpeedError> {
     if settings.batch == 0 || settings.steps == 0 {
-        return Err("batch and steps must be at least 1".into());
+        return Err(SpeedError::Settings);
     }
     let s = spec.input;
     let shape = [settings.batch, s.channels, s.height, s.width];
@@ -88,9 +99,9 @@ pub fn measure(
         model = optimizer.step(1e-3, model, grads);
         train_device
             .sync()
-            .map_err(|e| format!("device error: {e:?}"))?;
+            .map_err(|e| SpeedError::Device(format!("{e:?}")))?;
         if !value.is_finite() {
-            return Err(format!("the loss became {value} while timing"));
+            return Err(SpeedError::Diverged(value));
         }
         if step >= settings.warmup {
             train_ms.push(started.elapsed().as_secs_f64() * 1000.0);

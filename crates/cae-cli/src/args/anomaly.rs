@@ -99,9 +99,7 @@ impl ScoreChoice {
             (None, None, None) => Ok(None),
             (None, Some(_), _) => bail!("--sigma needs --score max-smoothed"),
             (None, _, Some(_)) => bail!("--window needs --score mask"),
-            (Some(s), sigma, window) => Ok(Some(
-                ScoreKind::parse(s, sigma, window).map_err(anyhow::Error::msg)?,
-            )),
+            (Some(s), sigma, window) => Ok(Some(ScoreKind::parse(s, sigma, window)?)),
         }
     }
 

@@ -56,7 +56,7 @@ pub struct BenchArgs {
 pub fn parse_params(params: &[String]) -> anyhow::Result<Vec<(String, f64)>> {
     params
         .iter()
-        .map(|p| cae::spec::parse_param(p).map_err(anyhow::Error::msg))
+        .map(|p| cae::spec::parse_param(p).map_err(anyhow::Error::from))
         .collect::<anyhow::Result<_>>()
         .context("bad --param")
 }

@@ -60,23 +60,20 @@ impl Context {
         batch_size: usize,
         keep: bool,
     ) -> anyhow::Result<ScoredSet> {
-        kind.check_model(&self.run.spec)
-            .map_err(anyhow::Error::msg)?;
+        kind.check_model(&self.run.spec)?;
         if self.set.images.shape != self.run.spec.input {
             // Another size than the model's: whole images or blended tiles.
             let run = self.run.dir.load_model(&self.run.device)?;
             let mut runner = Denoiser::new(run, &self.run.device)?;
-            return score_any_size(&mut runner, &self.set.images, kind, keep)
-                .map_err(anyhow::Error::msg);
+            return Ok(score_any_size(&mut runner, &self.set.images, kind, keep)?);
         }
-        score_set(
+        Ok(score_set(
             &self.run.model,
             &self.set.images,
             kind,
             batch_size.max(1),
             &self.run.device,
             keep,
-        )
-        .map_err(anyhow::Error::msg)
+        )?)
     }
 }

@@ -23,9 +23,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         warmup: a.warmup,
         steps: a.steps,
     };
-    let r = measure(&spec, &device, settings)
-        .map_err(anyhow::Error::msg)
-        .context("benchmark")?;
+    let r = measure(&spec, &device, settings).context("benchmark")?;
     if a.json {
         return print_json(&r);
     }

@@ -42,7 +42,7 @@ fn export_png(a: ExportPngArgs) -> anyhow::Result<()> {
             (Some(l), None) => format!("-{}", l[i]),
             _ => String::new(),
         };
-        let png = encode_image_png(set.image(i), set.shape).map_err(anyhow::Error::msg)?;
+        let png = encode_image_png(set.image(i), set.shape)?;
         out.write(format!("{i:05}{label}.png"), &png)?;
     }
     eprintln!(

@@ -70,8 +70,8 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             ..Default::default()
         },
     )?;
-    let q = evaluate(&run.model, &test, 128, &device).map_err(anyhow::Error::msg)?;
-    let (o, r) = reconstruct_first(&run.model, &test, 16, &device).map_err(anyhow::Error::msg)?;
+    let q = evaluate(&run.model, &test, 128, &device)?;
+    let (o, r) = reconstruct_first(&run.model, &test, 16, &device)?;
     let o: Vec<&[f32]> = o.iter().map(Vec::as_slice).collect();
     let r: Vec<&[f32]> = r.iter().map(Vec::as_slice).collect();
     let s = test.shape;

@@ -140,18 +140,12 @@ fn files(a: &DenoiseArgs, denoiser: &mut Denoiser, out_dir: &mut OutputDir) -> a
             let out = denoiser.denoise(given.image(i), s, &source)?;
             let file = format!("{name}.png");
             refuse_input(&out_dir.path().join(&file), input)?;
-            let path = out_dir.write(
-                &file,
-                &encode_image_png(&out, s).map_err(anyhow::Error::msg)?,
-            )?;
+            let path = out_dir.write(&file, &encode_image_png(&out, s)?)?;
             let mut entry = serde_json::json!({ "input": source, "output": path });
             if let Some(noisy) = &noisy {
                 let file = format!("{name}-noisy.png");
                 refuse_input(&out_dir.path().join(&file), input)?;
-                out_dir.write(
-                    &file,
-                    &encode_image_png(noisy.image(i), s).map_err(anyhow::Error::msg)?,
-                )?;
+                out_dir.write(&file, &encode_image_png(noisy.image(i), s)?)?;
                 let dims = (s.channels, s.height, s.width);
                 entry["noisy_psnr"] = psnr(clean.image(i), noisy.image(i)).into();
                 entry["noisy_ssim"] = ssim(clean.image(i), noisy.image(i), dims).into();

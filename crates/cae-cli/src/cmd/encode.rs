@@ -24,7 +24,7 @@ pub fn run(a: EncodeArgs) -> anyhow::Result<()> {
     let run = a.run.load()?;
     let set = run.data(&a.data.required()?)?;
     let (codes, dim) = encode(&run.model, &set, a.batch_size, &run.device)?;
-    let bytes = f32_npy(&codes, &[set.len(), dim]).map_err(anyhow::Error::msg)?;
+    let bytes = f32_npy(&codes, &[set.len(), dim])?;
     output.write(&bytes)?;
     let labels = match &set.labels {
         Some(labels) => {

@@ -7,8 +7,7 @@ use cae::infer::evaluate;
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let run = a.run.load()?;
     let set = run.data(&a.data.required()?)?;
-    let q =
-        evaluate(&run.model, &set, a.batch_size.max(1), &run.device).map_err(anyhow::Error::msg)?;
+    let q = evaluate(&run.model, &set, a.batch_size.max(1), &run.device)?;
     if a.json {
         print_json(&q)?;
     } else {

@@ -33,10 +33,9 @@ pub fn run(a: PatchesArgs) -> anyhow::Result<()> {
         }
         sets.push(patches);
     }
-    let all = concat(sets).map_err(anyhow::Error::msg)?;
+    let all = concat(sets)?;
     let s = all.shape;
-    let bytes = f32_npy(&all.pixels, &[all.len(), s.channels, s.height, s.width])
-        .map_err(anyhow::Error::msg)?;
+    let bytes = f32_npy(&all.pixels, &[all.len(), s.channels, s.height, s.width])?;
     output.write(&bytes)?;
     if a.json {
         return print_json(&serde_json::json!({

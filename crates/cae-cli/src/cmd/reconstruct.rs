@@ -19,8 +19,7 @@ pub fn run(a: ReconstructArgs) -> anyhow::Result<()> {
     let run = a.run.load()?;
     let set = run.data(&a.data.required()?)?;
     let device = &run.device;
-    let (originals, recons) =
-        reconstruct_first(&run.model, &set, a.count.max(1), device).map_err(anyhow::Error::msg)?;
+    let (originals, recons) = reconstruct_first(&run.model, &set, a.count.max(1), device)?;
     let s = set.shape;
     let scale = a
         .scale
@@ -45,9 +44,8 @@ pub fn run(a: ReconstructArgs) -> anyhow::Result<()> {
     output.write(&png)?;
     if let Some(npy) = &npy {
         let head = set.select(&(0..originals.len()).collect::<Vec<_>>());
-        let raw = raw_outputs(&run.model, &head, 64, device).map_err(anyhow::Error::msg)?;
-        let bytes = f32_npy(&raw, &[head.len(), s.channels, s.height, s.width])
-            .map_err(anyhow::Error::msg)?;
+        let raw = raw_outputs(&run.model, &head, 64, device)?;
+        let bytes = f32_npy(&raw, &[head.len(), s.channels, s.height, s.width])?;
         npy.write(&bytes)?;
     }
     let mut q = QualityAccumulator::new((s.channels, s.height, s.width));

@@ -82,12 +82,12 @@ impl PixelGaussian {
     }
 
     /// Scores every image of `set` (which must have the fitted shape).
-    pub fn score(&self, set: &ImageSet, how: BaselineScore) -> Result<ScoredSet, String> {
+    pub fn score(&self, set: &ImageSet, how: BaselineScore) -> Result<ScoredSet, AnomalyError> {
         if set.shape != self.shape {
-            return Err(format!(
-                "the baseline was fitted on {} images, not {}",
-                self.shape, set.shape
-            ));
+            return Err(AnomalyError::BaselineShape {
+                fitted: self.shape,
+                given: set.shape,
+            });
         }
         let (h, w) = (self.shape.height, self.shape.width);
         let mut scores = Vec::with_capacity(set.len());
@@ -151,12 +151,10 @@ pub fn evaluate_baselines(
         .ok_or_else(|| AnomalyError::Model("no training images for the baseline".into()))?;
     let mut out = Vec::new();
     for how in BASELINE_SCORES {
-        let scored = gaussian
-            .score(&set.images, how)
-            .map_err(AnomalyError::Model)?;
+        let scored = gaussian.score(&set.images, how)?;
         let threshold = match method {
             Some(m) if !val.is_empty() => {
-                let val = gaussian.score(val, how).map_err(AnomalyError::Model)?;
+                let val = gaussian.score(val, how)?;
                 let normal = vec![false; val.scores.len()];
                 let maxima: Vec<f64> = val
                     .maps

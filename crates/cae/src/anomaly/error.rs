@@ -99,6 +99,37 @@ pub enum AnomalyError {
     #[error("{0}")]
     Model(String),
 
+    /// The images do not fit the model, or its output could not be read.
+    #[error(transparent)]
+    Infer(#[from] crate::infer::InferError),
+
+    /// A model could not run on an image of another size than its training size.
+    #[error(transparent)]
+    AnySize(#[from] crate::denoise::DenoiseError),
+
+    /// A score name, `--sigma` or `--window` is invalid.
+    #[error(transparent)]
+    ScoreOption(#[from] super::score::ScoreOptionError),
+
+    /// `--score mask` on a model that reconstructs its input.
+    #[error(
+        "score mask reads a predicted anomaly map, but {model} reconstructs its input; use mse, mae, ssim or max-smoothed (or train --arch inspect --synthetic ...)"
+    )]
+    MaskNeedsSegmentation { model: String },
+
+    /// A reconstruction score on a segmentation model.
+    #[error(
+        "score {score} compares an image with its reconstruction, but {model} is a segmentation model that predicts an anomaly map; use --score mask"
+    )]
+    NeedsReconstruction { score: String, model: String },
+
+    /// The per-pixel baseline was asked to score images of another shape than it was fitted on.
+    #[error("the per-pixel baseline was fitted on {fitted} images, not {given}")]
+    BaselineShape {
+        fitted: crate::data::ImageShape,
+        given: crate::data::ImageShape,
+    },
+
     /// A file could not be written.
     #[error("{path}: cannot write: {source}")]
     Write {

@@ -15,6 +15,7 @@
 //! segmentation run (`inspect` trained with `--synthetic`), whose model outputs the map itself;
 //! reconstruction kinds need a reconstruction. [`ScoreKind::check_model`] says which fits.
 
+use super::error::AnomalyError;
 use crate::data::{ImageSet, ImageShape};
 use crate::imageops::{box_filter, gaussian_blur};
 use crate::infer::for_each_reconstruction;
@@ -51,6 +52,25 @@ pub enum ScoreKind {
     Mask { window: usize },
 }
 
+/// A score name, `--sigma` or `--window` that does not make a [`ScoreKind`].
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ScoreOptionError {
+    #[error(
+        "unknown score {}: expected mse, mae, ssim, max-smoothed or mask{}",
+        quote(.0),
+        crate::suggest::did_you_mean(.0, SCORE_NAMES)
+    )]
+    Unknown(String),
+    #[error("--sigma {0}: the smoothing σ must be a number in (0, 64] pixels")]
+    Sigma(f64),
+    #[error("--window {0}: the mean filter's side must be an odd number of pixels in 1..=255")]
+    Window(usize),
+    #[error("--sigma only applies to --score max-smoothed, not {0}")]
+    SigmaElsewhere(String),
+    #[error("--window only applies to --score mask, not {0}")]
+    WindowElsewhere(String),
+}
+
 impl ScoreKind {
     /// Parses `mse`, `mae`, `ssim`, `max-smoothed` or `mask`; `sigma` applies to
     /// `max-smoothed` only (default [`DEFAULT_SIGMA`]) and must be positive, `window` to `mask`
@@ -59,9 +79,9 @@ impl ScoreKind {
         name: &str,
         sigma: Option<f64>,
         window: Option<usize>,
-    ) -> Result<ScoreKind, String> {
+    ) -> Result<ScoreKind, ScoreOptionError> {
         if window.is_some() && name != "mask" {
-            return Err(format!("--window only applies to --score mask, not {name}"));
+            return Err(ScoreOptionError::WindowElsewhere(name.into()));
         }
         let kind = match name {
             "mse" => ScoreKind::Mse,
@@ -70,36 +90,24 @@ impl ScoreKind {
             "max-smoothed" | "max_smoothed" => {
                 let sigma = sigma.unwrap_or(DEFAULT_SIGMA);
                 if !(sigma.is_finite() && sigma > 0.0 && sigma <= 64.0) {
-                    return Err(format!(
-                        "--sigma {sigma}: the smoothing σ must be a number in (0, 64] pixels"
-                    ));
+                    return Err(ScoreOptionError::Sigma(sigma));
                 }
                 return Ok(ScoreKind::MaxSmoothed { sigma });
             }
             "mask" => {
                 let window = window.unwrap_or(DEFAULT_WINDOW);
                 if window.is_multiple_of(2) || !(1..=255).contains(&window) {
-                    return Err(format!(
-                        "--window {window}: the mean filter's side must be an odd number of pixels in 1..=255"
-                    ));
+                    return Err(ScoreOptionError::Window(window));
                 }
                 if sigma.is_some() {
-                    return Err("--sigma only applies to --score max-smoothed, not mask".into());
+                    return Err(ScoreOptionError::SigmaElsewhere(name.into()));
                 }
                 return Ok(ScoreKind::Mask { window });
             }
-            other => {
-                return Err(format!(
-                    "unknown score {}: expected mse, mae, ssim, max-smoothed or mask{}",
-                    quote(other),
-                    crate::suggest::did_you_mean(other, SCORE_NAMES)
-                ));
-            }
+            other => return Err(ScoreOptionError::Unknown(other.into())),
         };
         if sigma.is_some() {
-            return Err(format!(
-                "--sigma only applies to --score max-smoothed, not {name}"
-            ));
+            return Err(ScoreOptionError::SigmaElsewhere(name.into()));
         }
         Ok(kind)
     }
@@ -148,21 +156,20 @@ impl ScoreKind {
 
     /// Checks that this kind can score `spec`'s outputs: `mask` needs a segmentation model,
     /// every other kind a reconstruction.
-    pub fn check_model(&self, spec: &ValidSpec) -> Result<(), String> {
+    pub fn check_model(&self, spec: &ValidSpec) -> Result<(), AnomalyError> {
         match (self, spec.is_segmentation()) {
             (ScoreKind::Mask { .. }, true)
             | (
                 ScoreKind::Mse | ScoreKind::Mae | ScoreKind::Ssim | ScoreKind::MaxSmoothed { .. },
                 false,
             ) => Ok(()),
-            (ScoreKind::Mask { .. }, false) => Err(format!(
-                "score mask reads a predicted anomaly map, but {} reconstructs its input; use mse, mae, ssim or max-smoothed (or train --arch inspect --synthetic ...)",
-                spec.spec.name
-            )),
-            (other, true) => Err(format!(
-                "score {other} compares an image with its reconstruction, but {} is a segmentation model that predicts an anomaly map; use --score mask",
-                spec.spec.name
-            )),
+            (ScoreKind::Mask { .. }, false) => Err(AnomalyError::MaskNeedsSegmentation {
+                model: spec.spec.name.clone(),
+            }),
+            (other, true) => Err(AnomalyError::NeedsReconstruction {
+                score: other.to_string(),
+                model: spec.spec.name.clone(),
+            }),
         }
     }
 
@@ -275,7 +282,7 @@ pub fn score_set(
     batch_size: usize,
     device: &Device,
     keep_reconstructions: bool,
-) -> Result<ScoredSet, String> {
+) -> Result<ScoredSet, AnomalyError> {
     let shape = set.shape;
     let mut out = ScoredSet::with_capacity(kind, set.len(), keep_reconstructions);
     for_each_reconstruction(model, set, batch_size, device, |_, x, y| {
@@ -292,14 +299,12 @@ pub fn score_any_size(
     set: &ImageSet,
     kind: ScoreKind,
     keep_reconstructions: bool,
-) -> Result<ScoredSet, String> {
+) -> Result<ScoredSet, AnomalyError> {
     let shape = set.shape;
     let mut out = ScoredSet::with_capacity(kind, set.len(), keep_reconstructions);
     for i in 0..set.len() {
         let x = set.image(i);
-        let y = runner
-            .denoise(x, shape, &set.origins[i])
-            .map_err(|e| e.to_string())?;
+        let y = runner.denoise(x, shape, &set.origins[i])?;
         out.push(x, &y, shape);
     }
     Ok(out)
@@ -328,11 +333,13 @@ mod tests {
         assert!(
             ScoreKind::parse("mse", Some(1.0), None)
                 .unwrap_err()
+                .to_string()
                 .contains("--sigma")
         );
         assert!(
             ScoreKind::parse("psnr", None, None)
                 .unwrap_err()
+                .to_string()
                 .contains("unknown score")
         );
         let json = serde_json::to_string(&ScoreKind::MaxSmoothed { sigma: 1.5 }).unwrap();
@@ -347,6 +354,7 @@ mod tests {
         assert!(
             ScoreKind::parse("mse", None, Some(9))
                 .unwrap_err()
+                .to_string()
                 .contains("--window")
         );
     }
@@ -367,12 +375,14 @@ mod tests {
         assert!(
             k.check_model(&rec)
                 .unwrap_err()
+                .to_string()
                 .contains("reconstructs its input")
         );
         assert!(
             ScoreKind::Mse
                 .check_model(&seg)
                 .unwrap_err()
+                .to_string()
                 .contains("--score mask")
         );
         assert!(ScoreKind::Ssim.check_model(&rec).is_ok());

@@ -9,7 +9,7 @@
 //! model then scores whole images.
 
 use super::ImageShape;
-use crate::quote::quote;
+use crate::quote::{InvalidValue, quote};
 use rand::Rng;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -47,17 +47,20 @@ pub struct Augment {
 }
 
 /// The number after `name:` in `item`, in `(0, max]`.
-fn strength(text: &str, item: &str, name: &str, max: f32) -> Result<f32, String> {
+fn strength(text: &str, item: &str, name: &str, max: f32) -> Result<f32, InvalidValue> {
     let value = &item[name.len() + 1..];
     value
         .parse::<f32>()
         .ok()
         .filter(|v| v.is_finite() && *v > 0.0 && *v <= max)
         .ok_or_else(|| {
-            format!(
-                "augmentation {}: {name}:{} must be a number in (0, {max}], e.g. {name}:0.1",
-                quote(text),
-                quote(value)
+            InvalidValue::new(
+                "augmentation",
+                text,
+                format!(
+                    "{name}:{} must be a number in (0, {max}], e.g. {name}:0.1",
+                    quote(value)
+                ),
             )
         })
 }
@@ -65,8 +68,8 @@ fn strength(text: &str, item: &str, name: &str, max: f32) -> Result<f32, String>
 const ITEMS: &str = "hflip, vflip, flip (both), rot90, crop:SIDE, brightness:B or contrast:C";
 
 impl std::str::FromStr for Augment {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Augment, String> {
+    type Err = InvalidValue;
+    fn from_str(text: &str) -> Result<Augment, InvalidValue> {
         let mut a = Augment::default();
         for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             match item {
@@ -77,7 +80,7 @@ impl std::str::FromStr for Augment {
                 _ if item.starts_with("crop:") => {
                     let side = &item["crop:".len()..];
                     a.crop = Some(side.parse().ok().filter(|&s| s > 0).ok_or_else(|| {
-                        format!("augmentation {}: the crop side {} must be a whole number of pixels, at least 1, e.g. crop:128", quote(text), quote(side))
+                        InvalidValue::new("augmentation", text, format!("the crop side {} must be a whole number of pixels, at least 1, e.g. crop:128", quote(side)))
                     })?);
                 }
                 _ if item.starts_with("brightness:") => {
@@ -87,16 +90,20 @@ impl std::str::FromStr for Augment {
                     a.contrast = Some(strength(text, item, "contrast", 0.9)?);
                 }
                 other => {
-                    return Err(format!(
-                        "augmentation {text}: unknown item {other}; use {ITEMS}",
-                        other = quote(other),
-                        text = quote(text)
+                    return Err(InvalidValue::new(
+                        "augmentation",
+                        text,
+                        format!("unknown item {}; use {ITEMS}", quote(other)),
                     ));
                 }
             }
         }
         if a == Augment::default() {
-            return Err(format!("augmentation is empty: use {ITEMS}"));
+            return Err(InvalidValue::new(
+                "augmentation",
+                text,
+                format!("is empty: use {ITEMS}"),
+            ));
         }
         Ok(a)
     }
@@ -254,6 +261,7 @@ mod tests {
             "rot45"
                 .parse::<Augment>()
                 .unwrap_err()
+                .to_string()
                 .contains("unknown item 'rot45'")
         );
         assert!("".parse::<Augment>().is_err());
@@ -265,6 +273,7 @@ mod tests {
             "crop:0"
                 .parse::<Augment>()
                 .unwrap_err()
+                .to_string()
                 .contains("at least 1")
         );
         assert!("crop:x".parse::<Augment>().is_err());
@@ -279,6 +288,7 @@ mod tests {
             "brightness:2"
                 .parse::<Augment>()
                 .unwrap_err()
+                .to_string()
                 .contains("(0, 1]")
         );
         assert!("contrast:x".parse::<Augment>().is_err());

@@ -9,6 +9,16 @@ use crate::quote::quote;
 /// An error while loading, converting or splitting image data.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
+    /// Sets to be joined into one (`denoise::patches::concat`) were none at all.
+    #[error("no images to join")]
+    NothingToJoin,
+    /// Sets to be joined into one have different image shapes.
+    #[error("{origin}: images are {shape} but earlier ones are {earlier}")]
+    JoinShapes {
+        origin: String,
+        shape: crate::data::ImageShape,
+        earlier: crate::data::ImageShape,
+    },
     /// A `--shard` that is not `K/N` with `0 <= K < N`.
     #[error("--shard {}: write K/N with 0 <= K < N, e.g. 0/4 (shards are numbered from 0)", quote(.text))]
     Shard { text: String },

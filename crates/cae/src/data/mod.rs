@@ -361,13 +361,14 @@ impl std::fmt::Display for Normalize {
 }
 
 impl std::str::FromStr for Normalize {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Normalize, String> {
+    type Err = crate::quote::InvalidValue;
+    fn from_str(s: &str) -> Result<Normalize, Self::Err> {
         match s.trim() {
             "median" => Ok(Normalize::Median),
-            other => Err(format!(
-                "unknown normalisation {other}: expected median",
-                other = quote(other)
+            other => Err(crate::quote::InvalidValue::new(
+                "unknown normalisation",
+                other,
+                "expected median",
             )),
         }
     }

@@ -194,6 +194,7 @@ fn median_normalisation_scales_each_image_to_a_median_of_one_half() {
         "mean"
             .parse::<Normalize>()
             .unwrap_err()
+            .to_string()
             .contains("unknown normalisation")
     );
 }

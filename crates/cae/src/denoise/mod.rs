@@ -363,15 +363,22 @@ fn crop(image: &[f32], (c, ph, pw): (usize, usize, usize), h: usize, w: usize) -
     out
 }
 
+/// Why an image could not be written as PNG.
+#[derive(Debug, thiserror::Error)]
+pub enum PngError {
+    #[error("cannot write a {0} image as PNG (1 or 3 channels)")]
+    Shape(ImageShape),
+    #[error("encoding PNG: {0}")]
+    Encode(#[from] image::ImageError),
+}
+
 /// One CHW image in [0, 1] as a PNG: grey for 1 channel, RGB for 3.
-pub fn encode_image_png(image: &[f32], shape: ImageShape) -> Result<Vec<u8>, String> {
+pub fn encode_image_png(image: &[f32], shape: ImageShape) -> Result<Vec<u8>, PngError> {
     let (c, h, w) = (shape.channels, shape.height, shape.width);
     let byte = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
     let plane = h * w;
     if image.len() != c * plane || !(c == 1 || c == 3) {
-        return Err(format!(
-            "cannot write a {shape} image as PNG (1 or 3 channels)"
-        ));
+        return Err(PngError::Shape(shape));
     }
     let mut bytes = Vec::new();
     let encoder = image::codecs::png::PngEncoder::new(&mut bytes);
@@ -393,9 +400,7 @@ pub fn encode_image_png(image: &[f32], shape: ImageShape) -> Result<Vec<u8>, Str
             .collect();
         (data, image::ExtendedColorType::Rgb8)
     };
-    encoder
-        .write_image(&data, w as u32, h as u32, colour)
-        .map_err(|e| format!("encoding PNG: {e}"))?;
+    encoder.write_image(&data, w as u32, h as u32, colour)?;
     Ok(bytes)
 }
 

@@ -2,7 +2,7 @@
 //! photographs (a few photos give thousands of patches), and the patch sets the denoising
 //! benchmark scores on.
 
-use crate::data::{ImageSet, ImageShape};
+use crate::data::{DataError, ImageSet, ImageShape};
 
 /// Every `side × side` patch of every image of `set` on a grid of step `stride` (top-left
 /// first, row by row). Images smaller than a patch give none. Labels are dropped; origins
@@ -43,20 +43,19 @@ pub fn cut_patches(set: &ImageSet, side: usize, stride: usize) -> ImageSet {
 }
 
 /// Joins sets of one shape into one (e.g. the patches of several photos of different sizes).
-pub fn concat(sets: Vec<ImageSet>) -> Result<ImageSet, String> {
+pub fn concat(sets: Vec<ImageSet>) -> Result<ImageSet, DataError> {
     let mut iter = sets.into_iter();
     let Some(mut all) = iter.next() else {
-        return Err("no images".into());
+        return Err(DataError::NothingToJoin);
     };
     all.labels = None;
     for s in iter {
         if s.shape != all.shape {
-            return Err(format!(
-                "{}: images are {} but earlier ones are {}",
-                s.origins.first().map(String::as_str).unwrap_or("?"),
-                s.shape,
-                all.shape
-            ));
+            return Err(DataError::JoinShapes {
+                origin: s.origins.first().cloned().unwrap_or_else(|| "?".into()),
+                shape: s.shape,
+                earlier: all.shape,
+            });
         }
         all.pixels.extend(s.pixels);
         all.origins.extend(s.origins);

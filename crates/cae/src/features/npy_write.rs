@@ -39,7 +39,7 @@ fn npy_bytes(dtype: Dtype, shape: &[usize], payload: Vec<u8>) -> Vec<u8> {
 }
 
 /// A float32 array of `shape` (its product must equal `values.len()`).
-pub fn f32_npy(values: &[f32], shape: &[usize]) -> Result<Vec<u8>, String> {
+pub fn f32_npy(values: &[f32], shape: &[usize]) -> Result<Vec<u8>, NpyShapeError> {
     check(values.len(), shape)?;
     let payload = values.iter().flat_map(|v| v.to_le_bytes()).collect();
     Ok(npy_bytes(Dtype::F32, shape, payload))
@@ -51,12 +51,23 @@ pub fn i64_npy(values: &[i64]) -> Vec<u8> {
     npy_bytes(Dtype::I64, &[values.len()], payload)
 }
 
-fn check(len: usize, shape: &[usize]) -> Result<(), String> {
-    let n: usize = shape.iter().product();
-    if n != len {
-        return Err(format!(
-            "array of {len} values does not have shape {shape:?} ({n} values)"
-        ));
+/// The values handed to [`f32_npy`] do not fill the shape asked for.
+#[derive(Debug, thiserror::Error)]
+#[error("array of {len} values does not have shape {shape:?} ({expected} values)")]
+pub struct NpyShapeError {
+    pub len: usize,
+    pub shape: Vec<usize>,
+    pub expected: usize,
+}
+
+fn check(len: usize, shape: &[usize]) -> Result<(), NpyShapeError> {
+    let expected: usize = shape.iter().product();
+    if expected != len {
+        return Err(NpyShapeError {
+            len,
+            shape: shape.to_vec(),
+            expected,
+        });
     }
     Ok(())
 }

@@ -20,7 +20,7 @@ pub use grid::{
     reconstruction_grid,
 };
 pub use histogram::score_histogram;
-pub use overlay::{Overlay, anomaly_overlay, overlay_sheet};
+pub use overlay::{Overlay, anomaly_overlay, map_top, overlay_sheet};
 
 /// Why a picture could not be produced.
 #[derive(Debug, thiserror::Error)]

@@ -45,6 +45,16 @@ pub struct Overlay<'a> {
     pub segmentation: bool,
 }
 
+/// The map value drawn brightest, one rule for `cae anomaly score` and `cae serve`: twice the
+/// run's pixel threshold, so the threshold sits mid-scale and every image of a run is drawn on
+/// the same scale; without a threshold, the image's own maximum (its colour bar says which).
+pub fn map_top(pixel_threshold: Option<f64>, map: &[f32]) -> f32 {
+    match pixel_threshold {
+        Some(p) if p > 0.0 && p.is_finite() => 2.0 * p as f32,
+        _ => map.iter().copied().fold(f32::MIN_POSITIVE, f32::max),
+    }
+}
+
 /// RGB of pixel (y, x) of a CHW image (grey for one channel).
 fn rgb_at(img: &[f32], (c, h, w): (usize, usize, usize), y: usize, x: usize) -> [f32; 3] {
     let plane = h * w;
@@ -308,6 +318,22 @@ fn draw_text(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 16: the CLI scaled a heatmap to the set's maximum and the server to each image's;
+    /// both now call `map_top`, so one image is drawn alike by either.
+    #[test]
+    fn one_heatmap_scale_for_the_cli_and_the_server() {
+        let map = [0.1f32, 0.4, 0.2];
+        assert_eq!(map_top(Some(0.15), &map), 0.3);
+        assert_eq!(map_top(None, &map), 0.4);
+        for bad in [Some(0.0), Some(f64::NAN), Some(-1.0)] {
+            assert_eq!(map_top(bad, &map), 0.4, "{bad:?}");
+        }
+        assert!(
+            map_top(None, &[0.0; 4]) > 0.0,
+            "an all-zero map still has a scale"
+        );
+    }
 
     #[test]
     fn draws_four_panels_and_contours() {

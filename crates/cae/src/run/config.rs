@@ -3,7 +3,7 @@
 
 use crate::data::{DataError, ImageShape, LoadOptions, Normalize};
 use crate::device::DeviceKind;
-use crate::quote::quote;
+use crate::quote::{InvalidValue, quote};
 use serde::{Deserialize, Serialize};
 
 /// A setting that cannot be used as given.
@@ -152,12 +152,13 @@ pub enum LossKind {
 }
 
 impl std::str::FromStr for LossKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = InvalidValue;
+    fn from_str(s: &str) -> Result<Self, InvalidValue> {
         let unknown = |other: &str| {
-            format!(
-                "unknown loss {other}: expected mse, bce, l1, sse, ssim, mse+ssim:WEIGHT (e.g. mse+ssim:0.5) or focal",
-                other = quote(other)
+            InvalidValue::new(
+                "unknown loss",
+                other,
+                "expected mse, bce, l1, sse, ssim, mse+ssim:WEIGHT (e.g. mse+ssim:0.5) or focal",
             )
         };
         match s.trim() {
@@ -171,9 +172,10 @@ impl std::str::FromStr for LossKind {
             other => match other.strip_prefix("mse+ssim:") {
                 Some(w) => match w.trim().parse::<f64>() {
                     Ok(w) if (0.0..=1.0).contains(&w) => Ok(LossKind::MseSsim(w)),
-                    _ => Err(format!(
-                        "loss {other}: the SSIM weight must be a number in [0, 1], e.g. mse+ssim:0.5",
-                        other = quote(other)
+                    _ => Err(InvalidValue::new(
+                        "loss",
+                        other,
+                        "the SSIM weight must be a number in [0, 1], e.g. mse+ssim:0.5",
                     )),
                 },
                 None => Err(unknown(other)),
@@ -288,14 +290,15 @@ impl std::fmt::Display for Keep {
 }
 
 impl std::str::FromStr for Keep {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Keep, String> {
+    type Err = InvalidValue;
+    fn from_str(s: &str) -> Result<Keep, InvalidValue> {
         match s.trim() {
             "best" => Ok(Keep::Best),
             "last" => Ok(Keep::Last),
-            other => Err(format!(
-                "--keep {}: expected best (lowest validation loss) or last (last epoch)",
-                quote(other)
+            other => Err(InvalidValue::new(
+                "--keep",
+                other,
+                "expected best (lowest validation loss) or last (last epoch)",
             )),
         }
     }
@@ -331,14 +334,15 @@ impl LrSchedule {
 }
 
 impl std::str::FromStr for LrSchedule {
-    type Err = String;
-    fn from_str(s: &str) -> Result<LrSchedule, String> {
+    type Err = InvalidValue;
+    fn from_str(s: &str) -> Result<LrSchedule, InvalidValue> {
         match s.trim() {
             "constant" => Ok(LrSchedule::Constant),
             "cosine" => Ok(LrSchedule::Cosine),
-            other => Err(format!(
-                "unknown learning-rate schedule {other}: expected constant or cosine",
-                other = quote(other)
+            other => Err(InvalidValue::new(
+                "unknown learning-rate schedule",
+                other,
+                "expected constant or cosine",
             )),
         }
     }
@@ -457,6 +461,7 @@ mod tests {
             "ssim2"
                 .parse::<LossKind>()
                 .unwrap_err()
+                .to_string()
                 .contains("unknown loss 'ssim2'")
         );
     }

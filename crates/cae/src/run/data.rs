@@ -42,11 +42,20 @@ pub enum RunDataError {
     #[error(transparent)]
     Load(#[from] DataError),
     /// The images do not fit the model; the message names the conversion to ask for.
-    #[error("{0}")]
-    Fit(String),
+    #[error(transparent)]
+    Fit(#[from] crate::infer::InferError),
     /// The source holds no image.
     #[error("{origin}: no images")]
     Empty { origin: String },
+    /// The run's own partitions could not be rebuilt.
+    #[error(transparent)]
+    Partition(#[from] crate::run::PartitionError),
+    /// An MVTec AD folder is malformed.
+    #[error(transparent)]
+    Layout(#[from] crate::data::mvtec::MvtecError),
+    /// The images have no usable truth (no normal class, an unknown one, no such partition).
+    #[error(transparent)]
+    Anomaly(#[from] AnomalyError),
 }
 
 /// Which held-out part of a run's own data to use when no source is given.
@@ -163,7 +172,7 @@ impl LoadedRun {
         let input = self.config.input_shape()?;
         let options = request.options(&self.config, self.config.data.channels)?;
         let set = data::load(source, &options)?;
-        check_fits(set.shape, input, source).map_err(RunDataError::Fit)?;
+        check_fits(set.shape, input, source)?;
         if set.is_empty() {
             return Err(RunDataError::Empty {
                 origin: source.clone(),
@@ -179,14 +188,10 @@ impl LoadedRun {
         &self,
         request: &DataRequest,
         partition: Partition,
-    ) -> Result<AnomalySet, AnomalyError> {
+    ) -> Result<AnomalySet, RunDataError> {
         let config = &self.config;
-        let input = config
-            .input_shape()
-            .map_err(|e| AnomalyError::Model(e.to_string()))?;
-        let options = request
-            .options(config, Some(input.channels))
-            .map_err(|e| AnomalyError::Model(e.to_string()))?;
+        let input = config.input_shape()?;
+        let options = request.options(config, Some(input.channels))?;
         let set = match &request.source {
             Some(source) => load_source(source, config, request, &options)?,
             None => load_partition(&self.dir.root, config, partition)?.shard(request.shard),
@@ -195,13 +200,13 @@ impl LoadedRun {
         // or in tiles: `score::score_any_size`); only the channels must match.
         let native = config.data.resize.is_none() && request.resize.is_none();
         if !(native && set.images.shape.channels == input.channels) {
-            check_fits(set.images.shape, input, &set.source).map_err(AnomalyError::Model)?;
+            check_fits(set.images.shape, input, &set.source)?;
         }
         let hint = match &request.source {
             Some(_) => "point --data at a folder or file with images",
             None => "pass --data SRC",
         };
-        set.non_empty(hint)
+        Ok(set.non_empty(hint)?)
     }
 }
 
@@ -220,7 +225,7 @@ fn load_source(
     config: &RunConfig,
     request: &DataRequest,
     options: &LoadOptions,
-) -> Result<AnomalySet, AnomalyError> {
+) -> Result<AnomalySet, RunDataError> {
     let path = Path::new(source);
     if path.is_dir() && mvtec::is_layout(path) {
         let t = mvtec::load_test(path, options)?;
@@ -242,7 +247,8 @@ fn load_source(
             return Err(AnomalyError::Unlabelled {
                 origin: source.to_string(),
                 class: class.to_string(),
-            });
+            }
+            .into());
         }
         return Ok(AnomalySet::all_normal(images, source));
     }
@@ -256,7 +262,8 @@ fn load_source(
         return Err(AnomalyError::NoNormalClass {
             origin: source.to_string(),
             available: describe_classes(&images),
-        });
+        }
+        .into());
     };
     let normal = resolve_normal_class(&images, &class, source)?;
     Ok(AnomalySet::one_vs_rest(images, normal, source))
@@ -266,10 +273,10 @@ fn load_partition(
     run: &Path,
     config: &RunConfig,
     partition: Partition,
-) -> Result<AnomalySet, AnomalyError> {
+) -> Result<AnomalySet, RunDataError> {
     let run_name = run.display().to_string();
     let seed = config.train.seed;
-    let all = load_data(&config.data, seed).map_err(|e| AnomalyError::Model(e.to_string()))?;
+    let all = load_data(&config.data, seed)?;
     let what = match partition {
         Partition::Validation => "validation",
         Partition::Test => "test",
@@ -278,15 +285,15 @@ fn load_partition(
     let source = format!("the {what} partition of {run_name}");
     if partition == Partition::Painted {
         // Training's own partitions, so this is exactly the set `val_auroc` was logged on.
-        let FitData { train, val, .. } =
-            fit_data(all, config).map_err(|e| AnomalyError::Model(e.to_string()))?;
+        let FitData { train, val, .. } = fit_data(all, config)?;
         if val.is_empty() {
             return Err(AnomalyError::NoPartition {
                 run: run_name,
                 reason:
                     "the run holds out no validation images (it was trained with --val-fraction 0)"
                         .into(),
-            });
+            }
+            .into());
         }
         let painted = PaintedValidation::new(&val, &train, config.train.synthetic.as_ref(), seed)
             .ok_or_else(|| AnomalyError::NoPartition {
@@ -310,7 +317,7 @@ fn load_partition(
                     run: run_name,
                     reason: "the run holds out no test partition (it was trained without --test-fraction)"
                         .into(),
-                });
+                }.into());
             }
             Partition::Test | Partition::Painted => {
                 AnomalySet::one_vs_rest(split.test, split.normal_label, &source)
@@ -326,8 +333,7 @@ fn load_partition(
         Partition::Test if root.is_dir() && mvtec::is_layout(root) => {
             let options = config
                 .data
-                .load_options(seed)
-                .map_err(|e| AnomalyError::Model(e.to_string()))?;
+                .load_options(seed)?;
             let t = mvtec::load_test(root, &options)?;
             Ok(AnomalySet {
                 anomalous: t.images.labels.iter().flatten().map(|&l| l != 0).collect(),
@@ -339,6 +345,6 @@ fn load_partition(
         Partition::Test | Partition::Painted => Err(AnomalyError::NoPartition {
             run: run_name,
             reason: "the run has no test partition (train with --normal-class C --test-fraction F, or on an MVTec AD folder)".into(),
-        }),
+        }.into()),
     }
 }

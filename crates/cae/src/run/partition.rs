@@ -51,8 +51,8 @@ pub enum PartitionError {
     #[error(transparent)]
     Load(#[from] DataError),
     /// The images do not fit the model (the message names the conversion to ask for).
-    #[error("{0}")]
-    Fit(String),
+    #[error(transparent)]
+    Fit(#[from] crate::infer::InferError),
     #[error(
         "--test-fraction needs --normal-class (it holds out a test partition of a one-class run)"
     )]
@@ -226,8 +226,7 @@ pub fn fit_data(all: ImageSet, config: &RunConfig) -> Result<FitData, PartitionE
 /// Loads a run's data, checks it fits the model and partitions it as the run did.
 pub fn load_fit_data(config: &RunConfig) -> Result<FitData, PartitionError> {
     let all = load_data(&config.data, config.train.seed)?;
-    check_fits(all.shape, config.input_shape()?, &config.data.source)
-        .map_err(PartitionError::Fit)?;
+    check_fits(all.shape, config.input_shape()?, &config.data.source)?;
     fit_data(all, config)
 }
 

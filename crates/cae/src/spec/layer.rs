@@ -5,7 +5,7 @@
 //! leniently (a kernel may be `3` or `[3, 5]`, padding `"same"`, `1`, `[1, 2]` or
 //! `[top, left, bottom, right]`) and checked later, in one place, by [`super::check`].
 
-use crate::quote::quote;
+use crate::quote::{InvalidValue, quote};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -239,12 +239,12 @@ impl fmt::Display for Activation {
 }
 
 impl FromStr for Activation {
-    type Err = String;
+    type Err = InvalidValue;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
         let (name, arg) = split_call(s)?;
-        let arg_or = |default: f64| -> Result<f64, String> {
+        let arg_or = |default: f64| -> Result<f64, InvalidValue> {
             match arg {
                 None => Ok(default),
                 Some(a) => a
@@ -252,20 +252,13 @@ impl FromStr for Activation {
                     .ok()
                     .filter(|v| v.is_finite())
                     .ok_or_else(|| {
-                        format!(
-                            "activation {s}: {a} is not a number",
-                            a = quote(a),
-                            s = quote(s)
-                        )
+                        InvalidValue::new("activation", s, format!("{} is not a number", quote(a)))
                     }),
             }
         };
         let no_arg = |act: Activation| match arg {
             None => Ok(act),
-            Some(_) => Err(format!(
-                "activation {name} takes no argument",
-                name = quote(name)
-            )),
+            Some(_) => Err(InvalidValue::new("activation", name, "takes no argument")),
         };
         match name {
             "identity" | "linear" | "none" => no_arg(Activation::Identity),
@@ -275,23 +268,23 @@ impl FromStr for Activation {
             "gelu" => no_arg(Activation::Gelu),
             "sigmoid" => no_arg(Activation::Sigmoid),
             "tanh" => no_arg(Activation::Tanh),
-            other => Err(format!(
-                "unknown activation {other}: expected relu, leaky_relu(slope), elu(alpha), \
-                 gelu, sigmoid, tanh or identity",
-                other = quote(other)
+            other => Err(InvalidValue::new(
+                "unknown activation",
+                other,
+                "expected relu, leaky_relu(slope), elu(alpha), gelu, sigmoid, tanh or identity",
             )),
         }
     }
 }
 
 /// Splits `name(arg)` into its parts; a bare `name` has no argument.
-fn split_call(s: &str) -> Result<(&str, Option<&str>), String> {
+fn split_call(s: &str) -> Result<(&str, Option<&str>), InvalidValue> {
     match s.split_once('(') {
         None => Ok((s, None)),
         Some((name, rest)) => {
             let arg = rest
                 .strip_suffix(')')
-                .ok_or_else(|| format!("{s}: missing closing parenthesis", s = quote(s)))?;
+                .ok_or_else(|| InvalidValue::new("setting", s, "missing closing parenthesis"))?;
             Ok((name.trim(), Some(arg.trim())))
         }
     }
@@ -328,7 +321,7 @@ impl fmt::Display for Regularizer {
 }
 
 impl FromStr for Regularizer {
-    type Err = String;
+    type Err = InvalidValue;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (name, arg) = split_call(s.trim())?;
@@ -338,25 +331,27 @@ impl FromStr for Regularizer {
                 .ok()
                 .filter(|v| v.is_finite() && *v >= 0.0)
                 .ok_or_else(|| {
-                    format!(
-                        "regularizer {s}: {a} is not a non-negative number",
-                        a = quote(a),
-                        s = quote(s)
+                    InvalidValue::new(
+                        "regularizer",
+                        s,
+                        format!("{} is not a non-negative number", quote(a)),
                     )
                 })?,
             None => {
-                return Err(format!(
-                    "regularizer {s}: write l1(weight) or l2(weight)",
-                    s = quote(s)
+                return Err(InvalidValue::new(
+                    "regularizer",
+                    s,
+                    "write l1(weight) or l2(weight)",
                 ));
             }
         };
         match name {
             "l1" => Ok(Regularizer::L1(weight)),
             "l2" => Ok(Regularizer::L2(weight)),
-            other => Err(format!(
-                "unknown regularizer {other}: expected l1(weight) or l2(weight)",
-                other = quote(other)
+            other => Err(InvalidValue::new(
+                "unknown regularizer",
+                other,
+                "expected l1(weight) or l2(weight)",
             )),
         }
     }
@@ -393,7 +388,7 @@ mod tests {
         assert_eq!("elu".parse::<Activation>(), Ok(Activation::Elu(1.0)));
         assert!("relu(2)".parse::<Activation>().is_err());
         assert!("leaky_relu(x)".parse::<Activation>().is_err());
-        let err = "swish".parse::<Activation>().unwrap_err();
+        let err = "swish".parse::<Activation>().unwrap_err().to_string();
         assert!(err.contains("unknown activation 'swish'"), "{err}");
     }
 

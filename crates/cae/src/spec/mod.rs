@@ -279,25 +279,21 @@ fn resolve_params(
     Ok(params)
 }
 
-/// Parses `--param name=value`.
-pub fn parse_param(s: &str) -> Result<(String, f64), String> {
+/// Parses `--param name=value`; a malformed one is a [`SpecError::Param`] naming it.
+pub fn parse_param(s: &str) -> Result<(String, f64), SpecError> {
+    let refuse = |message: String| SpecError::Param {
+        origin: format!("--param {}", quote(s)),
+        message,
+    };
     let (k, v) = s
         .split_once('=')
-        .ok_or_else(|| format!("--param {s}: expected name=value", s = quote(s)))?;
+        .ok_or_else(|| refuse("expected name=value".into()))?;
     let text = v.trim();
-    let v: f64 = text.parse().map_err(|_| {
-        format!(
-            "--param {s}: {text} is not a number",
-            s = quote(s),
-            text = quote(text)
-        )
-    })?;
+    let v: f64 = text
+        .parse()
+        .map_err(|_| refuse(format!("{} is not a number", quote(text))))?;
     if !v.is_finite() {
-        return Err(format!(
-            "--param {s}: {text} is not a finite number",
-            s = quote(s),
-            text = quote(text)
-        ));
+        return Err(refuse(format!("{} is not a finite number", quote(text))));
     }
     Ok((k.trim().to_string(), v))
 }

@@ -7,7 +7,10 @@ use crate::quote::quote;
 use std::collections::BTreeMap;
 
 /// Replaces every `"$name"` / `"$(expr)"` string inside `value` by its number.
-pub fn substitute(value: &mut toml::Value, params: &BTreeMap<String, f64>) -> Result<(), String> {
+pub(crate) fn substitute(
+    value: &mut toml::Value,
+    params: &BTreeMap<String, f64>,
+) -> Result<(), String> {
     match value {
         toml::Value::String(s) if s.starts_with('$') => {
             let expr = s[1..].trim();
@@ -43,7 +46,7 @@ const MAX_LEN: usize = 1000;
 const MAX_DEPTH: usize = 64;
 
 /// Evaluates `+ - * /` expressions with parentheses over numbers and parameter names.
-pub fn eval(expr: &str, params: &BTreeMap<String, f64>) -> Result<f64, String> {
+pub(crate) fn eval(expr: &str, params: &BTreeMap<String, f64>) -> Result<f64, String> {
     let len = expr.chars().count();
     if len > MAX_LEN {
         return Err(format!(

@@ -5,6 +5,7 @@
 use super::batches::EpochBatches;
 use super::checkpoint::{Checkpoint, CheckpointError, EpochRecord, Progress};
 use super::loss::loss;
+use super::objective::check_objective;
 use crate::anomaly::painted::PaintedValidation;
 use crate::atomic::write_atomic;
 use crate::data::ImageSet;
@@ -14,7 +15,7 @@ use crate::noise::NoiseSpec;
 use crate::plot::{self, Series};
 use crate::run::FitData;
 use crate::run::RunDir;
-use crate::run::config::{LossKind, RunConfig, TrainConfig};
+use crate::run::config::{LossKind, RunConfig};
 use crate::spec::{Activation, ValidSpec};
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
@@ -78,8 +79,55 @@ pub enum TrainError {
     /// The observer asked to stop (Ctrl-C, SIGTERM).
     #[error("stopped {}; continue with: cae train --resume {run}", stopped_after(*epoch))]
     Interrupted { epoch: usize, run: String },
-    #[error("{0}")]
-    Setup(String),
+    /// `--data` was not given.
+    #[error("no data: pass --data (a path or builtin:shapes)")]
+    NoData,
+    /// The training partition is empty.
+    #[error("{origin}: no training images")]
+    NoTrainingImages { origin: String },
+    /// The architecture cannot serve the objective (loss, synthetic anomalies, augmentation).
+    #[error(transparent)]
+    Objective(#[from] super::ObjectiveError),
+    /// The architecture could not be resolved for the data.
+    #[error(transparent)]
+    Spec(#[from] crate::spec::SpecError),
+    /// `--resize` gives a size the model cannot take.
+    #[error("--resize {resize}: {source}")]
+    Resize {
+        resize: String,
+        source: crate::spec::SpecError,
+    },
+    /// The folder is not a run, or its config or spec cannot be read.
+    #[error(transparent)]
+    Run(#[from] crate::run::RunDirError),
+    /// A resume's changed settings are out of range.
+    #[error("{run}: {source}")]
+    ResumeSettings {
+        run: String,
+        source: crate::run::ConfigError,
+    },
+    /// A resume asked for fewer epochs than the run has trained.
+    #[error("--epochs {epochs}: {run} has already trained {done} epochs; give more to continue it")]
+    EpochsDone {
+        epochs: usize,
+        run: String,
+        done: usize,
+    },
+    /// The optimizer's state could not be saved or restored.
+    #[error("{path}optimizer state: {message}")]
+    Optimizer { path: String, message: String },
+    /// A training picture could not be drawn.
+    #[error("drawing {what}: {source}")]
+    Plot {
+        what: &'static str,
+        source: crate::plot::PlotError,
+    },
+    /// The run's config could not be written as TOML.
+    #[error("writing {what}: {source}")]
+    ConfigText {
+        what: &'static str,
+        source: toml::ser::Error,
+    },
     /// A training setting is out of range or does not combine with another.
     #[error(transparent)]
     Config(#[from] crate::run::ConfigError),
@@ -88,6 +136,12 @@ pub enum TrainError {
     Data(#[from] crate::run::PartitionError),
     #[error(transparent)]
     Device(#[from] crate::device::NotCompiled),
+    /// The images do not fit the model, or its output could not be read.
+    #[error(transparent)]
+    Infer(#[from] crate::infer::InferError),
+    /// The spec cannot be trained stage by stage.
+    #[error(transparent)]
+    Stacked(#[from] super::stacked::StackError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     #[error("{path}: cannot write: {source}")]
@@ -120,87 +174,6 @@ fn kept_message(last_good: usize, run: &str) -> String {
         format!("no epoch had finished, so {run} holds no weights yet")
     } else {
         format!("the last good checkpoint (epoch {last_good}) is kept in {run}")
-    }
-}
-
-/// The augmentation must fit the images (a crop inside them, turns on square ones) and the
-/// objective (no pixel values above 1 for BCE, no augmented codes in stacked stages), and with
-/// a crop the model must run on it with the same weights it will score whole images with: a
-/// fully convolutional spec.
-fn check_augment(spec: &ValidSpec, t: &TrainConfig) -> Result<(), String> {
-    let Some(augment) = t.augment else {
-        return Ok(());
-    };
-    augment.check(spec.input).map_err(|e| e.to_string())?;
-    if t.stacked {
-        return Err(format!(
-            "--augment {augment} with --stacked: the later stages train on codes, which must not be cropped, turned or relit; pretrain without --augment"
-        ));
-    }
-    if t.loss == LossKind::Bce && (augment.brightness.is_some() || augment.contrast.is_some()) {
-        return Err(format!(
-            "--augment {augment} with --loss bce: brightness and contrast can push target pixels above 1, where binary cross-entropy has no minimum; use --loss mse or leave them out"
-        ));
-    }
-    if augment.crop.is_none() {
-        return Ok(());
-    }
-    let cropped = augment.trained_shape(spec.input);
-    match spec.at(cropped) {
-        Ok(c) if c.total_params() == spec.total_params() => Ok(()),
-        Ok(_) => Err(format!(
-            "--augment crop:{} trains {} on {cropped}, but its dense layers are sized for {}: crops need a fully convolutional spec",
-            cropped.height, spec.spec.name, spec.input
-        )),
-        Err(e) => Err(format!(
-            "--augment crop:{}: {} does not fit {cropped} crops: {e}",
-            cropped.height, spec.spec.name
-        )),
-    }
-}
-
-/// Checks settings that depend on both the architecture and the objective: a segmentation
-/// network trains on synthetic anomalies and a reconstruction does not; probability losses need
-/// a sigmoid output; the augmentation fits ([`check_augment`]).
-pub(super) fn check_objective(spec: &ValidSpec, t: &TrainConfig) -> Result<(), String> {
-    check_augment(spec, t)?;
-    let name = &spec.spec.name;
-    match (spec.is_segmentation(), t.synthetic.is_some()) {
-        (true, false) => {
-            return Err(format!(
-                "{name} is a segmentation network (output_channels = {}): train it with --synthetic dark,texture,crack",
-                spec.output().channels
-            ));
-        }
-        (false, true) => {
-            return Err(format!(
-                "--synthetic trains a segmentation network, but {name} reconstructs its input: use --arch inspect (or a spec with output_channels = 1)"
-            ));
-        }
-        (true, true) if spec.output().channels != 1 => {
-            return Err(format!(
-                "{name} outputs {} channels; a segmentation network predicts one anomaly map: set output_channels = 1",
-                spec.output().channels
-            ));
-        }
-        _ => {}
-    }
-    if !matches!(t.loss, LossKind::Bce | LossKind::Focal) {
-        return Ok(());
-    }
-    let last_activation = spec.output_activation();
-    match last_activation {
-        Some(Activation::Sigmoid) => Ok(()),
-        other => Err(format!(
-            "loss {} needs outputs in (0, 1) but the decoder ends with {}; end it with a sigmoid{}",
-            t.loss,
-            other.unwrap_or_default(),
-            if t.synthetic.is_some() {
-                ""
-            } else {
-                " or use --loss mse"
-            }
-        )),
     }
 }
 
@@ -248,12 +221,11 @@ pub fn fit_from(
     let (train, val) = (&data.train, &data.val);
     let t = &config.train;
     t.check()?;
-    check_objective(spec, t).map_err(TrainError::Setup)?;
+    check_objective(spec, t)?;
     if train.is_empty() {
-        return Err(TrainError::Setup(format!(
-            "{}: no training images",
-            config.data.source
-        )));
+        return Err(TrainError::NoTrainingImages {
+            origin: config.data.source.clone(),
+        });
     }
     // A new stacked run pretrains its encoder layer by layer first (`stack/stage-N/`).
     let initial = match (initial, &resume) {
@@ -299,11 +271,9 @@ pub fn fit_from(
         )?;
         optimizer = optimizer
             .from_bytes(Bytes::from_bytes_vec(checkpoint.optimizer))
-            .map_err(|e| {
-                TrainError::Setup(format!(
-                    "{}: optimizer state: {e:?}",
-                    run.checkpoint().display()
-                ))
+            .map_err(|e| TrainError::Optimizer {
+                path: format!("{}: ", run.checkpoint().display()),
+                message: format!("{e:?}"),
             })?;
         progress = checkpoint.progress;
         // Artifacts of epochs after the checkpoint (a kill between writes) are redone.
@@ -500,7 +470,10 @@ pub fn fit_from(
             model: weights,
             optimizer: optimizer
                 .into_bytes()
-                .map_err(|e| TrainError::Setup(format!("optimizer state: {e:?}")))?
+                .map_err(|e| TrainError::Optimizer {
+                    path: String::new(),
+                    message: format!("{e:?}"),
+                })?
                 .to_vec(),
         };
         checkpoint.save(&run.checkpoint())?;
@@ -631,7 +604,10 @@ fn write_metrics(run: &RunDir, history: &[EpochRecord]) -> Result<(), TrainError
         true,
         (800, 500),
     )
-    .map_err(|e| TrainError::Setup(format!("drawing loss.png: {e}")))?;
+    .map_err(|source| TrainError::Plot {
+        what: "loss.png",
+        source,
+    })?;
     write(&run.loss_plot(), &png)?;
 
     if !names.is_empty() {
@@ -652,7 +628,10 @@ fn write_metrics(run: &RunDir, history: &[EpochRecord]) -> Result<(), TrainError
             true,
             (800, 500),
         )
-        .map_err(|e| TrainError::Setup(format!("drawing monitors.png: {e}")))?;
+        .map_err(|source| TrainError::Plot {
+            what: "monitors.png",
+            source,
+        })?;
         write(&run.monitors_plot(), &png)?;
     }
     Ok(())
@@ -669,8 +648,7 @@ fn write_recon_grid(
     labels: [&str; 2],
     device: &Device,
 ) -> Result<f64, TrainError> {
-    let (originals, recons) =
-        reconstruct_first(model, set, 16, device).map_err(TrainError::Setup)?;
+    let (originals, recons) = reconstruct_first(model, set, 16, device)?;
     let spread = spread(recons.iter().flatten().copied())
         / spread(originals.iter().flatten().copied()).max(1e-12);
     let s = set.shape;
@@ -693,9 +671,14 @@ fn write_recon_grid(
         scale,
         labels,
     )
-    .map_err(|e| TrainError::Setup(format!("drawing grid: {e}")))?;
-    let png =
-        plot::encode_png(&image).map_err(|e| TrainError::Setup(format!("encoding grid: {e}")))?;
+    .map_err(|source| TrainError::Plot {
+        what: "the reconstruction grid",
+        source,
+    })?;
+    let png = plot::encode_png(&image).map_err(|source| TrainError::Plot {
+        what: "the reconstruction grid",
+        source,
+    })?;
     let dir = run.recon_dir();
     std::fs::create_dir_all(&dir).map_err(|source| TrainError::Write {
         path: dir.display().to_string(),

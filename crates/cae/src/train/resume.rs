@@ -31,16 +31,13 @@ pub fn train_resume(
     changes: &ResumeChanges,
     observer: &mut dyn Observer,
 ) -> Result<TrainOutcome, TrainError> {
-    let setup = |m: String| TrainError::Setup(m);
     let run = RunDir::new(dir);
     // Not a run: say so before a lock file is made in someone's folder.
     if !RunDir::exists(dir) {
-        return Err(setup(
-            RunDirError::NotARun(dir.display().to_string()).to_string(),
-        ));
+        return Err(RunDirError::NotARun(dir.display().to_string()).into());
     }
     let _lock = run.lock("resuming training")?;
-    let saved = run.read_config().map_err(|e| setup(e.to_string()))?;
+    let saved = run.read_config()?;
     let mut config = saved.clone();
     if let Some(e) = changes.epochs {
         config.train.epochs = e;
@@ -54,8 +51,11 @@ pub fn train_resume(
     config
         .train
         .check()
-        .map_err(|e| setup(format!("{}: {e}", dir.display())))?;
-    let spec = run.spec(&config).map_err(|e| setup(e.to_string()))?;
+        .map_err(|source| TrainError::ResumeSettings {
+            run: dir.display().to_string(),
+            source,
+        })?;
+    let spec = run.spec(&config)?;
     // Temp files of writes a kill interrupted (the files they were replacing are intact). The
     // lock is held, so no live writer's file is among them.
     for dir in [run.root.clone(), run.recon_dir()] {
@@ -77,14 +77,14 @@ pub fn train_resume(
     };
     let done = checkpoint.as_ref().map_or(0, |c| c.progress.epoch);
     if config.train.epochs < done {
-        return Err(setup(format!(
-            "--epochs {}: {} has already trained {done} epochs; give more to continue it",
-            config.train.epochs,
-            dir.display()
-        )));
+        return Err(TrainError::EpochsDone {
+            epochs: config.train.epochs,
+            run: dir.display().to_string(),
+            done,
+        });
     }
     let all = load_data(&config.data, config.train.seed)?;
-    check_fits(all.shape, config.input_shape()?, &config.data.source).map_err(setup)?;
+    check_fits(all.shape, config.input_shape()?, &config.data.source)?;
     let now = Fingerprint::of(&all);
     match &config.data.fingerprint {
         Some(then) => {
@@ -96,7 +96,10 @@ pub fn train_resume(
     }
     let data = crate::run::fit_data(all, &config)?;
     if config != saved {
-        let text = toml::to_string(&config).map_err(|e| setup(format!("writing config: {e}")))?;
+        let text = toml::to_string(&config).map_err(|source| TrainError::ConfigText {
+            what: "config",
+            source,
+        })?;
         write_atomic(&run.config(), text.as_bytes()).map_err(|source| TrainError::Write {
             path: run.config().display().to_string(),
             source,

@@ -2,7 +2,8 @@
 //! `crate::output`), validating everything, then creating the run directory under its lock
 //! and writing the resolved config. Resuming lives in `resume`.
 
-use super::fit::{Observer, TrainError, TrainOutcome, check_objective, fit};
+use super::fit::{Observer, TrainError, TrainOutcome, fit};
+use super::objective::check_objective;
 use crate::atomic::write_atomic;
 use crate::data::Fingerprint;
 use crate::output::{Overwrite, check_new_run};
@@ -30,22 +31,16 @@ pub fn train_new(
     overwrite: Overwrite,
     observer: &mut dyn Observer,
 ) -> Result<TrainOutcome, TrainError> {
-    let setup = |m: String| TrainError::Setup(m);
     check_new_run(out, overwrite)?;
     new.train.check()?;
     if new.data.source.is_empty() {
-        return Err(setup(
-            "no data: pass --data (a path or builtin:shapes)".into(),
-        ));
+        return Err(TrainError::NoData);
     }
-    check_resized_shape(new).map_err(setup)?;
+    check_resized_shape(new)?;
     let all = load_data(&new.data, new.train.seed)?;
-    let spec = new
-        .arch
-        .resolve(&new.params, Some(all.shape))
-        .map_err(|e| setup(e.to_string()))?;
+    let spec = new.arch.resolve(&new.params, Some(all.shape))?;
     // Checked before the run directory exists, so a refused run leaves nothing behind.
-    check_objective(&spec, &new.train).map_err(setup)?;
+    check_objective(&spec, &new.train)?;
     let mut data_config = new.data.clone();
     data_config.fingerprint = Some(Fingerprint::of(&all));
     let mut train = new.train.clone();
@@ -70,7 +65,10 @@ pub fn train_new(
     let _lock = run.lock("training")?;
     // Again under the lock: another process may have started a run here meanwhile.
     check_new_run(out, overwrite)?;
-    let text = toml::to_string(&config).map_err(|e| setup(format!("writing config: {e}")))?;
+    let text = toml::to_string(&config).map_err(|source| TrainError::ConfigText {
+        what: "config",
+        source,
+    })?;
     write_atomic(&run.config(), text.as_bytes()).map_err(|source| TrainError::Write {
         path: run.config().display().to_string(),
         source,
@@ -84,16 +82,15 @@ pub fn train_new(
 /// large. The channels are the data's unless `--channels` forces them, so the shape passes
 /// if the model takes it with either 1 or 3; when neither fits, the error is the spec
 /// check's own for the first candidate.
-fn check_resized_shape(new: &NewRun) -> Result<(), String> {
+fn check_resized_shape(new: &NewRun) -> Result<(), TrainError> {
     let Some(hw) = &new.data.resize else {
         return Ok(());
     };
     // Options the loader would refuse (a side above 16384) get its own message first.
-    let options = new
-        .data
-        .load_options(new.train.seed)
-        .map_err(|e| e.to_string())?;
-    options.check().map_err(|e| e.to_string())?;
+    let options = new.data.load_options(new.train.seed)?;
+    options
+        .check()
+        .map_err(|e| TrainError::Data(crate::run::PartitionError::Load(e)))?;
     let Some((height, width)) = options.resize else {
         return Ok(());
     };
@@ -110,10 +107,13 @@ fn check_resized_shape(new: &NewRun) -> Result<(), String> {
         };
         match new.arch.resolve(&new.params, Some(shape)) {
             Ok(_) => return Ok(()),
-            Err(e) => {
-                first_error.get_or_insert_with(|| format!("--resize {hw}: {e}"));
+            Err(source) => {
+                first_error.get_or_insert(TrainError::Resize {
+                    resize: hw.to_string(),
+                    source,
+                });
             }
         }
     }
-    Err(first_error.unwrap_or_default())
+    Err(first_error.unwrap_or(TrainError::NoData))
 }

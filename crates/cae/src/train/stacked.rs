@@ -30,13 +30,31 @@ pub struct Stage {
     pub spec: ValidSpec,
 }
 
+/// Why a spec cannot be trained greedily stage by stage (`--stacked`).
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error(
+        "--stacked pretrains conv layers one by one, but '{spec}' starts with a zscore layer, fitted to the training images instead; train it without --stacked"
+    )]
+    Zscore { spec: String },
+    #[error(
+        "--stacked pretrains conv layers, but the encoder of '{spec}' does not start with any; use a convolutional encoder (e.g. --arch keras-denoise)"
+    )]
+    NoConv { spec: String },
+    /// A stage's own CAE could not be built.
+    #[error("stage {number}: {reason}")]
+    Stage { number: usize, reason: String },
+    /// A stage's codes (the next stage's input) could not be computed.
+    #[error("stage codes: {0}")]
+    Codes(String),
+}
+
 /// Cuts the encoder of `spec` into stages and gives each its own decoder.
-pub fn plan_stages(spec: &ValidSpec) -> Result<Vec<Stage>, String> {
+pub fn plan_stages(spec: &ValidSpec) -> Result<Vec<Stage>, StackError> {
     if spec.zscore().is_some() {
-        return Err(format!(
-            "--stacked pretrains conv layers one by one, but '{}' starts with a zscore layer, fitted to the training images instead; train it without --stacked",
-            spec.spec.name
-        ));
+        return Err(StackError::Zscore {
+            spec: spec.spec.name.clone(),
+        });
     }
     let layers = &spec.spec.encoder;
     let mut starts = Vec::new();
@@ -55,10 +73,9 @@ pub fn plan_stages(spec: &ValidSpec) -> Result<Vec<Stage>, String> {
         end = i + 1;
     }
     if starts.is_empty() {
-        return Err(format!(
-            "--stacked pretrains conv layers, but the encoder of '{}' does not start with any; use a convolutional encoder (e.g. --arch keras-denoise)",
-            spec.spec.name
-        ));
+        return Err(StackError::NoConv {
+            spec: spec.spec.name.clone(),
+        });
     }
     starts[0] = 0; // layers before the first conv belong to the first stage
     let mut stages = Vec::new();
@@ -85,16 +102,15 @@ fn volume(shape: Shape) -> Option<(usize, usize, usize)> {
 }
 
 /// Builds and checks the stage CAE of encoder layers `range`.
-fn stage(spec: &ValidSpec, range: Range<usize>, number: usize) -> Result<Stage, String> {
+fn stage(spec: &ValidSpec, range: Range<usize>, number: usize) -> Result<Stage, StackError> {
+    let refuse = |reason: String| StackError::Stage { number, reason };
     let first = planned(spec, range.start).map(|(_, l)| l);
     let last = planned(spec, range.end - 1).map(|(_, l)| l);
     let (Some(first), Some(last)) = (first, last) else {
-        return Err(format!(
-            "stage {number}: encoder layers not found in the plan"
-        ));
+        return Err(refuse("encoder layers not found in the plan".into()));
     };
     let (Some((c, h, w)), Some((_, oh, ow))) = (volume(first.input), volume(last.output)) else {
-        return Err(format!("stage {number}: expects image volumes"));
+        return Err(refuse("expects image volumes".into()));
     };
     let kernel = spec.spec.encoder[range.clone()]
         .iter()
@@ -131,10 +147,10 @@ fn stage(spec: &ValidSpec, range: Range<usize>, number: usize) -> Result<Stage, 
         ]));
         (kernel, "same")
     } else {
-        return Err(format!(
-            "stage {number} maps {c}x{h}x{w} to {}; --stacked needs stages that shrink by whole factors (use 'same' padding and sides divisible by the pooling)",
+        return Err(refuse(format!(
+            "maps {c}x{h}x{w} to {}; --stacked needs stages that shrink by whole factors (use 'same' padding and sides divisible by the pooling)",
             last.output
-        ));
+        )));
     };
     decoder.push(table(vec![
         ("type", text("conv")),
@@ -157,7 +173,7 @@ fn stage(spec: &ValidSpec, range: Range<usize>, number: usize) -> Result<Stage, 
         encoder: spec.spec.encoder[range.clone()].to_vec(),
         decoder: vec![],
     };
-    let mut value = toml::Value::try_from(&arch).map_err(|e| e.to_string())?;
+    let mut value = toml::Value::try_from(&arch).map_err(|e| refuse(e.to_string()))?;
     if let Some(t) = value.as_table_mut() {
         t.insert("decoder".into(), toml::Value::Array(decoder));
     }
@@ -166,9 +182,9 @@ fn stage(spec: &ValidSpec, range: Range<usize>, number: usize) -> Result<Stage, 
         height: h,
         width: w,
     };
-    let toml_text = toml::to_string(&value).map_err(|e| e.to_string())?;
+    let toml_text = toml::to_string(&value).map_err(|e| refuse(e.to_string()))?;
     let valid = ArchSpec::resolve_text(&arch.name, &toml_text, &[], Some(input))
-        .map_err(|e| format!("stage {number}: {e}"))?;
+        .map_err(|e| refuse(e.to_string()))?;
     Ok(Stage {
         layers: range,
         spec: valid,
@@ -182,9 +198,9 @@ fn encode_set(
     set: &ImageSet,
     batch: usize,
     device: &Device,
-) -> Result<ImageSet, String> {
+) -> Result<ImageSet, StackError> {
     let Some((c, h, w)) = volume(shape) else {
-        return Err("stage codes must be volumes".into());
+        return Err(StackError::Codes("they must be volumes".into()));
     };
     let indices: Vec<usize> = (0..set.len()).collect();
     let mut pixels = Vec::with_capacity(set.len() * c * h * w);
@@ -193,7 +209,7 @@ fn encode_set(
         let values = code
             .into_data()
             .try_into_vec::<f32>()
-            .map_err(|e| format!("reading codes: {e:?}"))?;
+            .map_err(|e| StackError::Codes(format!("{e:?}")))?;
         pixels.extend(values);
     }
     Ok(ImageSet {
@@ -218,8 +234,7 @@ pub fn pretrain(
     data: &FitData,
     observer: &mut dyn Observer,
 ) -> Result<Vec<u8>, TrainError> {
-    let setup = TrainError::Setup;
-    let stages = plan_stages(spec).map_err(setup)?;
+    let stages = plan_stages(spec)?;
     let t = &config.train;
     let base = t.device.device()?;
     base.seed(t.seed);
@@ -245,8 +260,10 @@ pub fn pretrain(
         if k > 0 || matches!(t.loss, LossKind::Bce) {
             stage_config.train.loss = LossKind::Mse;
         }
-        let text = toml::to_string(&stage_config)
-            .map_err(|e| TrainError::Setup(format!("writing stage config: {e}")))?;
+        let text = toml::to_string(&stage_config).map_err(|source| TrainError::ConfigText {
+            what: "stage config",
+            source,
+        })?;
         write_atomic(&dir.config(), text.as_bytes()).map_err(|source| TrainError::Write {
             path: dir.config().display().to_string(),
             source,
@@ -280,9 +297,9 @@ pub fn pretrain(
         }
         if k + 1 < stages.len() {
             let shape = stage.spec.bottleneck();
-            train = encode_set(&model, shape, &train, t.batch_size, &base).map_err(setup)?;
+            train = encode_set(&model, shape, &train, t.batch_size, &base)?;
             if !val.is_empty() {
-                val = encode_set(&model, shape, &val, t.batch_size, &base).map_err(setup)?;
+                val = encode_set(&model, shape, &val, t.batch_size, &base)?;
             }
         }
     }

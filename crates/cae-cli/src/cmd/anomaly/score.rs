@@ -7,7 +7,7 @@ use crate::cmd::print_json;
 use cae::anomaly::{AnomalyError, Prediction, Threshold, predict};
 use cae::data::Shard;
 use cae::output::{OutputDir, OutputFile, Overwrite};
-use cae::plot::{Overlay, anomaly_overlay, overlay_sheet};
+use cae::plot::{Overlay, anomaly_overlay, map_top, overlay_sheet};
 use cae::run::Partition;
 use serde::Serialize;
 use std::io::Write;
@@ -171,21 +171,6 @@ impl Pictures<'_> {
         (128 / s.height.max(s.width)).clamp(1, 8) as u32
     }
 
-    /// The top of the colour scale, the same for every image of the set: twice the pixel
-    /// threshold (so the threshold sits mid-scale), else the set's largest map value.
-    fn map_top(&self) -> f32 {
-        match self.threshold.pixel {
-            Some(p) if p > 0.0 => 2.0 * p as f32,
-            _ => self
-                .scored
-                .maps
-                .iter()
-                .flatten()
-                .copied()
-                .fold(f32::MIN_POSITIVE, f32::max),
-        }
-    }
-
     fn caption(&self, i: usize) -> String {
         let p = &self.predictions[i];
         let truth = match self.rows[i].truth {
@@ -210,7 +195,7 @@ impl Pictures<'_> {
             reconstruction: recons.get(i).map_or(&[][..], Vec::as_slice),
             shape: (s.channels, s.height, s.width),
             map: &p.map,
-            map_top: self.map_top(),
+            map_top: map_top(self.threshold.pixel, &self.scored.maps[i]),
             predicted: p.mask.as_deref(),
             truth: self.ctx.set.masks.as_ref().map(|m| m[i].as_slice()),
             caption,
