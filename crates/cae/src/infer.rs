@@ -24,7 +24,7 @@ pub enum InferError {
 }
 
 /// The output tensor's values (`[batch, c, h, w]` row-major).
-fn output_values(y: Tensor<4>) -> Result<Vec<f32>, InferError> {
+pub fn output_values(y: Tensor<4>) -> Result<Vec<f32>, InferError> {
     y.into_data()
         .try_into_vec::<f32>()
         .map_err(|e| InferError::Output(format!("{e:?}")))

@@ -149,15 +149,7 @@ fn window_radius(h: usize, w: usize) -> usize {
 
 /// Normalised 1-D Gaussian of σ = 1.5 over `-radius..=radius` (as `scipy.ndimage`).
 fn gaussian_kernel(radius: usize) -> Vec<f64> {
-    let r = radius as isize;
-    let raw: Vec<f64> = (-r..=r)
-        .map(|i| {
-            let x = i as f64;
-            (-0.5 * x * x / (SSIM_SIGMA * SSIM_SIGMA)).exp()
-        })
-        .collect();
-    let sum: f64 = raw.iter().sum();
-    raw.into_iter().map(|v| v / sum).collect()
+    crate::imageops::gaussian_window(SSIM_SIGMA, radius)
 }
 
 /// Separable Gaussian filter of an `h × w` plane with reflect padding.

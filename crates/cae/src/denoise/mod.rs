@@ -13,7 +13,8 @@ pub mod compare;
 pub mod patches;
 
 use crate::data::ImageShape;
-use crate::infer::batch_tensor;
+use crate::imageops::reflect;
+use crate::infer::{batch_tensor, output_values};
 use crate::model::{Autoencoder, weights_from_bytes, weights_to_bytes};
 use crate::run::LoadedRun;
 use crate::spec::{ArchSpec, LayerPlan};
@@ -42,6 +43,9 @@ pub enum DenoiseError {
     },
     #[error("{0}")]
     Model(String),
+    /// The model's output could not be read back.
+    #[error(transparent)]
+    Output(#[from] crate::infer::InferError),
 }
 
 /// How the model is applied to images of another size.
@@ -155,12 +159,7 @@ impl Denoiser {
         let device = self.device.clone();
         let model = self.model_for(h, w, origin)?;
         let x = Tensor::<4>::from_data(TensorData::new(images.to_vec(), [n, c, h, w]), &device);
-        model
-            .forward(x)
-            .clamp(0.0, 1.0)
-            .into_data()
-            .try_into_vec::<f32>()
-            .map_err(|e| DenoiseError::Model(format!("reading model output: {e:?}")))
+        Ok(output_values(model.forward(x).clamp(0.0, 1.0))?)
     }
 
     /// Denoises one CHW image of `shape` (any height and width; channels must match).
@@ -236,14 +235,7 @@ impl Denoiser {
         let mut out = Vec::with_capacity(images.pixels.len());
         for chunk in indices.chunks(batch.max(1)) {
             let x = batch_tensor(images, chunk, &self.device);
-            let y = self
-                .base
-                .forward(x)
-                .clamp(0.0, 1.0)
-                .into_data()
-                .try_into_vec::<f32>()
-                .map_err(|e| DenoiseError::Model(format!("reading model output: {e:?}")))?;
-            out.extend(y);
+            out.extend(output_values(self.base.forward(x).clamp(0.0, 1.0))?);
         }
         Ok(out)
     }
@@ -329,13 +321,6 @@ fn tile_starts(len: usize, tile: usize) -> Vec<usize> {
     starts
 }
 
-/// Index into `0..n` with reflect borders.
-fn reflect(i: usize, n: usize) -> usize {
-    let period = 2 * n;
-    let m = i % period;
-    if m >= n { period - 1 - m } else { m }
-}
-
 /// Pads a CHW image at the bottom and right to `ph × pw` by reflection.
 fn pad_reflect(image: &[f32], (c, h, w): (usize, usize, usize), ph: usize, pw: usize) -> Vec<f32> {
     if (ph, pw) == (h, w) {
@@ -344,8 +329,8 @@ fn pad_reflect(image: &[f32], (c, h, w): (usize, usize, usize), ph: usize, pw: u
     let mut out = Vec::with_capacity(c * ph * pw);
     for ch in 0..c {
         for y in 0..ph {
-            let row = ch * h * w + reflect(y, h) * w;
-            out.extend((0..pw).map(|x| image[row + reflect(x, w)]));
+            let row = ch * h * w + reflect(y as isize, h) * w;
+            out.extend((0..pw).map(|x| image[row + reflect(x as isize, w)]));
         }
     }
     out

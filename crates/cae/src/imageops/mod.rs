@@ -44,14 +44,20 @@ pub fn median3(image: &[f32], (c, h, w): (usize, usize, usize)) -> Vec<f32> {
     out
 }
 
-/// Normalised Gaussian of standard deviation `sigma`, truncated at 4σ (scipy's default).
-fn gaussian_kernel(sigma: f64) -> Vec<f64> {
-    let radius = (4.0 * sigma + 0.5) as isize;
-    let raw: Vec<f64> = (-radius..=radius)
+/// Normalised 1-D Gaussian of standard deviation `sigma` over `-radius..=radius`: the one
+/// kernel behind the blur (truncated at 4σ), the SSIM metric and the SSIM loss (σ 1.5 windows).
+pub fn gaussian_window(sigma: f64, radius: usize) -> Vec<f64> {
+    let r = radius as isize;
+    let raw: Vec<f64> = (-r..=r)
         .map(|i| (-0.5 * (i * i) as f64 / (sigma * sigma)).exp())
         .collect();
     let sum: f64 = raw.iter().sum();
     raw.into_iter().map(|v| v / sum).collect()
+}
+
+/// Normalised Gaussian of standard deviation `sigma`, truncated at 4σ (scipy's default).
+fn gaussian_kernel(sigma: f64) -> Vec<f64> {
+    gaussian_window(sigma, (4.0 * sigma + 0.5) as usize)
 }
 
 /// Gaussian blur of every channel (`scipy.ndimage.gaussian_filter(sigma)` per channel). A
@@ -160,6 +166,19 @@ mod tests {
         let img: Vec<f32> = (0..9).map(|v| v as f32).collect();
         let out = median3(&img, (1, 3, 3));
         assert_eq!(out, vec![1.0, 2.0, 2.0, 3.0, 4.0, 5.0, 6.0, 6.0, 7.0]);
+    }
+
+    /// Issue 16: the blur, the SSIM metric and the SSIM loss each built their own Gaussian;
+    /// all three now take `gaussian_window`.
+    #[test]
+    fn one_gaussian_window_for_the_blur_the_ssim_metric_and_the_ssim_loss() {
+        let w = gaussian_window(1.5, 5);
+        assert_eq!(w.len(), 11);
+        assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        assert!((w[5] - 0.26603).abs() < 1e-4, "{}", w[5]);
+        assert!((0..11).all(|i| (w[i] - w[10 - i]).abs() < 1e-15));
+        // The blur's kernel is the same window truncated at 4σ.
+        assert_eq!(gaussian_kernel(1.5), gaussian_window(1.5, 6));
     }
 
     #[test]

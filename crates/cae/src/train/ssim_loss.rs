@@ -17,14 +17,12 @@ const MAX_RADIUS: usize = 5;
 const C1: f64 = 0.01 * 0.01;
 const C2: f64 = 0.03 * 0.03;
 
-/// Normalised 1-D Gaussian over `-radius..=radius`.
+/// Normalised 1-D Gaussian over `-radius..=radius` (`imageops::gaussian_window`, as f32).
 fn gaussian(radius: usize) -> Vec<f32> {
-    let r = radius as isize;
-    let raw: Vec<f64> = (-r..=r)
-        .map(|i| (-0.5 * (i * i) as f64 / (SIGMA * SIGMA)).exp())
-        .collect();
-    let sum: f64 = raw.iter().sum();
-    raw.into_iter().map(|v| (v / sum) as f32).collect()
+    crate::imageops::gaussian_window(SIGMA, radius)
+        .into_iter()
+        .map(|v| v as f32)
+        .collect()
 }
 
 /// Gaussian-window means of every channel of `x` (`[b, c, h, w]` → `[b, c, h−2r, w−2r]`).
