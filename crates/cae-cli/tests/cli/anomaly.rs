@@ -539,3 +539,46 @@ fn shards_of_a_folder_a_container_and_an_mvtec_test_concatenate_to_the_unsharded
         "fewer images than shards",
     );
 }
+
+/// Issue 16: `cae anomaly` converted colour images to grey without a word while `cae eval` (and
+/// the server) refused them; now every command follows the run's `--channels` and names the
+/// flag when the images do not fit.
+#[test]
+fn one_channel_rule_for_eval_and_anomaly() {
+    let d = Dir::new("one-channel-rule");
+    train_tiny_run(&d.path, &mnist_arg(), "run");
+    ok(&run(
+        &d.path,
+        &["anomaly", "threshold", "run", "--percentile", "99"],
+    ));
+    std::fs::create_dir_all(d.join("rgb")).unwrap();
+    for k in 0..3u32 {
+        image::RgbImage::from_fn(28, 28, |x, y| {
+            image::Rgb([(x * 9) as u8, (y * 9) as u8, (k * 80) as u8])
+        })
+        .save(d.join(&format!("rgb/{k}.png")))
+        .unwrap();
+    }
+    for command in [&["eval", "run"][..], &["anomaly", "score", "run"][..]] {
+        let mut args = command.to_vec();
+        args.extend(["--data", "rgb"]);
+        fails_with(&run(&d.path, &args), "pass --channels 1");
+    }
+    let scored = ok(&run(
+        &d.path,
+        &[
+            "anomaly",
+            "score",
+            "run",
+            "--data",
+            "rgb",
+            "--channels",
+            "1",
+        ],
+    ));
+    assert_eq!(
+        scored.lines().filter(|l| l.contains(".png")).count(),
+        3,
+        "{scored}"
+    );
+}

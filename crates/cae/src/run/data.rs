@@ -6,10 +6,11 @@
 //! source, into the run's own held-out partitions ([`Partition`]). The server, which takes one
 //! uploaded image at a time, reads the same rule through [`ImageRule`].
 //!
-//! Two channel rules remain (issue 16 step 5 makes them one): [`LoadedRun::data`] converts
-//! colour only as the run's `--channels` says and refuses images that do not fit the model,
-//! while [`LoadedRun::anomaly_data`] converts to the model's channel count and scores other
-//! sizes at their own size when the run was trained without `--resize`.
+//! One channel rule for every command and the server: colour is converted only as the run's
+//! `--channels` (or the command's own `--channels`) says, and images with another channel
+//! count than the model's are an error that names the flag to pass — never a silent
+//! conversion. Sizes differ in one place only: [`LoadedRun::anomaly_data`] scores other sizes
+//! at their own size when the run was trained without `--resize` (whole or in tiles).
 
 use super::LoadedRun;
 use super::config::{ConfigError, RunConfig, parse_hw};
@@ -183,7 +184,7 @@ impl LoadedRun {
 
     /// The images an anomaly command works on, with their truth: `request.source` (an MVTec AD
     /// folder's `test/`, labelled data with a normal class, or unlabelled data, all normal),
-    /// else the run's own `partition`. Channels default to the model's.
+    /// else the run's own `partition`. Channels follow the run's `--channels`, as in [`LoadedRun::data`].
     pub fn anomaly_data(
         &self,
         request: &DataRequest,
@@ -191,7 +192,7 @@ impl LoadedRun {
     ) -> Result<AnomalySet, RunDataError> {
         let config = &self.config;
         let input = config.input_shape()?;
-        let options = request.options(config, Some(input.channels))?;
+        let options = request.options(config, config.data.channels)?;
         let set = match &request.source {
             Some(source) => load_source(source, config, request, &options)?,
             None => load_partition(&self.dir.root, config, partition)?.shard(request.shard),
