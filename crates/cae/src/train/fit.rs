@@ -1,18 +1,19 @@
 //! The training loop: seeded shuffles, Adam steps, validation, the NaN/Inf guard, early
-//! stopping, and after every epoch the run-directory artifacts (weights, checkpoint, metrics,
-//! curves, reconstruction grid), each written atomically.
+//! stopping, and after every epoch the weights and checkpoint (written atomically); the other
+//! artifacts (metrics, curves, reconstruction grid) are `super::artifacts`, the errors
+//! `super::error`.
 
+use super::artifacts::{write, write_metrics, write_recon_grid};
 use super::batches::EpochBatches;
-use super::checkpoint::{Checkpoint, CheckpointError, EpochRecord, Progress};
+use super::checkpoint::{Checkpoint, EpochRecord, Progress};
+use super::error::TrainError;
 use super::loss::loss;
 use super::objective::check_objective;
 use crate::anomaly::painted::PaintedValidation;
-use crate::atomic::write_atomic;
 use crate::data::ImageSet;
-use crate::infer::{batch_tensor, reconstruct_first};
+use crate::infer::batch_tensor;
 use crate::model::{Autoencoder, weights_from_bytes, weights_to_bytes};
 use crate::noise::NoiseSpec;
-use crate::plot::{self, Series};
 use crate::run::FitData;
 use crate::run::RunDir;
 use crate::run::config::{LossKind, RunConfig};
@@ -60,121 +61,6 @@ pub struct TrainOutcome {
     pub best_epoch: usize,
     pub best_loss: f64,
     pub last: Option<EpochRecord>,
-}
-
-/// What can go wrong while training.
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    #[error(
-        "training diverged at epoch {epoch}, step {step}: the loss is {value}; {kept}; lower --lr or check the data for NaN",
-        kept = kept_message(*last_good, run)
-    )]
-    Diverged {
-        epoch: usize,
-        step: usize,
-        value: f64,
-        last_good: usize,
-        run: String,
-    },
-    /// The observer asked to stop (Ctrl-C, SIGTERM).
-    #[error("stopped {}; continue with: cae train --resume {run}", stopped_after(*epoch))]
-    Interrupted { epoch: usize, run: String },
-    /// `--data` was not given.
-    #[error("no data: pass --data (a path or builtin:shapes)")]
-    NoData,
-    /// The training partition is empty.
-    #[error("{origin}: no training images")]
-    NoTrainingImages { origin: String },
-    /// The architecture cannot serve the objective (loss, synthetic anomalies, augmentation).
-    #[error(transparent)]
-    Objective(#[from] super::ObjectiveError),
-    /// The architecture could not be resolved for the data.
-    #[error(transparent)]
-    Spec(#[from] crate::spec::SpecError),
-    /// `--resize` gives a size the model cannot take.
-    #[error("--resize {resize}: {source}")]
-    Resize {
-        resize: String,
-        source: crate::spec::SpecError,
-    },
-    /// The folder is not a run, or its config or spec cannot be read.
-    #[error(transparent)]
-    Run(#[from] crate::run::RunDirError),
-    /// A resume's changed settings are out of range.
-    #[error("{run}: {source}")]
-    ResumeSettings {
-        run: String,
-        source: crate::run::ConfigError,
-    },
-    /// A resume asked for fewer epochs than the run has trained.
-    #[error("--epochs {epochs}: {run} has already trained {done} epochs; give more to continue it")]
-    EpochsDone {
-        epochs: usize,
-        run: String,
-        done: usize,
-    },
-    /// The optimizer's state could not be saved or restored.
-    #[error("{path}optimizer state: {message}")]
-    Optimizer { path: String, message: String },
-    /// A training picture could not be drawn.
-    #[error("drawing {what}: {source}")]
-    Plot {
-        what: &'static str,
-        source: crate::plot::PlotError,
-    },
-    /// The run's config could not be written as TOML.
-    #[error("writing {what}: {source}")]
-    ConfigText {
-        what: &'static str,
-        source: toml::ser::Error,
-    },
-    /// A training setting is out of range or does not combine with another.
-    #[error(transparent)]
-    Config(#[from] crate::run::ConfigError),
-    /// The run's images could not be loaded or partitioned.
-    #[error(transparent)]
-    Data(#[from] crate::run::PartitionError),
-    #[error(transparent)]
-    Device(#[from] crate::device::NotCompiled),
-    /// The images do not fit the model, or its output could not be read.
-    #[error(transparent)]
-    Infer(#[from] crate::infer::InferError),
-    /// The spec cannot be trained stage by stage.
-    #[error(transparent)]
-    Stacked(#[from] super::stacked::StackError),
-    #[error(transparent)]
-    Checkpoint(#[from] CheckpointError),
-    #[error("{path}: cannot write: {source}")]
-    Write {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Weights(#[from] crate::model::WeightsError),
-    /// Another process writes into the run.
-    #[error(transparent)]
-    Lock(#[from] crate::run::LockError),
-    /// The output folder may not become a run.
-    #[error(transparent)]
-    Output(#[from] crate::output::OutputError),
-}
-
-/// "after epoch N", or that no epoch had finished.
-fn stopped_after(epoch: usize) -> String {
-    if epoch == 0 {
-        "before the first epoch ended".to_string()
-    } else {
-        format!("after epoch {epoch}")
-    }
-}
-
-/// What the divergence message says was kept.
-fn kept_message(last_good: usize, run: &str) -> String {
-    if last_good == 0 {
-        format!("no epoch had finished, so {run} holds no weights yet")
-    } else {
-        format!("the last good checkpoint (epoch {last_good}) is kept in {run}")
-    }
 }
 
 /// What usually makes a reconstruction collapse, for the warning.
@@ -227,13 +113,6 @@ pub fn fit_from(
             origin: config.data.source.clone(),
         });
     }
-    // A new stacked run pretrains its encoder layer by layer first (`stack/stage-N/`).
-    let initial = match (initial, &resume) {
-        (None, None) if t.stacked => {
-            Some(super::stacked::pretrain(run, config, spec, data, observer)?)
-        }
-        (initial, _) => initial,
-    };
     let base = t.device.device()?;
     let device = base.clone().autodiff();
 
@@ -532,175 +411,6 @@ fn corrupted_set(set: &ImageSet, noise: &NoiseSpec, seed: u64) -> ImageSet {
     let mut out = set.clone();
     noise.corrupt(&mut out.pixels, &mut ChaCha8Rng::seed_from_u64(seed));
     out
-}
-
-fn write(path: &std::path::Path, bytes: &[u8]) -> Result<(), TrainError> {
-    write_atomic(path, bytes).map_err(|source| TrainError::Write {
-        path: path.display().to_string(),
-        source,
-    })
-}
-
-/// Rewrites `metrics.csv` and `loss.png` from the history.
-fn write_metrics(run: &RunDir, history: &[EpochRecord]) -> Result<(), TrainError> {
-    let names: Vec<&String> = history
-        .first()
-        .map(|r| r.monitors.keys().collect())
-        .unwrap_or_default();
-    let auroc = history.iter().any(|r| r.val_auroc.is_some());
-    let mut csv = String::from("epoch,train_loss,val_loss,seconds,images_per_second");
-    if auroc {
-        csv.push_str(",val_auroc");
-    }
-    for n in &names {
-        csv.push_str(&format!(",{n}_mse"));
-    }
-    csv.push('\n');
-    for r in history {
-        let val = r.val_loss.map(|v| format!("{v:.8}")).unwrap_or_default();
-        csv.push_str(&format!(
-            "{},{:.8},{val},{:.3},{:.1}",
-            r.epoch, r.train_loss, r.seconds, r.images_per_second
-        ));
-        if auroc {
-            let a = r.val_auroc.map(|v| format!("{v:.6}")).unwrap_or_default();
-            csv.push_str(&format!(",{a}"));
-        }
-        for n in &names {
-            csv.push_str(
-                &r.monitors
-                    .get(*n)
-                    .map(|v| format!(",{v:.8}"))
-                    .unwrap_or_else(|| ",".into()),
-            );
-        }
-        csv.push('\n');
-    }
-    write(&run.metrics(), csv.as_bytes())?;
-
-    let curve = |f: &dyn Fn(&EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
-        history
-            .iter()
-            .filter_map(|r| f(r).map(|v| (r.epoch as f64, v)))
-            .collect()
-    };
-    let train = curve(&|r| Some(r.train_loss));
-    let val = curve(&|r| r.val_loss);
-    let mut series = vec![Series {
-        name: "train loss",
-        points: &train,
-    }];
-    if !val.is_empty() {
-        series.push(Series {
-            name: "validation loss",
-            points: &val,
-        });
-    }
-    let png = plot::line_chart(
-        "Reconstruction loss",
-        "epoch",
-        "loss",
-        &series,
-        true,
-        (800, 500),
-    )
-    .map_err(|source| TrainError::Plot {
-        what: "loss.png",
-        source,
-    })?;
-    write(&run.loss_plot(), &png)?;
-
-    if !names.is_empty() {
-        let curves: Vec<Vec<(f64, f64)>> = names
-            .iter()
-            .map(|n| curve(&|r| r.monitors.get(*n).copied()))
-            .collect();
-        let series: Vec<Series> = names
-            .iter()
-            .zip(&curves)
-            .map(|(n, c)| Series { name: n, points: c })
-            .collect();
-        let png = plot::line_chart(
-            "Mean reconstruction error of held-out sets",
-            "epoch",
-            "MSE per image",
-            &series,
-            true,
-            (800, 500),
-        )
-        .map_err(|source| TrainError::Plot {
-            what: "monitors.png",
-            source,
-        })?;
-        write(&run.monitors_plot(), &png)?;
-    }
-    Ok(())
-}
-
-/// Originals above reconstructions for the first 16 images, `recon/epoch-NNN.png`; returns the
-/// spread (standard deviation) of the reconstructed values relative to that of the originals,
-/// near 0 when the model collapsed to one constant output.
-fn write_recon_grid(
-    run: &RunDir,
-    model: &Autoencoder,
-    set: &ImageSet,
-    epoch: usize,
-    labels: [&str; 2],
-    device: &Device,
-) -> Result<f64, TrainError> {
-    let (originals, recons) = reconstruct_first(model, set, 16, device)?;
-    let spread = spread(recons.iter().flatten().copied())
-        / spread(originals.iter().flatten().copied()).max(1e-12);
-    let s = set.shape;
-    let scale = (112 / s.height.max(s.width)).clamp(1, 4) as u32;
-    // A segmentation model's one-channel map is shown in every channel of the image.
-    let recons: Vec<Vec<f32>> = recons
-        .into_iter()
-        .map(|r| match r.len() == s.len() {
-            true => r,
-            false => r.repeat(s.channels),
-        })
-        .collect();
-    let o: Vec<&[f32]> = originals.iter().map(Vec::as_slice).collect();
-    let r: Vec<&[f32]> = recons.iter().map(Vec::as_slice).collect();
-    let image = plot::labelled_reconstruction_grid(
-        &o,
-        &r,
-        (s.channels, s.height, s.width),
-        8,
-        scale,
-        labels,
-    )
-    .map_err(|source| TrainError::Plot {
-        what: "the reconstruction grid",
-        source,
-    })?;
-    let png = plot::encode_png(&image).map_err(|source| TrainError::Plot {
-        what: "the reconstruction grid",
-        source,
-    })?;
-    let dir = run.recon_dir();
-    std::fs::create_dir_all(&dir).map_err(|source| TrainError::Write {
-        path: dir.display().to_string(),
-        source,
-    })?;
-    write(&dir.join(format!("epoch-{epoch:03}.png")), &png)?;
-    Ok(spread)
-}
-
-/// Standard deviation of `values` (0 for none).
-fn spread(values: impl Iterator<Item = f32>) -> f64 {
-    let (mut n, mut sum, mut sq) = (0f64, 0f64, 0f64);
-    for v in values {
-        n += 1.0;
-        sum += f64::from(v);
-        sq += f64::from(v) * f64::from(v);
-    }
-    if n == 0.0 {
-        return 0.0;
-    }
-    let mean = sum / n;
-    (sq / n - mean * mean).max(0.0).sqrt()
 }
 
 /// Below this spread of the reconstructed values (relative to the originals'), a reconstruction

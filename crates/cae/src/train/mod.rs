@@ -5,8 +5,10 @@
 //! that keeps the last good checkpoint, per-epoch reconstruction grids and one-class logging,
 //! and a small dependency tree (burn-train pulls in a TUI and metrics stack).
 
+mod artifacts;
 mod batches;
 mod checkpoint;
+mod error;
 mod fit;
 mod loss;
 mod objective;
@@ -16,7 +18,8 @@ pub mod ssim_loss;
 pub mod stacked;
 
 pub use checkpoint::{Checkpoint, CheckpointError, EpochRecord, Progress};
-pub use fit::{Observer, StopReason, TrainError, TrainOutcome, fit};
+pub use error::TrainError;
+pub use fit::{Observer, StopReason, TrainOutcome, fit};
 pub use loss::loss;
 pub use objective::ObjectiveError;
 pub use resume::{ResumeChanges, train_resume};

@@ -4,7 +4,9 @@
 //! refused resume leaves the run as it was.
 
 use super::checkpoint::Checkpoint;
-use super::fit::{Observer, TrainError, TrainOutcome, fit};
+use super::error::TrainError;
+use super::fit::{Observer, TrainOutcome};
+use super::session::fit_run;
 use crate::atomic::{TempNames, remove_stale_temps, write_atomic};
 use crate::data::Fingerprint;
 use crate::device::DeviceKind;
@@ -105,5 +107,5 @@ pub fn train_resume(
             source,
         })?;
     }
-    fit(&run, &config, &spec, &data, checkpoint, observer)
+    fit_run(&run, &config, &spec, &data, checkpoint, observer)
 }

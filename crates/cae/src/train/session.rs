@@ -2,15 +2,17 @@
 //! `crate::output`), validating everything, then creating the run directory under its lock
 //! and writing the resolved config. Resuming lives in `resume`.
 
-use super::fit::{Observer, TrainError, TrainOutcome, fit};
+use super::checkpoint::Checkpoint;
+use super::error::TrainError;
+use super::fit::{Observer, TrainOutcome, fit, fit_from};
 use super::objective::check_objective;
 use crate::atomic::write_atomic;
 use crate::data::Fingerprint;
 use crate::output::{Overwrite, check_new_run};
-use crate::run::RunDir;
 use crate::run::config::{DataConfig, Keep, RunConfig, TrainConfig};
 use crate::run::load_data;
-use crate::spec::ArchSource;
+use crate::run::{FitData, RunDir};
+use crate::spec::{ArchSource, ValidSpec};
 use std::path::Path;
 
 /// What a new run is asked to be: an architecture (preset or file) with parameter overrides,
@@ -73,7 +75,24 @@ pub fn train_new(
         path: run.config().display().to_string(),
         source,
     })?;
-    fit(&run, &config, &spec, &data, None, observer)
+    fit_run(&run, &config, &spec, &data, None, observer)
+}
+
+/// [`fit`] for a new or resumed run; a stacked run without a checkpoint first pretrains its
+/// encoder layer by layer (`stack/stage-N/`, `super::stacked`) and starts from those weights.
+pub(super) fn fit_run(
+    run: &RunDir,
+    config: &RunConfig,
+    spec: &ValidSpec,
+    data: &FitData,
+    checkpoint: Option<Checkpoint>,
+    observer: &mut dyn Observer,
+) -> Result<TrainOutcome, TrainError> {
+    if checkpoint.is_none() && config.train.stacked {
+        let initial = super::stacked::pretrain(run, config, spec, data, observer)?;
+        return fit_from(run, config, spec, data, None, Some(initial), observer);
+    }
+    fit(run, config, spec, data, checkpoint, observer)
 }
 
 /// With `--resize` the data's height and width are known before any image is read, so a

@@ -10,7 +10,8 @@
 //! (weights, checkpoint, metrics), so a stacked run killed during pretraining resumes there.
 
 use super::checkpoint::Checkpoint;
-use super::fit::{Observer, TrainError, fit};
+use super::error::TrainError;
+use super::fit::{Observer, fit};
 use crate::atomic::write_atomic;
 use crate::data::{ImageSet, ImageShape};
 use crate::infer::batch_tensor;
