@@ -17,7 +17,7 @@ use crate::imageops::reflect;
 use crate::infer::{batch_tensor, output_values};
 use crate::model::{Autoencoder, weights_from_bytes, weights_to_bytes};
 use crate::run::LoadedRun;
-use crate::spec::{ArchSpec, LayerPlan};
+use crate::spec::{ArchSpec, LayerPlan, ValidSpec};
 use burn::tensor::{Device, Tensor, TensorData};
 use std::collections::HashMap;
 
@@ -68,8 +68,9 @@ pub struct Denoiser {
     /// Total stride of the encoder: whole-image inputs are padded to a multiple of it.
     factor: [usize; 2],
     /// The model starts with a `zscore` layer: per-pixel statistics of its training size,
-    /// so it runs on that size only (neither whole larger images nor tiles mean anything).
-    fixed_size: bool,
+    /// so it runs on that size only (neither whole larger images nor tiles mean anything);
+    /// the spec says why in its own words (`ValidSpec::at`).
+    fixed_size: Option<ValidSpec>,
     device: Device,
     base: Autoencoder,
     resized: HashMap<(usize, usize), Autoencoder>,
@@ -103,7 +104,7 @@ impl Denoiser {
             input: run.spec.input,
             mode: if dense { Mode::Tiles } else { Mode::Whole },
             factor,
-            fixed_size: run.spec.zscore().is_some(),
+            fixed_size: run.spec.zscore().is_some().then(|| run.spec.clone()),
             device: device.clone(),
             base: run.model,
             resized: HashMap::new(),
@@ -177,14 +178,14 @@ impl Denoiser {
             });
         }
         let (c, h, w) = (shape.channels, shape.height, shape.width);
-        if self.fixed_size && (h, w) != (self.input.height, self.input.width) {
-            let (th, tw) = (self.input.height, self.input.width);
+        if let Some(spec) = &self.fixed_size
+            && (h, w) != (self.input.height, self.input.width)
+            && let Err(e) = spec.at(shape)
+        {
             return Err(DenoiseError::Size {
                 origin: origin.to_string(),
                 shape,
-                reason: format!(
-                    "its zscore layer holds per-pixel statistics of {th}x{tw} images; give it images of that size (--resize {th}x{tw})"
-                ),
+                reason: e.to_string(),
             });
         }
         if (h, w) == (self.input.height, self.input.width) {

@@ -259,7 +259,8 @@ fn the_aligned_recipe_fits_its_zscore_to_the_training_images_and_takes_their_siz
                 "whole",
             ],
         ),
-        "its zscore layer holds per-pixel statistics of 32x32 images; give it images of that size (--resize 32x32)",
+        // One message for one rule (issue 16: the denoiser had its own wording of the spec's).
+        "holds per-pixel statistics of 32x32 images and cannot run on 256x256 images; give it images of its training size (--resize 32x32)",
     );
     fails_with(
         &train("crops", &["--augment", "crop:16"]),
