@@ -10,8 +10,8 @@
 #     against 0.979 without, so the recommendation leaves it out);
 #   - the same recipe with `inspect-aligned` (the cell and its per-pixel z-score against the
 #     training cells in; never with flips, which would misalign it; ALIGNED_ROW=0 skips it);
-#   - the no-learning per-pixel Gaussian baselines (`cae anomaly eval` prints them beside every
-#     model), raw and median-normalised;
+#   - the no-learning baselines (`cae anomaly eval` prints them beside every model: the per-pixel
+#     Gaussian with three statistics, and the aligned patch neighbours), raw and median-normalised;
 #   - the earlier recipes: `upsample` CAE (README texture recipe) and `oneclass` CAE, raw cells,
 #     mse / ssim / max-smoothed scores;
 #   - the PyTorch twin of the recommended recipe (bench/anomaly_elpv_torch.py), when a Python
@@ -83,7 +83,7 @@ evaluate() {
     '[$method, .image_auroc, .image_aupr, .at_threshold.f1, .at_threshold.precision, .at_threshold.recall, .at_threshold.fpr, $min, $val] | @tsv' \
     "$work/$name.eval.json" >> "$rows"
   if [ "${BASELINES:-0}" = 1 ]; then
-    jq -r --arg norm "${NORM:-}" '.baselines[] | ["per-pixel Gaussian (no learning), \($norm), \(.statistic)", .image_auroc, .image_aupr, .at_threshold.f1, .at_threshold.precision, .at_threshold.recall, .at_threshold.fpr, "0", "-"] | @tsv' \
+    jq -r --arg norm "${NORM:-}" '.baselines[] | ["\(.baseline), \($norm), \(.statistic)", .image_auroc, .image_aupr, .at_threshold.f1, .at_threshold.precision, .at_threshold.recall, .at_threshold.fpr, "0", "-"] | @tsv' \
       "$work/$name.eval.json" >> "$rows" 2>/dev/null || true
   fi
 }

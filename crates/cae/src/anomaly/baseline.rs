@@ -4,10 +4,11 @@
 //! its score the map's maximum. Loaded through the run's own data rule (resize, normalisation),
 //! it is what a model must beat to be worth its training: on aligned inspection images (solar
 //! cells, printed parts) it is strong, and a user should know when it does as well as the
-//! network.
+//! network. The second baseline, the aligned patch neighbours, is `super::neighbours`.
 
 use super::dataset::AnomalySet;
 use super::error::AnomalyError;
+use super::neighbours::PatchNeighbours;
 use super::report::{Evaluation, evaluate};
 use super::score::{ScoreKind, ScoredSet};
 use super::threshold::{FitScores, ThresholdMethod, fit};
@@ -137,10 +138,11 @@ pub struct BaselineEvaluation {
     pub evaluation: Evaluation,
 }
 
-/// Fits the per-pixel Gaussian on a run's training partition (`train`, as the run's data rule
-/// loads it: `crate::run::partition`) and evaluates each of [`BASELINE_SCORES`] on `set`; with
-/// `method`, each gets its own threshold fitted the same way on the validation partition `val`,
-/// so F1, precision and recall compare with the model's.
+/// Fits the no-learning baselines on a run's training partition (`train`, as the run's data rule
+/// loads it: `crate::run::partition`) — the per-pixel Gaussian with each of
+/// [`BASELINE_SCORES`], and the aligned patch neighbours (`super::neighbours`) — and evaluates
+/// each on `set`; with `method`, each gets its own threshold fitted the same way on the
+/// validation partition `val`, so F1, precision and recall compare with the model's.
 pub fn evaluate_baselines(
     train: &ImageSet,
     val: &ImageSet,
@@ -152,40 +154,84 @@ pub fn evaluate_baselines(
     let mut out = Vec::new();
     for how in BASELINE_SCORES {
         let scored = gaussian.score(&set.images, how)?;
-        let threshold = match method {
-            Some(m) if !val.is_empty() => {
-                let val = gaussian.score(val, how)?;
-                let normal = vec![false; val.scores.len()];
-                let maxima: Vec<f64> = val
-                    .maps
-                    .iter()
-                    .map(|m| {
-                        m.iter()
-                            .map(|&v| f64::from(v))
-                            .fold(f64::NEG_INFINITY, f64::max)
-                    })
-                    .collect();
-                fit(
-                    scored.kind,
-                    m,
-                    FitScores {
-                        scores: &val.scores,
-                        map_maxima: &maxima,
-                        anomalous: &normal,
-                        source: "the validation partition",
-                    },
-                )
-                .ok()
-            }
+        let val_scored = match method {
+            Some(_) if !val.is_empty() => Some(gaussian.score(val, how)?),
             _ => None,
         };
-        out.push(BaselineEvaluation {
-            baseline: "per-pixel Gaussian (no learning)".into(),
-            statistic: how.to_string(),
-            evaluation: evaluate(&scored, set, threshold.as_ref())?,
-        });
+        out.push(evaluate_one(
+            "per-pixel Gaussian (no learning)",
+            how.to_string(),
+            &scored,
+            val_scored.as_ref(),
+            set,
+            method,
+        )?);
+    }
+    if let Some(neighbours) = PatchNeighbours::fit(train) {
+        let scored = neighbours.score(&set.images)?;
+        let val_scored = match method {
+            Some(_) if !val.is_empty() => Some(neighbours.score(val)?),
+            _ => None,
+        };
+        out.push(evaluate_one(
+            "aligned patch neighbours (no learning)",
+            format!(
+                "max of σ {} smoothed {p}x{p} patch distance to {} nearest training images, shifts ±{}",
+                super::neighbours::SIGMA,
+                super::neighbours::NEIGHBOURS,
+                super::neighbours::SHIFT,
+                p = super::neighbours::PATCH,
+            ),
+            &scored,
+            val_scored.as_ref(),
+            set,
+            method,
+        )?);
     }
     Ok(out)
+}
+
+/// One baseline's evaluation on `set`, with a threshold fitted by `method` on the scores of the
+/// normal validation images (`val`), when given.
+fn evaluate_one(
+    baseline: &str,
+    statistic: String,
+    scored: &ScoredSet,
+    val: Option<&ScoredSet>,
+    set: &AnomalySet,
+    method: Option<ThresholdMethod>,
+) -> Result<BaselineEvaluation, AnomalyError> {
+    let threshold = match (method, val) {
+        (Some(m), Some(val)) => {
+            let normal = vec![false; val.scores.len()];
+            let maxima: Vec<f64> = val
+                .maps
+                .iter()
+                .map(|m| {
+                    m.iter()
+                        .map(|&v| f64::from(v))
+                        .fold(f64::NEG_INFINITY, f64::max)
+                })
+                .collect();
+            fit(
+                scored.kind,
+                m,
+                FitScores {
+                    scores: &val.scores,
+                    map_maxima: &maxima,
+                    anomalous: &normal,
+                    source: "the validation partition",
+                },
+            )
+            .ok()
+        }
+        _ => None,
+    };
+    Ok(BaselineEvaluation {
+        baseline: baseline.into(),
+        statistic,
+        evaluation: evaluate(scored, set, threshold.as_ref())?,
+    })
 }
 
 #[cfg(test)]

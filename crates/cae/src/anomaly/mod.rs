@@ -10,7 +10,8 @@
 //! - scoring: [`score`] (image scores and anomaly maps from reconstructions);
 //! - post-processing: [`threshold`] (fitting, normalisation, `RUN/threshold.json`);
 //! - metrics: [`metrics`] (image AUROC, AUPR, F1, …), [`pixel`] (pixel AUROC, PRO), and the
-//!   no-learning per-pixel Gaussian every evaluation is compared with ([`baseline`]);
+//!   no-learning baselines every evaluation is compared with: the per-pixel Gaussian
+//!   ([`baseline`]) and the aligned patch neighbours ([`neighbours`]);
 //! - the inference contract and report: [`report`] (score, normalised score, label, map, mask).
 //!
 //! Pictures (overlays, score histograms) live in `crate::plot`.
@@ -20,6 +21,7 @@ pub mod dataset;
 pub mod defects;
 mod error;
 pub mod metrics;
+pub mod neighbours;
 pub mod painted;
 pub mod pixel;
 pub mod report;

@@ -74,7 +74,12 @@ fn inspection_recipe_trains_thresholds_evaluates_with_baselines_and_draws_a_shee
     assert!(e["image_auroc"].as_f64().is_some());
     assert!(e["pixel"]["auroc"].as_f64().is_some());
     let baselines = e["baselines"].as_array().unwrap();
-    assert_eq!(baselines.len(), 3);
+    // The per-pixel Gaussian's three statistics, then the aligned patch neighbours.
+    assert_eq!(baselines.len(), 4);
+    assert_eq!(
+        baselines[3]["baseline"],
+        "aligned patch neighbours (no learning)"
+    );
     for b in baselines {
         let a = b["image_auroc"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&a), "{b}");
@@ -82,6 +87,7 @@ fn inspection_recipe_trains_thresholds_evaluates_with_baselines_and_draws_a_shee
     }
     let text = ok(&run(&d.path, &["anomaly", "eval", "run"]));
     assert!(text.contains("baseline per-pixel Gaussian"), "{text}");
+    assert!(text.contains("baseline aligned patch neighbours"), "{text}");
     // The painted validation set is the one training logged val_auroc on: the kept weights
     // (the last epoch's, after a cosine schedule) score it the same, and its masks give a pixel
     // AUROC.
