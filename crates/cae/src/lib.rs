@@ -10,6 +10,7 @@ pub mod device;
 pub mod features;
 pub mod imageops;
 pub mod infer;
+pub mod info;
 pub mod interop;
 pub mod kernels;
 pub mod model;

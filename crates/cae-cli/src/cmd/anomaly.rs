@@ -7,6 +7,7 @@ mod score;
 mod threshold;
 
 use crate::args::{AnomalyArgs, AnomalyCommand, PartitionArg, Source};
+use cae::anomaly::run_data::anomaly_data;
 use cae::anomaly::score::score_any_size;
 use cae::anomaly::{AnomalySet, ScoreKind, ScoredSet, score_set};
 use cae::data::Shard;
@@ -49,7 +50,7 @@ impl Context {
             Some(PartitionArg::Painted) => Partition::Painted,
             None => partition,
         };
-        let set = run.anomaly_data(&request, partition)?;
+        let set = anomaly_data(&run, &request, partition)?;
         Ok(Context { run, set })
     }
 

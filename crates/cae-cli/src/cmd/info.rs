@@ -1,9 +1,9 @@
 //! `cae info RUN`: what a run is — architecture, data rule, training progress and figures,
-//! threshold — from its own files (`cae::run::info`), as text or `--json`.
+//! threshold — from its own files (`cae::info`), as text or `--json`.
 
 use super::print_json;
 use crate::args::InfoArgs;
-use cae::run::RunInfo;
+use cae::info::RunInfo;
 
 pub fn run(a: InfoArgs) -> anyhow::Result<()> {
     let info = RunInfo::read(&a.run)?;

@@ -6,6 +6,7 @@
 use super::anomaly::Context;
 use super::print_json;
 use crate::args::{DataArgs, PredictArgs, Source};
+use cae::anomaly::run_data::anomaly_data;
 use cae::anomaly::{Threshold, predict};
 use cae::run::Partition;
 use serde::Serialize;
@@ -50,7 +51,7 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
         let path = image.display().to_string();
         if i > 0 {
             let request = source.request(Some(path.clone()))?;
-            ctx.set = ctx.run.anomaly_data(&request, Partition::Test)?;
+            ctx.set = anomaly_data(&ctx.run, &request, Partition::Test)?;
         }
         let scored = ctx.score(threshold.score, 1, false)?;
         let (Some(&score), Some(map)) = (scored.scores.first(), scored.maps.first()) else {

@@ -4,7 +4,6 @@
 
 use crate::data::DataError;
 use crate::data::mvtec::MvtecError;
-use crate::quote::quote;
 
 /// An error of the anomaly-detection workflow.
 #[derive(Debug, thiserror::Error)]
@@ -54,19 +53,17 @@ pub enum AnomalyError {
     )]
     NoNormalClass { origin: String, available: String },
 
-    /// The named normal class is not in the data.
-    #[error("{origin}: no class {class}; classes present: {available}", class = quote(.class))]
-    UnknownClass {
-        origin: String,
-        class: String,
-        available: String,
-    },
+    /// A run's partitions could not be rebuilt, or the normal class is not in the data.
+    #[error(transparent)]
+    Partition(#[from] crate::run::PartitionError),
 
-    /// `--normal-class` on data without labels.
-    #[error(
-        "{origin} has no labels, so --normal-class {class} cannot apply; use labelled data (IDX with labels, class folders, .npy with <stem>_labels.npy)"
-    )]
-    Unlabelled { origin: String, class: String },
+    /// A run's config or data could not be read back.
+    #[error(transparent)]
+    RunData(#[from] crate::run::RunDataError),
+
+    /// A run's recorded settings do not parse.
+    #[error(transparent)]
+    Config(#[from] crate::run::ConfigError),
 
     /// A one-class setting is out of range.
     #[error("{0}")]

@@ -25,6 +25,7 @@ pub mod neighbours;
 pub mod painted;
 pub mod pixel;
 pub mod report;
+pub mod run_data;
 pub mod score;
 pub mod threshold;
 

@@ -1,9 +1,11 @@
 //! The run: the contract between `cae train` and every command after it, owned here whole —
 //! the directory's layout and paths ([`RunDir`]), the lock of a process writing into it
 //! ([`lock`]), the trained model read back ([`LoadedRun`]), the rule for how a run's images are
-//! loaded ([`data`]: channels, resize, normalisation, held-out partitions) and what a run is in
-//! one record ([`info`], `cae info`). The CLI, the server and the benches all go through it, so
-//! they read a run the same way.
+//! loaded ([`data`]: channels, resize, normalisation, held-out partitions). The CLI, the server
+//! and the benches all go through it, so they read a run the same way. What only anomaly
+//! detection reads back (truth labels, masks, painted defects: `crate::anomaly::run_data`) and
+//! the one-record summary that also shows the threshold (`crate::info`, `cae info`) live above
+//! it, so `run` imports neither.
 //!
 //! ```text
 //! RUN/
@@ -26,14 +28,12 @@
 
 pub mod config;
 pub mod data;
-pub mod info;
 mod loaded;
 pub mod lock;
 pub mod partition;
 
 pub use config::{ConfigError, DataConfig, LossKind, RunConfig, TrainConfig};
-pub use data::{DataRequest, ImageRule, Partition, RunDataError};
-pub use info::{InfoError, RunInfo};
+pub use data::{DEFAULT_NORMAL_NAMES, DataRequest, ImageRule, Partition, RunDataError};
 pub use loaded::LoadedRun;
 pub use lock::{LockError, RunLock};
 pub use partition::{

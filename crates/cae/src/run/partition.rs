@@ -15,9 +15,9 @@
 //! as the `normal_mse` and `anomalous_mse` columns of `metrics.csv` and drawn in `monitors.png`.
 
 use super::config::{ConfigError, DataConfig, RunConfig};
-use crate::anomaly::AnomalyError;
 use crate::data::{self, DataError, ImageSet};
 use crate::infer::check_fits;
+use crate::quote::quote;
 
 /// Salt that makes the test split's shuffle independent of the validation split's.
 const TEST_SALT: u64 = 0x7e57_7e57_5eed_0001;
@@ -57,9 +57,25 @@ pub enum PartitionError {
         "--test-fraction needs --normal-class (it holds out a test partition of a one-class run)"
     )]
     TestWithoutNormalClass,
-    /// The one-class partitions could not be made (no such class, no normal image left, ...).
-    #[error(transparent)]
-    OneClass(Box<AnomalyError>),
+    /// The named normal class is not in the data.
+    #[error("{origin}: no class {class}; classes present: {available}", class = quote(.class))]
+    UnknownClass {
+        origin: String,
+        class: String,
+        available: String,
+    },
+    /// `--normal-class` on data without labels.
+    #[error(
+        "{origin} has no labels, so --normal-class {class} cannot apply; use labelled data (IDX with labels, class folders, .npy with <stem>_labels.npy)"
+    )]
+    Unlabelled { origin: String, class: String },
+    #[error("test_fraction = {0}: must be at least 0 and below 1, e.g. 0.2")]
+    TestFraction(f64),
+    /// The splits left no normal image to train on.
+    #[error(
+        "{origin}: no image of the normal class '{class}' is left for training; lower --test-fraction or --val-fraction"
+    )]
+    NoNormalLeft { origin: String, class: String },
 }
 
 /// Loads every image the data settings name.
@@ -119,9 +135,9 @@ pub fn resolve_normal_class(
     set: &ImageSet,
     class: &str,
     source: &str,
-) -> Result<u32, AnomalyError> {
+) -> Result<u32, PartitionError> {
     let Some(labels) = &set.labels else {
-        return Err(AnomalyError::Unlabelled {
+        return Err(PartitionError::Unlabelled {
             origin: source.to_string(),
             class: class.to_string(),
         });
@@ -134,7 +150,7 @@ pub fn resolve_normal_class(
     let label = by_name.or_else(|| class.trim().parse::<u32>().ok());
     match label {
         Some(l) if labels.contains(&l) => Ok(l),
-        _ => Err(AnomalyError::UnknownClass {
+        _ => Err(PartitionError::UnknownClass {
             origin: source.to_string(),
             class: class.to_string(),
             available: describe_classes(set),
@@ -156,14 +172,12 @@ pub fn one_class_split(
     all: ImageSet,
     data: &DataConfig,
     seed: u64,
-) -> Result<OneClassSplit, AnomalyError> {
+) -> Result<OneClassSplit, PartitionError> {
     let class = data.normal_class.as_deref().unwrap_or_default();
     let normal_label = resolve_normal_class(&all, class, &data.source)?;
     let test_fraction = data.test_fraction.unwrap_or(0.0);
     if !(0.0..1.0).contains(&test_fraction) {
-        return Err(AnomalyError::InvalidSetting(format!(
-            "test_fraction = {test_fraction}: must be at least 0 and below 1, e.g. 0.2"
-        )));
+        return Err(PartitionError::TestFraction(test_fraction));
     }
     let (rest, test) = if test_fraction > 0.0 {
         all.split(test_fraction, seed ^ TEST_SALT)?
@@ -174,10 +188,10 @@ pub fn one_class_split(
     let (fit_part, val_part) = split_data(rest, data, seed)?;
     let train = with_label(&fit_part, normal_label, true);
     if train.is_empty() {
-        return Err(AnomalyError::InvalidSetting(format!(
-            "{}: no image of the normal class '{class}' is left for training; lower --test-fraction or --val-fraction",
-            data.source
-        )));
+        return Err(PartitionError::NoNormalLeft {
+            origin: data.source.clone(),
+            class: class.to_string(),
+        });
     }
     Ok(OneClassSplit {
         train,
@@ -204,8 +218,7 @@ pub fn fit_data(all: ImageSet, config: &RunConfig) -> Result<FitData, PartitionE
             monitors: vec![],
         });
     }
-    let split = one_class_split(all, &config.data, seed)
-        .map_err(|e| PartitionError::OneClass(Box::new(e)))?;
+    let split = one_class_split(all, &config.data, seed)?;
     let monitors = vec![
         Monitor {
             name: "normal".into(),

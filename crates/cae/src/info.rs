@@ -3,9 +3,9 @@
 //! the run's own files only (`config.toml`, `metrics.csv`, `summary.json`, `threshold.json`);
 //! no weights are loaded, so it answers at once for any run, finished or not.
 
-use super::{RunDir, RunDirError};
 use crate::anomaly::{AnomalyError, Threshold};
 use crate::run::RunConfig;
+use crate::run::{RunDir, RunDirError};
 use serde::Serialize;
 use std::fmt;
 use std::path::Path;
