@@ -1,7 +1,7 @@
 //! How a command is pointed at images (`--data`, `--channels`, `--resize`, ...), and the
 //! flags of `cae data` and `cae patches`, which make data sets.
 
-use cae::run::config::parse_hw;
+use cae::run::config::Hw;
 use cae::run::{DataRequest, RunDataError};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -17,7 +17,7 @@ pub struct DataArgs {
     pub channels: Option<usize>,
     /// Resize every image to HxW.
     #[arg(long, value_name = "HxW")]
-    pub resize: Option<String>,
+    pub resize: Option<Hw>,
     /// Keep only these labels, e.g. 1,7.
     #[arg(long, value_delimiter = ',', value_name = "LABELS")]
     pub classes: Option<Vec<u32>>,
@@ -29,16 +29,10 @@ pub struct DataArgs {
 impl DataArgs {
     /// What these flags ask of a run's data (`--data` may be absent: the run's own partitions).
     pub fn request(&self) -> anyhow::Result<DataRequest> {
-        let resize = self
-            .resize
-            .as_deref()
-            .map(parse_hw)
-            .transpose()
-            .map_err(anyhow::Error::msg)?;
         Ok(DataRequest {
             source: self.data.clone(),
             channels: self.channels,
-            resize,
+            resize: self.resize.map(|r| (r.height, r.width)),
             classes: self.classes.clone(),
             limit: self.limit,
             ..DataRequest::default()

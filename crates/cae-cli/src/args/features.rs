@@ -84,7 +84,7 @@ pub struct FiltersArgs {
     pub channels: Option<usize>,
     /// Resize the --activations image to HxW.
     #[arg(long, value_name = "HxW")]
-    pub resize: Option<String>,
+    pub resize: Option<cae::run::config::Hw>,
     /// Pixels per filter (and per activation map) side, roughly.
     #[arg(long, default_value_t = 48)]
     pub cell: u32,

@@ -55,7 +55,7 @@ pub fn run(a: FiltersArgs) -> anyhow::Result<()> {
         let args = DataArgs {
             data: Some(image.clone()),
             channels: a.channels,
-            resize: a.resize.clone(),
+            resize: a.resize,
             ..Default::default()
         };
         let set = run.data(&args.required()?)?;

@@ -119,7 +119,7 @@ fn apply_flags(
         data.source = s.clone();
     }
     data.channels = d.channels.or(data.channels);
-    data.resize = d.resize.clone().or(data.resize.take());
+    data.resize = d.resize.map(|r| r.to_string()).or(data.resize.take());
     data.classes = d.classes.clone().or(data.classes.take());
     data.limit = d.limit.or(data.limit);
     if let Some(n) = &a.normalize {

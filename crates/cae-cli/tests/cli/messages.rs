@@ -182,3 +182,22 @@ fn resize_16384x16384_is_refused_before_any_image_is_loaded() {
         started.elapsed()
     );
 }
+
+/// Issue 16: `HxW` is parsed by the flag parser, once, so a bad size is refused before the run
+/// or any image is read (the run here does not even exist), in the same words everywhere.
+#[test]
+fn a_bad_resize_is_refused_by_the_flag_parser_before_anything_is_read() {
+    let d = Dir::new("resize-flag");
+    for command in [
+        &["eval", "no-such-run", "--data", "x"][..],
+        &["anomaly", "score", "no-such-run"][..],
+        &["train", "--data", "no-such-data"][..],
+    ] {
+        let mut args = command.to_vec();
+        args.extend(["--resize", "0x3"]);
+        fails_with(
+            &run(&d.path, &args),
+            "invalid value '0x3' for '--resize <HxW>': size '0x3': expected HxW with positive integers",
+        );
+    }
+}

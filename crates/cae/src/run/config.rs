@@ -115,6 +115,28 @@ impl DataConfig {
 }
 
 /// Parses `HxW` (e.g. `64x64`).
+/// An image size as the user writes it, `HxW` (`--resize 128x128`), checked when parsed: the
+/// type a command-line flag takes, so a bad size is refused before anything runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hw {
+    pub height: usize,
+    pub width: usize,
+}
+
+impl std::str::FromStr for Hw {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Hw, ConfigError> {
+        let (height, width) = parse_hw(s)?;
+        Ok(Hw { height, width })
+    }
+}
+
+impl std::fmt::Display for Hw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{}", self.height, self.width)
+    }
+}
+
 pub fn parse_hw(s: &str) -> Result<(usize, usize), ConfigError> {
     let size = |positive| ConfigError::Size {
         text: s.to_string(),
