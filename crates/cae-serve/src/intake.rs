@@ -235,7 +235,7 @@ mod tests {
         // Over the side limit: 413 even though the run resizes.
         let (s, m) = status(t.prepare(&gray(300, 10), "body"));
         assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
-        assert!(m.contains("300x10"), "{m}");
+        assert!(m.contains("10x300 (HxW)"), "{m}");
     }
 
     #[test]

@@ -103,9 +103,9 @@ fn check(texture: Texture<'_>, c: &DefectConfig) -> Result<(), AnomalyError> {
     let block = 2 * c.patch;
     if texture.height < 2 * block || texture.width < 2 * block {
         return bad(format!(
-            "the texture is {}x{} (WxH) but --patch {} needs at least {}x{} (two blocks of two patches each way); use a smaller --patch",
-            texture.width,
+            "the texture is {}x{} (HxW) but --patch {} needs at least {}x{} (two blocks of two patches each way); use a smaller --patch",
             texture.height,
+            texture.width,
             c.patch,
             2 * block,
             2 * block

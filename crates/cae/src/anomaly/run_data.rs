@@ -7,7 +7,7 @@
 
 use super::painted::PaintedValidation;
 use super::{AnomalyError, AnomalySet};
-use crate::data::{self, ImageSet, LoadOptions, mvtec};
+use crate::data::{self, LoadOptions, mvtec};
 use crate::infer::check_fits;
 use crate::run::partition::{
     FitData, describe_classes, fit_data, load_data, one_class_split, resolve_normal_class,
@@ -44,16 +44,6 @@ pub fn anomaly_data(
         None => "pass --data SRC",
     };
     set.non_empty(hint)
-}
-
-/// Joins two sets of the same shape.
-fn concat(mut a: ImageSet, b: ImageSet) -> ImageSet {
-    a.pixels.extend_from_slice(&b.pixels);
-    a.origins.extend(b.origins);
-    if let (Some(la), Some(lb)) = (a.labels.as_mut(), b.labels) {
-        la.extend(lb);
-    }
-    a
 }
 
 fn load_source(
@@ -143,7 +133,8 @@ fn load_partition(
         let split = one_class_split(all, &config.data, seed)?;
         return Ok(match partition {
             Partition::Validation => {
-                let images = concat(split.val, split.val_anomalous);
+                let mut images = split.val;
+                images.append(split.val_anomalous)?;
                 AnomalySet::one_vs_rest(images, split.normal_label, &source)
             }
             Partition::Test if split.test.is_empty() => {

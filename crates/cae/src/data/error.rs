@@ -157,7 +157,7 @@ pub enum DataError {
 
     /// Images in one folder have different sizes and no resize was requested.
     #[error(
-        "{path}: image is {width}x{height} (WxH) but {first} is {first_width}x{first_height}; \
+        "{path}: image is {height}x{width} (HxW) but {first} is {first_height}x{first_width}; \
          all images must share one size, or set the resize option to resize every image"
     )]
     SizeMismatch {

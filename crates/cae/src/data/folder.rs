@@ -265,7 +265,7 @@ fn decode_all(
             return Err(DataError::TooLarge {
                 path: source.name(),
                 detail: format!(
-                    "the header declares a {w}x{h} (WxH) image of {} bytes; images above {} MiB \
+                    "the header declares a {h}x{w} (HxW) image of {} bytes; images above {} MiB \
                      are refused",
                     decoder.total_bytes(),
                     MAX_DECODED_BYTES >> 20

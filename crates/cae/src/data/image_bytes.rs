@@ -141,7 +141,7 @@ pub fn check_header(header: ImageHeader, limits: ImageLimits, name: &str) -> Res
         return Err(invalid(
             name,
             header.format,
-            format!("the header declares {w}x{h} (WxH) pixels; an image needs at least one"),
+            format!("the header declares {h}x{w} (HxW) pixels; an image needs at least one"),
         ));
     }
     let pixels = u64::from(w) * u64::from(h);
@@ -149,7 +149,7 @@ pub fn check_header(header: ImageHeader, limits: ImageLimits, name: &str) -> Res
         return Err(DataError::TooLarge {
             path: name.to_string(),
             detail: format!(
-                "the {} header declares {w}x{h} (WxH) pixels; at most {} a side and {} pixels \
+                "the {} header declares {h}x{w} (HxW) pixels; at most {} a side and {} pixels \
                  are accepted",
                 header.format, limits.max_side, limits.max_pixels
             ),

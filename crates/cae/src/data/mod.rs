@@ -184,6 +184,26 @@ impl ImageSet {
         &self.pixels[i * n..(i + 1) * n]
     }
 
+    /// Appends the images of `other`, which must have this set's shape; labels are kept when
+    /// both sets have them, else dropped. The one way sets are joined (issue 16 found two, one
+    /// of which checked nothing).
+    pub fn append(&mut self, other: ImageSet) -> Result<(), DataError> {
+        if other.shape != self.shape {
+            return Err(DataError::JoinShapes {
+                origin: other.origins.first().cloned().unwrap_or_else(|| "?".into()),
+                shape: other.shape,
+                earlier: self.shape,
+            });
+        }
+        self.pixels.extend(other.pixels);
+        self.origins.extend(other.origins);
+        match (self.labels.as_mut(), other.labels) {
+            (Some(mine), Some(theirs)) => mine.extend(theirs),
+            _ => self.labels = None,
+        }
+        Ok(())
+    }
+
     /// A new set holding the images at `indices`, in that order (repeats allowed).
     ///
     /// # Panics

@@ -45,7 +45,7 @@ pub enum MvtecError {
     MaskMissing { image: String, mask: String },
     /// A mask's size differs from its image's.
     #[error(
-        "{mask}: mask is {mask_width}x{mask_height} (WxH) but its image {image} is {width}x{height}; a mask must have its image's size"
+        "{mask}: mask is {mask_height}x{mask_width} (HxW) but its image {image} is {height}x{width}; a mask must have its image's size"
     )]
     MaskSize {
         mask: String,

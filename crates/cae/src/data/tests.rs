@@ -336,3 +336,25 @@ fn shards_are_contiguous_blocks_that_concatenate_to_the_whole() {
     assert_eq!(joined, whole.origins);
     assert_eq!(Shard { index: 2, count: 3 }.range(10), 6..10);
 }
+
+/// Issue 16: two `concat`s joined sets, one checking nothing; `ImageSet::append` is the one.
+#[test]
+fn one_way_to_join_sets_checks_their_shapes_and_keeps_labels_only_when_both_have_them() {
+    let mut a = toy(2, Some(vec![0, 1]));
+    a.append(toy(3, Some(vec![1, 1, 0]))).unwrap();
+    assert_eq!(a.len(), 5);
+    assert_eq!(a.labels.as_deref(), Some(&[0, 1, 1, 1, 0][..]));
+    assert_eq!(a.origins.len(), 5);
+    a.append(toy(1, None)).unwrap();
+    assert!(
+        a.labels.is_none(),
+        "a set without labels makes the join unlabelled"
+    );
+    let mut other = toy(1, None);
+    other.shape.height += 1;
+    other
+        .pixels
+        .extend(vec![0.0; other.shape.width * other.shape.channels]);
+    let e = a.append(other).unwrap_err().to_string();
+    assert!(e.contains("but earlier ones are"), "{e}");
+}

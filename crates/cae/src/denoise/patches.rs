@@ -50,15 +50,7 @@ pub fn concat(sets: Vec<ImageSet>) -> Result<ImageSet, DataError> {
     };
     all.labels = None;
     for s in iter {
-        if s.shape != all.shape {
-            return Err(DataError::JoinShapes {
-                origin: s.origins.first().cloned().unwrap_or_else(|| "?".into()),
-                shape: s.shape,
-                earlier: all.shape,
-            });
-        }
-        all.pixels.extend(s.pixels);
-        all.origins.extend(s.origins);
+        all.append(s)?;
     }
     Ok(all)
 }

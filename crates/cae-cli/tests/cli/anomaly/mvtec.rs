@@ -125,6 +125,6 @@ fn mvtec_folder_defects_masks_and_pixel_metrics() {
     image::GrayImage::new(16, 32).save(&mask).unwrap();
     fails_with(
         &run(&d.path, &["anomaly", "eval", "run"]),
-        "mask is 16x32 (WxH)",
+        "mask is 32x16 (HxW)",
     );
 }

@@ -95,7 +95,7 @@ fn a_mask_of_the_wrong_size_is_named() {
     let e = load_test(tmp.path(), &LoadOptions::default()).unwrap_err();
     let msg = e.to_string();
     assert!(
-        msg.contains("mask is 4x6 (WxH)") && msg.contains("is 8x6"),
+        msg.contains("mask is 6x4 (HxW)") && msg.contains("is 6x8"),
         "{msg}"
     );
 }
