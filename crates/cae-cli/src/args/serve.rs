@@ -1,15 +1,15 @@
 //! The flags of `cae serve`: the run, where to listen, and the server's limits.
 
-use super::DeviceArg;
 use cae_serve::{BatchOptions, Limits};
 use clap::Args;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// A run directory made by `cae train` (with RUN/threshold.json for labels).
-    pub run: PathBuf,
+    /// The run (with RUN/threshold.json for labels) and --device, as every command that runs a
+    /// model takes them.
+    #[command(flatten)]
+    pub run: super::RunArgs,
     /// Address to listen on; port 0 picks a free port (printed on stderr).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
@@ -57,7 +57,4 @@ pub struct ServeArgs {
     pub queue: usize,
     #[command(flatten)]
     pub score: super::anomaly::ScoreChoice,
-    /// Compute device.
-    #[arg(long, value_enum, default_value_t = DeviceArg::Flex)]
-    pub device: DeviceArg,
 }

@@ -14,7 +14,7 @@ fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
 }
 
 pub fn run(a: ServeArgs) -> anyhow::Result<()> {
-    let device = a.device.device()?;
+    let device = a.run.device.device()?;
     let score = a.score.asked()?;
     let max_wait = if a.max_wait_ms == 0.0 {
         Duration::ZERO
@@ -22,7 +22,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         seconds("--max-wait-ms", a.max_wait_ms / 1e3)?
     };
     let options = ServeOptions {
-        run: a.run,
+        run: a.run.path,
         addr: a.addr,
         limits: Limits {
             max_body_bytes: a.max_body,
