@@ -79,7 +79,10 @@ evaluate() {
   "$cae" anomaly eval "$work/$name" --data "$test" "$@" --json > "$work/$name.eval.json"
   local painted
   painted=$("$cae" anomaly eval "$work/$name" --partition painted --no-baseline "$@" --json | jq .image_auroc)
-  jq -r --arg method "$label" --arg min "$(cat "$work/$name.minutes")" --arg val "$painted" \
+  # A run trained outside this script (reused from WORK) has no minutes file: "-".
+  local minutes=-
+  [ -f "$work/$name.minutes" ] && minutes=$(cat "$work/$name.minutes")
+  jq -r --arg method "$label" --arg min "$minutes" --arg val "$painted" \
     '[$method, .image_auroc, .image_aupr, .at_threshold.f1, .at_threshold.precision, .at_threshold.recall, .at_threshold.fpr, $min, $val] | @tsv' \
     "$work/$name.eval.json" >> "$rows"
   if [ "${BASELINES:-0}" = 1 ]; then
@@ -136,7 +139,7 @@ fi
 
 "$cae" anomaly score "$work/$rec" --data "$test" --sheet "$work/overlays.png" --force > /dev/null 2>&1
 
-printf "%-82s %7s %7s %7s %7s %7s %7s %9s %9s\n" method AUROC AUPR F1 prec recall FPR "train min" "val AUROC"
-awk -F'\t' '{ printf "%-82s %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %9s %9s\n", $1, $2, $3, $4, $5, $6, $7, ($8 == "0" ? "-" : $8), ($9 == "-" ? "-" : sprintf("%.3f", $9)) }' "$rows"
+printf "%-118s %7s %7s %7s %7s %7s %7s %9s %9s\n" method AUROC AUPR F1 prec recall FPR "train min" "val AUROC"
+awk -F'\t' '{ printf "%-118s %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %9s %9s\n", $1, $2, $3, $4, $5, $6, $7, ($8 == "0" || $8 == "" ? "-" : $8), ($9 == "-" ? "-" : sprintf("%.3f", $9)) }' "$rows"
 echo "threshold: FPR 0.05 on $(jq .threshold.fitted_on.normal "$work/$rec.threshold.json") held-out defect-free training images; val AUROC: the painted validation set (--partition painted); overlay sheet: $work/overlays.png"
 printf "recommended image_auroc=%.3f\n" "$(jq .image_auroc "$work/$rec.eval.json")"

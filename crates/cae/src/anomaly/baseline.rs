@@ -176,7 +176,7 @@ pub fn evaluate_baselines(
         out.push(evaluate_one(
             "aligned patch neighbours (no learning)",
             format!(
-                "max of σ {} smoothed {p}x{p} patch distance to {} nearest training images, shifts ±{}",
+                "max of σ {} smoothed {p}x{p} patch distance ({} nearest, ±{} px)",
                 super::neighbours::SIGMA,
                 super::neighbours::NEIGHBOURS,
                 super::neighbours::SHIFT,
