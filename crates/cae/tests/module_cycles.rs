@@ -4,20 +4,11 @@
 //! with the loop's modules named.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
-use std::path::{Path, PathBuf};
+mod common;
 
-/// Every `.rs` file under `dir`.
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in fs::read_dir(dir).expect("readable source folder") {
-        let path = entry.expect("readable entry").path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
+use common::rust_files;
+use std::fs;
+use std::path::Path;
 
 /// The top-level modules named as `crate::NAME` in code (comment lines skipped).
 fn imported_modules(source: &str) -> BTreeSet<String> {

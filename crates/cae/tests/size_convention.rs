@@ -2,19 +2,11 @@
 //! `CxHxW` of image shapes are written. Issue 16 found errors mixing `WxH` and `HxW`; the check
 //! reads the sources, so a message that says `WxH` again fails here by file and line.
 
-use std::fs;
-use std::path::{Path, PathBuf};
+mod common;
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in fs::read_dir(dir).expect("readable source folder") {
-        let path = entry.expect("readable entry").path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
+use common::rust_files;
+use std::fs;
+use std::path::Path;
 
 #[test]
 fn sizes_in_messages_are_height_by_width() {

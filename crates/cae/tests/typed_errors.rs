@@ -6,20 +6,11 @@
 //! line. Private helpers may still build messages as strings before a public function wraps
 //! them in its error type.
 
-use std::fs;
-use std::path::{Path, PathBuf};
+mod common;
 
-/// Every `.rs` file under `dir`.
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in fs::read_dir(dir).expect("readable source folder") {
-        let path = entry.expect("readable entry").path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
+use common::rust_files;
+use std::fs;
+use std::path::Path;
 
 /// The signature of the function starting at `lines[start]`: its lines up to the opening `{`
 /// (or `;`), joined.

@@ -204,15 +204,7 @@ fn evaluate_one(
     let threshold = match (method, val) {
         (Some(m), Some(val)) => {
             let normal = vec![false; val.scores.len()];
-            let maxima: Vec<f64> = val
-                .maps
-                .iter()
-                .map(|m| {
-                    m.iter()
-                        .map(|&v| f64::from(v))
-                        .fold(f64::NEG_INFINITY, f64::max)
-                })
-                .collect();
+            let maxima = val.map_maxima();
             fit(
                 scored.kind,
                 m,

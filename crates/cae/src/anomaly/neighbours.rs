@@ -136,21 +136,15 @@ impl PatchNeighbours {
             .into_par_iter()
             .map(|i| gaussian_blur(&self.distance_map(set.image(i)), (1, h, w), SIGMA))
             .collect();
-        let scores = maps
-            .iter()
-            .map(|m| {
-                m.iter()
-                    .map(|&v| f64::from(v))
-                    .fold(f64::NEG_INFINITY, f64::max)
-            })
-            .collect();
-        Ok(ScoredSet {
+        let mut scored = ScoredSet {
             // Reports name the statistic in words; the map is a maximum-scored map.
             kind: ScoreKind::MaxSmoothed { sigma: SIGMA },
-            scores,
+            scores: Vec::new(),
             maps,
             reconstructions: None,
-        })
+        };
+        scored.scores = scored.map_maxima();
+        Ok(scored)
     }
 }
 
