@@ -8,6 +8,9 @@
 #     median-normalised cells, score = max of the 9x9 mean-filtered predicted map (FLIP=1 adds
 #     `--augment flip`, random mirroring: on mono it tied on the painted validation set, 0.978
 #     against 0.979 without, so the recommendation leaves it out);
+#   - the same run with `--score fused` (its mask score and the aligned patch neighbours',
+#     z-scored on the validation normals and weighted 3:1; tied with `mask` on the painted
+#     validation set, so not recommended by the rule);
 #   - the same recipe with `inspect-aligned` (the cell and its per-pixel z-score against the
 #     training cells in; never with flips, which would misalign it; ALIGNED_ROW=0 skips it);
 #   - the no-learning baselines (`cae anomaly eval` prints them beside every model: the per-pixel
@@ -105,6 +108,13 @@ rec=recommended${augment:+-${augment//[:,]/-}}
 echo "training the recommended recipe ($arch${augment:+, --augment $augment}, $epochs epochs)..." >&2
 train "$rec" --arch "$arch" "${recipe[@]}" ${augment:+--augment "$augment"}
 BASELINES=1 NORM=median-normalised evaluate "$rec" "recommended: $arch + synthetic anomalies${augment:+, $augment}, median-normalised, mask score" --score mask
+# The same network, fused with the aligned patch neighbours (--score fused): its threshold and
+# norms go into a copy of the run, so the recommended run keeps its own mask threshold.
+rm -rf "${work:?}/$rec-fused"
+cp -r "$work/$rec" "$work/$rec-fused"
+rm -f "$work/$rec-fused/.lock"
+[ -f "$work/$rec.minutes" ] && cp "$work/$rec.minutes" "$work/$rec-fused.minutes"
+evaluate "$rec-fused" "the same network, fused score: mask 3:1 with aligned patch neighbours, each z-scored on the validation normals" --score fused
 if [ "${ALIGNED_ROW:-1}" = 1 ] && [ "$arch" != inspect-aligned ] && [ -z "$crop" ]; then
   echo "training inspect-aligned, the same network with the per-pixel z-score input..." >&2
   # No flips: its statistics are per position, and a mirrored cell no longer lines up with them.

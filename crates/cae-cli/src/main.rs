@@ -11,6 +11,8 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    #[cfg(all(unix, feature = "wgpu"))]
+    quiet_wayland_probe();
     cae::kernels::keep_freed_memory();
     let cli = match args::Cli::try_parse() {
         Ok(cli) => cli,
@@ -46,6 +48,29 @@ fn main() -> ExitCode {
             }
             eprintln!("error: {}", report::error_line(&e));
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Mesa's Vulkan drivers (lavapipe among them) ask libwayland for a display when a Vulkan
+/// instance is made; without a usable `XDG_RUNTIME_DIR` libwayland prints `error:
+/// XDG_RUNTIME_DIR is invalid or not set in the environment.` several times, on a device that
+/// then works — four stray error lines on every `--device wgpu` command of a headless machine.
+/// cae draws no window, so where no Wayland display could be reached anyway (no usable
+/// `XDG_RUNTIME_DIR` and no absolute `WAYLAND_DISPLAY`), `WAYLAND_DISPLAY` is pointed at a path
+/// that does not exist, and libwayland fails quietly (checked with `vulkaninfo` on lavapipe:
+/// seven such lines before, none after).
+#[cfg(all(unix, feature = "wgpu"))]
+fn quiet_wayland_probe() {
+    use std::path::Path;
+    let runtime_dir = std::env::var_os("XDG_RUNTIME_DIR")
+        .is_some_and(|d| Path::new(&d).is_absolute() && Path::new(&d).is_dir());
+    let absolute_display =
+        std::env::var_os("WAYLAND_DISPLAY").is_some_and(|d| Path::new(&d).is_absolute());
+    if !runtime_dir && !absolute_display {
+        // SAFETY: the first statement of `main`, before any thread exists.
+        unsafe {
+            std::env::set_var("WAYLAND_DISPLAY", "/nonexistent/cae-has-no-wayland-display");
         }
     }
 }

@@ -7,7 +7,7 @@
 use crate::error::ApiError;
 use crate::served_run::ServedRun;
 use base64::Engine;
-use cae::anomaly::{Prediction, ScoreKind, predict};
+use cae::anomaly::{Prediction, predict};
 use cae::data::ImageShape;
 use cae::plot::{Overlay, anomaly_overlay, encode_png, image_grid, map_top};
 use serde::Serialize;
@@ -39,20 +39,25 @@ pub struct Scored {
     prediction: Option<Prediction>,
 }
 
-/// Scores `original` (of `shape`) against its `reconstruction` with the run's score kind and
-/// threshold.
+/// Scores `original` (of `shape`) against its `reconstruction` (or predicted map) with the run's
+/// score kind and threshold; a `fused` score adds the reference images' part.
 pub fn score(
     run: &ServedRun,
     name: Option<String>,
     shape: ImageShape,
     original: &[f32],
     reconstruction: &[f32],
-) -> Scored {
+) -> Result<Scored, ApiError> {
     let kind = run.score;
-    let map = kind.map(original, reconstruction, shape);
-    let score = kind.image_score(original, reconstruction, shape, &map);
+    let mut map = kind.map(original, reconstruction, shape);
+    let mut score = kind.image_score(original, reconstruction, shape, &map);
+    if let Some(fusion) = &run.fusion {
+        (score, map) = fusion
+            .apply_one(original, shape, score, &map)
+            .map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    }
     let prediction = run.threshold.as_ref().map(|t| predict(t, score, &map));
-    Scored {
+    Ok(Scored {
         answer: ScoreAnswer {
             name,
             score,
@@ -64,7 +69,7 @@ pub fn score(
         shape,
         map,
         prediction,
-    }
+    })
 }
 
 /// The overlay picture of a scored image, drawn as `cae anomaly score -o` draws it.
@@ -95,7 +100,7 @@ pub fn heatmap_png(
         predicted: scored.prediction.as_ref().and_then(|p| p.mask.as_deref()),
         truth: None,
         caption: &caption,
-        segmentation: matches!(run.score, ScoreKind::Mask { .. }),
+        segmentation: run.score.reads_predicted_map(),
     };
     let scale = (128 / s.height.max(s.width).max(1)).clamp(1, 8) as u32;
     anomaly_overlay(&overlay, scale).map_err(|e| ApiError::internal(format!("heatmap: {e}")))

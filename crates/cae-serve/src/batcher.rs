@@ -41,19 +41,27 @@ impl Default for BatchOptions {
     }
 }
 
+/// A [`BatchOptions`] value out of range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchOptionError {
+    #[error("--max-batch must be at least 1")]
+    MaxBatch,
+    #[error("--queue must be at least 1")]
+    Queue,
+    #[error("--max-wait-ms {0}: at most 1000 ms")]
+    MaxWait(u128),
+}
+
 impl BatchOptions {
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), BatchOptionError> {
         if self.max_batch == 0 {
-            return Err("--max-batch must be at least 1".into());
+            return Err(BatchOptionError::MaxBatch);
         }
         if self.queue == 0 {
-            return Err("--queue must be at least 1".into());
+            return Err(BatchOptionError::Queue);
         }
         if self.max_wait > Duration::from_secs(1) {
-            return Err(format!(
-                "--max-wait-ms {}: at most 1000 ms",
-                self.max_wait.as_millis()
-            ));
+            return Err(BatchOptionError::MaxWait(self.max_wait.as_millis()));
         }
         Ok(())
     }
@@ -123,9 +131,10 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
     /// Starts the worker thread. `run` gets each batch's inputs in submission order and must
     /// return one output per input, in the same order. The thread ends once every `Batcher`
     /// clone is dropped; join the handle to wait for it.
-    pub fn spawn<F>(options: BatchOptions, run: F) -> std::io::Result<(Self, JoinHandle<()>)>
+    pub fn spawn<F, E>(options: BatchOptions, run: F) -> std::io::Result<(Self, JoinHandle<()>)>
     where
-        F: FnMut(Vec<I>) -> Result<Vec<O>, String> + Send + 'static,
+        F: FnMut(Vec<I>) -> Result<Vec<O>, E> + Send + 'static,
+        E: std::fmt::Display,
     {
         let (tx, rx) = sync_channel(options.queue.max(1));
         let stats = Arc::new(BatchStats::default());
@@ -184,9 +193,10 @@ fn collect<I, O>(rx: &Receiver<Job<I, O>>, options: BatchOptions) -> Option<Vec<
     Some(jobs)
 }
 
-fn work<I, O, F>(rx: Receiver<Job<I, O>>, options: BatchOptions, mut run: F, stats: &BatchStats)
+fn work<I, O, F, E>(rx: Receiver<Job<I, O>>, options: BatchOptions, mut run: F, stats: &BatchStats)
 where
-    F: FnMut(Vec<I>) -> Result<Vec<O>, String>,
+    F: FnMut(Vec<I>) -> Result<Vec<O>, E>,
+    E: std::fmt::Display,
 {
     while let Some(mut jobs) = collect(&rx, options) {
         // Requests that timed out or hung up while queued are not worth a model call.
@@ -203,7 +213,8 @@ where
                 "the model returned {} results for a batch of {n}",
                 outputs.len()
             )),
-            Ok(Err(message)) => Err(message),
+            // The message is what every input of the batch is answered with.
+            Ok(Err(e)) => Err(e.to_string()),
             Err(panic) => Err(format!("the model panicked: {}", panic_message(&*panic))),
         };
         stats.batches.fetch_add(1, Ordering::Relaxed);
@@ -327,7 +338,7 @@ mod tests {
                 .lock()
                 .unwrap()
                 .extend(inputs.iter().copied());
-            Ok(inputs)
+            Ok::<_, String>(inputs)
         };
         let (batcher, worker) = Batcher::spawn(options(1, 0, 2), runner).unwrap();
         let first = batcher.submit(1).unwrap();

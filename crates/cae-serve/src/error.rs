@@ -93,6 +93,9 @@ pub enum ServeError {
     /// An option is out of range, or conflicts with the run.
     #[error("{0}")]
     Option(String),
+    /// A batching option is out of range.
+    #[error(transparent)]
+    Batch(#[from] crate::batcher::BatchOptionError),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {

@@ -41,6 +41,33 @@ pub enum ModelOutput {
     Refused(String),
 }
 
+/// Why a whole batch got no answer (each image's own refusal is [`ModelOutput::Refused`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    /// An image of another size reached a model that takes one size only.
+    #[error("a {given} image reached a model that takes {input}")]
+    Size {
+        given: ImageShape,
+        input: ImageShape,
+    },
+    /// An image's pixel count does not match its shape.
+    #[error("an image of {values} values reached a model that takes {expected} ({input})")]
+    Values {
+        values: usize,
+        expected: usize,
+        input: ImageShape,
+    },
+    /// The forward pass failed.
+    #[error(transparent)]
+    Infer(#[from] cae::infer::InferError),
+    /// The encoder pass failed.
+    #[error(transparent)]
+    Encode(#[from] cae::features::FeatureError),
+    /// An image was left without an output (a bug in the batching).
+    #[error("the model gave no output for an image")]
+    Missing,
+}
+
 /// The loaded model, owned by the worker thread.
 pub struct ModelRunner {
     model: Autoencoder,
@@ -68,17 +95,15 @@ impl ModelRunner {
 
     /// Runs one batch: all reconstructions of the model's size in one forward pass, all codes
     /// in one encoder pass, images of other sizes one by one.
-    pub fn run(&mut self, jobs: Vec<ModelJob>) -> Result<Vec<ModelOutput>, String> {
+    pub fn run(&mut self, jobs: Vec<ModelJob>) -> Result<Vec<ModelOutput>, ForwardError> {
         let mut outputs: Vec<Option<ModelOutput>> = vec![None; jobs.len()];
         for (i, job) in jobs.iter().enumerate() {
             if job.shape == self.input {
                 continue;
             }
-            let runner = self.any_size.as_mut().ok_or_else(|| {
-                format!(
-                    "a {} image reached a model that takes {}",
-                    job.shape, self.input
-                )
+            let runner = self.any_size.as_mut().ok_or(ForwardError::Size {
+                given: job.shape,
+                input: self.input,
             })?;
             outputs[i] = Some(match job.want {
                 Want::Code => ModelOutput::Refused(format!(
@@ -109,12 +134,10 @@ impl ModelRunner {
                         |k, _, y| {
                             outputs[picked[k]] = Some(ModelOutput::Reconstruction(y.to_vec()));
                         },
-                    )
-                    .map_err(|e| e.to_string())?;
+                    )?;
                 }
                 Want::Code => {
-                    let (codes, dim) = encode(&self.model, &set, picked.len(), &self.device)
-                        .map_err(|e| e.to_string())?;
+                    let (codes, dim) = encode(&self.model, &set, picked.len(), &self.device)?;
                     for (k, code) in codes.chunks_exact(dim.max(1)).enumerate() {
                         outputs[picked[k]] = Some(ModelOutput::Code(code.to_vec()));
                     }
@@ -123,23 +146,22 @@ impl ModelRunner {
         }
         outputs
             .into_iter()
-            .map(|o| o.ok_or_else(|| "the model gave no output for an image".to_string()))
+            .map(|o| o.ok_or(ForwardError::Missing))
             .collect()
     }
 
     /// The images at `picked` as one set of the model's input shape.
-    fn batch(&self, jobs: &[ModelJob], picked: &[usize]) -> Result<ImageSet, String> {
+    fn batch(&self, jobs: &[ModelJob], picked: &[usize]) -> Result<ImageSet, ForwardError> {
         let len = self.input.len();
         let mut pixels = Vec::with_capacity(picked.len() * len);
         for &i in picked {
             let p = &jobs[i].pixels;
             if p.len() != len {
-                return Err(format!(
-                    "an image of {} values reached a model that takes {} ({})",
-                    p.len(),
-                    len,
-                    self.input
-                ));
+                return Err(ForwardError::Values {
+                    values: p.len(),
+                    expected: len,
+                    input: self.input,
+                });
             }
             pixels.extend_from_slice(p);
         }
@@ -208,7 +230,8 @@ mod tests {
     fn a_wrongly_sized_image_fails_the_batch_without_a_panic() {
         let e = runner()
             .run(vec![job(vec![0.0; 10].into(), Want::Code)])
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("10 values") && e.contains("1x28x28"), "{e}");
     }
 }

@@ -219,7 +219,7 @@ pub async fn score(
         let run = state.run();
         let mut list: Vec<ScoreAnswer> = Vec::with_capacity(originals.len());
         for ((name, x), y) in names.into_iter().zip(&originals).zip(&recons) {
-            let mut scored = answer::score(run, name, x.shape, &x.pixels, y);
+            let mut scored = answer::score(run, name, x.shape, &x.pixels, y)?;
             if heatmap {
                 let picture = answer::heatmap_png(run, &scored, &x.pixels, y)?;
                 answer::attach_heatmap(&mut scored, &picture);
@@ -240,7 +240,7 @@ pub async fn heatmap(State(app): State<AppState>, upload: Upload) -> Result<Resp
     let picture = blocking(move || {
         let run = state.run();
         let x = &originals[0];
-        let scored = answer::score(run, None, x.shape, &x.pixels, &recons[0]);
+        let scored = answer::score(run, None, x.shape, &x.pixels, &recons[0])?;
         answer::heatmap_png(run, &scored, &x.pixels, &recons[0])
     })
     .await?;

@@ -126,7 +126,7 @@ impl ServeOptions {
     /// Checks the limits and the batching.
     pub fn check(&self) -> Result<(), ServeError> {
         self.limits.check()?;
-        self.batch.check().map_err(ServeError::Option)
+        Ok(self.batch.check()?)
     }
 }
 

@@ -5,6 +5,7 @@
 use crate::error::ServeError;
 use crate::intake::Intake;
 use crate::options::ServeOptions;
+use cae::anomaly::fused::Fusion;
 use cae::anomaly::{ScoreKind, Threshold};
 use cae::data::{ImageLimits, ImageShape};
 use cae::model::Autoencoder;
@@ -12,6 +13,7 @@ use cae::run::RunConfig;
 use cae::run::RunDir;
 use serde_json::{Value, json};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// What the handlers know about the run.
 #[derive(Debug, Clone)]
@@ -25,6 +27,8 @@ pub struct ServedRun {
     pub score: ScoreKind,
     /// `RUN/threshold.json`, when one was fitted.
     pub threshold: Option<Threshold>,
+    /// The reference images and norms of a `fused` score (`cae::anomaly::fused`).
+    pub fusion: Option<Arc<Fusion>>,
     /// Parameters, the code's shape and size.
     pub parameters: usize,
     pub code_shape: String,
@@ -55,6 +59,14 @@ impl ServedRun {
         score
             .check_model(&loaded.spec)
             .map_err(|e| ServeError::Option(format!("{}: {e}", options.run.display())))?;
+        let fusion = match score {
+            ScoreKind::Fused { .. } => Some(Arc::new(Fusion::of_threshold(
+                &options.run,
+                score,
+                threshold.as_ref(),
+            )?)),
+            _ => None,
+        };
         let limits = ImageLimits {
             max_side: options.limits.max_side,
             max_pixels: options.limits.max_pixels,
@@ -72,6 +84,7 @@ impl ServedRun {
             intake,
             score,
             threshold,
+            fusion,
             parameters: loaded.spec.total_params(),
             code_shape: code.to_string(),
             code_len: code.len(),

@@ -44,24 +44,64 @@ impl FromStr for DeviceKind {
     }
 }
 
-/// A device kind this binary cannot run on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "device '{0}' is not compiled into this binary: rebuild with `cargo build --release --features {0}`"
-)]
-pub struct NotCompiled(pub DeviceKind);
+/// A device this binary or this machine cannot run on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceError {
+    /// The backend was not compiled into this binary.
+    #[error(
+        "device '{0}' is not compiled into this binary: rebuild with `cargo build --release --features {0}`"
+    )]
+    NotCompiled(DeviceKind),
+    /// The backend is compiled in, but the machine offers it no usable device.
+    #[error("device '{kind}' is not usable on this machine: {reason}")]
+    Unavailable { kind: DeviceKind, reason: String },
+}
 
 impl DeviceKind {
-    /// The inference device.
-    pub fn device(self) -> Result<Device, NotCompiled> {
+    /// The inference device; a GPU backend is tried once, so that a machine without a usable
+    /// device is one error here rather than a panic inside the backend at the first operation.
+    pub fn device(self) -> Result<Device, DeviceError> {
         match self {
             DeviceKind::Flex => Ok(Device::flex()),
             #[cfg(feature = "wgpu")]
-            DeviceKind::Wgpu => Ok(Device::wgpu(Default::default())),
+            DeviceKind::Wgpu => tried(self, Device::wgpu(Default::default())),
             #[cfg(feature = "cuda")]
-            DeviceKind::Cuda => Ok(Device::cuda(0usize)),
+            DeviceKind::Cuda => tried(self, Device::cuda(0usize)),
             #[allow(unreachable_patterns)]
-            other => Err(NotCompiled(other)),
+            other => Err(DeviceError::NotCompiled(other)),
+        }
+    }
+}
+
+/// `device` after one small operation on it: the GPU backends pick their adapter on first use
+/// and panic when there is none (no Vulkan driver, no CUDA library). The panic is caught with
+/// the default hook silenced, so the user gets its message as one error line.
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+fn tried(kind: DeviceKind, device: Device) -> Result<Device, DeviceError> {
+    use burn::tensor::{Tensor, TensorData};
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let probe = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Tensor::<1>::from_data(TensorData::new(vec![1.0f32, 2.0], [2]), &device)
+            .sum()
+            .into_scalar::<f32>()
+    }));
+    std::panic::set_hook(hook);
+    match probe {
+        Ok(_) => Ok(device),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "the backend failed to start".into());
+            let first = message.lines().next().unwrap_or_default().to_string();
+            Err(DeviceError::Unavailable {
+                kind,
+                reason: format!(
+                    "{first} (wgpu needs a Vulkan, Metal or DX12 driver: on Debian, apt install mesa-vulkan-drivers libvulkan1 gives a software one; cuda needs the NVIDIA driver)"
+                ),
+            })
         }
     }
 }

@@ -38,11 +38,20 @@ fn returns_string_error(sig: &str) -> bool {
     ret.contains("Result<") && (ret.contains(",String>{") || ret.contains(",String>;"))
 }
 
-/// `file:line: text` of every public function or `FromStr` that fails with a `String`.
+/// `file:line: text` of every public function or `FromStr` that fails with a `String`, in this
+/// library and in the server's (`cae-serve`, a library the binary only starts).
 fn string_errors() -> Vec<String> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut found = Vec::new();
+    for krate in ["cae", "cae-serve"] {
+        found.extend(string_errors_in(&crates.join(krate).join("src"), krate));
+    }
+    found
+}
+
+fn string_errors_in(src: &Path, krate: &str) -> Vec<String> {
     let mut files = Vec::new();
-    rust_files(&src, &mut files);
+    rust_files(src, &mut files);
     let mut found = Vec::new();
     for file in files {
         let text = fs::read_to_string(&file).expect("readable source");
@@ -54,8 +63,8 @@ fn string_errors() -> Vec<String> {
             let public_fn = trimmed.starts_with("pub fn ") || trimmed.starts_with("pub async fn ");
             let string_err = trimmed.starts_with("type Err = String");
             if (public_fn && returns_string_error(&signature(&lines, i))) || string_err {
-                let name = file.strip_prefix(&src).expect("under src").display();
-                found.push(format!("src/{name}:{}: {}", i + 1, trimmed));
+                let name = file.strip_prefix(src).expect("under src").display();
+                found.push(format!("{krate}/src/{name}:{}: {}", i + 1, trimmed));
             }
         }
     }

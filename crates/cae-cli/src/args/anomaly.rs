@@ -80,14 +80,14 @@ pub enum PartitionArg {
 /// `--score`, `--sigma` and `--window`.
 #[derive(Debug, Args)]
 pub struct ScoreChoice {
-    /// mse | mae | ssim | max-smoothed | mask (default: the threshold's, else mask for a
-    /// segmentation run and mse for a reconstruction).
+    /// mse | mae | ssim | max-smoothed | mask | fused (default: the threshold's, else mask for
+    /// a segmentation run and mse for a reconstruction; fused is fitted with its threshold).
     #[arg(long, value_name = "KIND")]
     pub score: Option<String>,
     /// σ in pixels of the max-smoothed score's Gaussian (default 2).
     #[arg(long, value_name = "PX")]
     pub sigma: Option<f64>,
-    /// Side in pixels of the mask score's mean filter (odd, default 9).
+    /// Side in pixels of the mask (and fused) score's mean filter (odd, default 9).
     #[arg(long, value_name = "PX")]
     pub window: Option<usize>,
 }
@@ -98,7 +98,7 @@ impl ScoreChoice {
         match (&self.score, self.sigma, self.window) {
             (None, None, None) => Ok(None),
             (None, Some(_), _) => bail!("--sigma needs --score max-smoothed"),
-            (None, _, Some(_)) => bail!("--window needs --score mask"),
+            (None, _, Some(_)) => bail!("--window needs --score mask or fused"),
             (Some(s), sigma, window) => Ok(Some(ScoreKind::parse(s, sigma, window)?)),
         }
     }

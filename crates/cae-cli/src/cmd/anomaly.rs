@@ -7,9 +7,10 @@ mod score;
 mod threshold;
 
 use crate::args::{AnomalyArgs, AnomalyCommand, PartitionArg, Source};
+use cae::anomaly::fused::Fusion;
 use cae::anomaly::run_data::anomaly_data;
 use cae::anomaly::score::score_any_size;
-use cae::anomaly::{AnomalySet, ScoreKind, ScoredSet, score_set};
+use cae::anomaly::{AnomalySet, ScoreKind, ScoredSet, Threshold, score_set};
 use cae::data::Shard;
 use cae::denoise::Denoiser;
 use cae::run::{LoadedRun, Partition};
@@ -54,14 +55,32 @@ impl Context {
         Ok(Context { run, set })
     }
 
-    /// Scores every image with `kind`.
+    /// Scores every image with `kind`; a `fused` kind takes its norms from `threshold` (fitted
+    /// on it) and its reference images from the run.
     pub fn score(
+        &self,
+        kind: ScoreKind,
+        threshold: Option<&Threshold>,
+        batch_size: usize,
+        keep: bool,
+    ) -> anyhow::Result<ScoredSet> {
+        let model = self.score_model(kind, batch_size, keep)?;
+        if !matches!(kind, ScoreKind::Fused { .. }) {
+            return Ok(model);
+        }
+        let fusion = Fusion::of_threshold(&self.run.dir.root, kind, threshold)?;
+        Ok(fusion.apply(model, &self.set.images)?)
+    }
+
+    /// The network's part of `kind` (all of it but for `fused`) for every image.
+    pub fn score_model(
         &self,
         kind: ScoreKind,
         batch_size: usize,
         keep: bool,
     ) -> anyhow::Result<ScoredSet> {
         kind.check_model(&self.run.spec)?;
+        let kind = kind.model_part();
         if self.set.images.shape != self.run.spec.input {
             // Another size than the model's: whole images or blended tiles.
             let run = self.run.dir.load_model(&self.run.device)?;

@@ -53,7 +53,7 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
             let request = source.request(Some(path.clone()))?;
             ctx.set = anomaly_data(&ctx.run, &request, Partition::Test)?;
         }
-        let scored = ctx.score(threshold.score, 1, false)?;
+        let scored = ctx.score(threshold.score, Some(&threshold), 1, false)?;
         let (Some(&score), Some(map)) = (scored.scores.first(), scored.maps.first()) else {
             anyhow::bail!("{path}: no image read");
         };

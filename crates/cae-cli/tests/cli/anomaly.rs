@@ -141,7 +141,7 @@ fn one_class_run_threshold_score_and_eval() {
     // A mistyped score kind is met with the nearest name.
     fails_with(
         &run(&d.path, &["anomaly", "score", "run", "--score", "maks"]),
-        "unknown score 'maks': expected mse, mae, ssim, max-smoothed or mask (did you mean 'mask'?)",
+        "unknown score 'maks': expected mse, mae, ssim, max-smoothed, mask or fused (did you mean 'mask'?)",
     );
     // The plain table has a header and one line per image.
     let table = ok(&run(&d.path, &["anomaly", "score", "run"]));

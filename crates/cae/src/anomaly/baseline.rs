@@ -149,8 +149,7 @@ pub fn evaluate_baselines(
     set: &AnomalySet,
     method: Option<ThresholdMethod>,
 ) -> Result<Vec<BaselineEvaluation>, AnomalyError> {
-    let gaussian = PixelGaussian::fit(train)
-        .ok_or_else(|| AnomalyError::Model("no training images for the baseline".into()))?;
+    let gaussian = PixelGaussian::fit(train).ok_or(AnomalyError::NoTrainingImages)?;
     let mut out = Vec::new();
     for how in BASELINE_SCORES {
         let scored = gaussian.score(&set.images, how)?;

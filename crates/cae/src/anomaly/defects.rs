@@ -173,17 +173,15 @@ pub fn generate(
     Ok(out)
 }
 
-/// Grey PNG bytes of a `side × side` plane of values in [0, 1].
+/// Grey PNG bytes of a `side × side` plane of bytes.
 fn png(values: impl Iterator<Item = u8>, side: usize) -> Result<Vec<u8>, AnomalyError> {
-    let img = image::GrayImage::from_raw(side as u32, side as u32, values.collect())
-        .ok_or_else(|| AnomalyError::InvalidSetting("patch buffer has the wrong size".into()))?;
-    let mut bytes = Vec::new();
-    img.write_to(
-        &mut std::io::Cursor::new(&mut bytes),
-        image::ImageFormat::Png,
-    )
-    .map_err(|e| AnomalyError::InvalidSetting(format!("encoding a PNG: {e}")))?;
-    Ok(bytes)
+    let plane: Vec<f32> = values.map(|v| f32::from(v) / 255.0).collect();
+    let shape = crate::data::ImageShape {
+        channels: 1,
+        height: side,
+        width: side,
+    };
+    Ok(crate::denoise::encode_image_png(&plane, shape)?)
 }
 
 /// Generates the patches and writes them under `out` in the MVTec AD layout, with a

@@ -92,10 +92,6 @@ pub enum AnomalyError {
     #[error(transparent)]
     Layout(#[from] MvtecError),
 
-    /// The model or its data could not be used.
-    #[error("{0}")]
-    Model(String),
-
     /// The images do not fit the model, or its output could not be read.
     #[error(transparent)]
     Infer(#[from] crate::infer::InferError),
@@ -110,7 +106,7 @@ pub enum AnomalyError {
 
     /// `--score mask` on a model that reconstructs its input.
     #[error(
-        "score mask reads a predicted anomaly map, but {model} reconstructs its input; use mse, mae, ssim or max-smoothed (or train --arch inspect --synthetic ...)"
+        "scores mask and fused read a predicted anomaly map, but {model} reconstructs its input; use mse, mae, ssim or max-smoothed (or train --arch inspect --synthetic ...)"
     )]
     MaskNeedsSegmentation { model: String },
 
@@ -120,12 +116,42 @@ pub enum AnomalyError {
     )]
     NeedsReconstruction { score: String, model: String },
 
-    /// The per-pixel baseline was asked to score images of another shape than it was fitted on.
-    #[error("the per-pixel baseline was fitted on {fitted} images, not {given}")]
+    /// A no-learning statistic (the per-pixel Gaussian, the patch neighbours, a fused score's
+    /// reference) was asked to score images of another shape than it was fitted on.
+    #[error(
+        "the no-learning statistic was fitted on {fitted} images and cannot score {given} ones; score images of the training size (--resize)"
+    )]
     BaselineShape {
         fitted: crate::data::ImageShape,
         given: crate::data::ImageShape,
     },
+
+    /// A no-learning statistic (a baseline, a fused score's reference) has no training images.
+    #[error(
+        "the no-learning statistics (the baselines, a fused score's reference) are fitted on the run's training images, and its training partition holds none"
+    )]
+    NoTrainingImages,
+    /// A picture could not be encoded.
+    #[error(transparent)]
+    Png(#[from] crate::denoise::PngError),
+
+    /// Too few normal images to fit a norm on.
+    #[error(
+        "{what} is fitted on the spread of normal images' scores, and only {normal} normal image(s) were given; fit on more (a larger --val-fraction, or --data)"
+    )]
+    TooFewNormal { what: String, normal: usize },
+
+    /// The reference images of a fused score cannot be read or written.
+    #[error(
+        "{path}: reference images of the fused score {message}; refit with `cae anomaly threshold RUN --score fused ...`"
+    )]
+    Reference { path: String, message: String },
+
+    /// `--score fused` on a run whose threshold was not fitted with it.
+    #[error(
+        "{run}: the fused score is fitted together with its threshold (the normal images' spread of both parts), and this run's threshold {found}; fit one with `cae anomaly threshold {run} --score fused --fpr 0.05`"
+    )]
+    NeedsFusion { run: String, found: String },
 
     /// A file could not be written.
     #[error("{path}: cannot write: {source}")]

@@ -7,7 +7,8 @@
 //! - data: [`dataset`] (images with their truth and masks; which images a run scores is
 //!   `crate::run::data`; its train/validation/test partitions are `crate::run::partition`), [`defects`] (synthetic defects on texture
 //!   patches, written in the MVTec AD layout; the layout itself is `crate::data::mvtec`);
-//! - scoring: [`score`] (image scores and anomaly maps from reconstructions);
+//! - scoring: [`score`] (image scores and anomaly maps from reconstructions), [`fused`] (a
+//!   segmentation network's score joined with the aligned patch neighbours');
 //! - post-processing: [`threshold`] (fitting, normalisation, `RUN/threshold.json`);
 //! - metrics: [`metrics`] (image AUROC, AUPR, F1, …), [`pixel`] (pixel AUROC, PRO), and the
 //!   no-learning baselines every evaluation is compared with: the per-pixel Gaussian
@@ -20,6 +21,7 @@ pub mod baseline;
 pub mod dataset;
 pub mod defects;
 mod error;
+pub mod fused;
 pub mod metrics;
 pub mod neighbours;
 pub mod painted;

@@ -123,6 +123,12 @@ impl PatchNeighbours {
         best.iter().map(|v| v.max(0.0).sqrt()).collect()
     }
 
+    /// The σ-smoothed distance map of one image of the fitted shape (`height * width`).
+    pub fn map(&self, image: &[f32]) -> Vec<f32> {
+        let (h, w) = (self.shape.height, self.shape.width);
+        gaussian_blur(&self.distance_map(image), (1, h, w), SIGMA)
+    }
+
     /// Scores every image of `set` (which must have the fitted shape), in parallel.
     pub fn score(&self, set: &ImageSet) -> Result<ScoredSet, AnomalyError> {
         if set.shape != self.shape {
@@ -131,10 +137,9 @@ impl PatchNeighbours {
                 given: set.shape,
             });
         }
-        let (h, w) = (self.shape.height, self.shape.width);
         let maps: Vec<Vec<f32>> = (0..set.len())
             .into_par_iter()
-            .map(|i| gaussian_blur(&self.distance_map(set.image(i)), (1, h, w), SIGMA))
+            .map(|i| self.map(set.image(i)))
             .collect();
         let mut scored = ScoredSet {
             // Reports name the statistic in words; the map is a maximum-scored map.

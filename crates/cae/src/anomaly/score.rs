@@ -9,6 +9,7 @@
 //! | `ssim` | 1 − SSIM map (11×11 Gaussian window) | 1 − mean SSIM |
 //! | `max-smoothed` | squared error, Gaussian-smoothed (σ) | maximum of the map |
 //! | `mask` | a segmentation model's predicted anomaly probability, mean-filtered (window) | maximum of the map |
+//! | `fused` | `mask`'s map and the aligned patch neighbours' map, each z-scored on normal images, weighted ¾ : ¼ | the same sum of the two image scores (`super::fused`) |
 //!
 //! `max-smoothed` answers "is there one place that is badly reconstructed?", so a small
 //! defect is not averaged away by a large clean background. `mask` is the one kind of a
@@ -33,7 +34,7 @@ pub const DEFAULT_SIGMA: f64 = 2.0;
 pub const DEFAULT_WINDOW: usize = 9;
 
 /// The score kinds' names as `--score` takes them.
-const SCORE_NAMES: [&str; 5] = ["mse", "mae", "ssim", "max-smoothed", "mask"];
+const SCORE_NAMES: [&str; 6] = ["mse", "mae", "ssim", "max-smoothed", "mask", "fused"];
 
 /// How an image's reconstruction error becomes a score and an anomaly map.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -50,13 +51,18 @@ pub enum ScoreKind {
     /// Maximum of a segmentation model's predicted anomaly map, mean-filtered over a
     /// `window × window` square; map: the filtered prediction.
     Mask { window: usize },
+    /// `mask` (`window`) fused with the aligned patch neighbours, the network's part weighted
+    /// `weight` (`super::fused`). [`ScoreKind::map`] and [`ScoreKind::image_score`] give the
+    /// network's part; `super::fused::Fusion` adds the other, with the norms fitted beside the
+    /// threshold.
+    Fused { window: usize, weight: f64 },
 }
 
 /// A score name, `--sigma` or `--window` that does not make a [`ScoreKind`].
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ScoreOptionError {
     #[error(
-        "unknown score {}: expected mse, mae, ssim, max-smoothed or mask{}",
+        "unknown score {}: expected mse, mae, ssim, max-smoothed, mask or fused{}",
         quote(.0),
         crate::suggest::did_you_mean(.0, SCORE_NAMES)
     )]
@@ -67,7 +73,7 @@ pub enum ScoreOptionError {
     Window(usize),
     #[error("--sigma only applies to --score max-smoothed, not {0}")]
     SigmaElsewhere(String),
-    #[error("--window only applies to --score mask, not {0}")]
+    #[error("--window only applies to --score mask or fused, not {0}")]
     WindowElsewhere(String),
 }
 
@@ -80,7 +86,7 @@ impl ScoreKind {
         sigma: Option<f64>,
         window: Option<usize>,
     ) -> Result<ScoreKind, ScoreOptionError> {
-        if window.is_some() && name != "mask" {
+        if window.is_some() && !matches!(name, "mask" | "fused") {
             return Err(ScoreOptionError::WindowElsewhere(name.into()));
         }
         let kind = match name {
@@ -94,7 +100,7 @@ impl ScoreKind {
                 }
                 return Ok(ScoreKind::MaxSmoothed { sigma });
             }
-            "mask" => {
+            "mask" | "fused" => {
                 let window = window.unwrap_or(DEFAULT_WINDOW);
                 if window.is_multiple_of(2) || !(1..=255).contains(&window) {
                     return Err(ScoreOptionError::Window(window));
@@ -102,7 +108,13 @@ impl ScoreKind {
                 if sigma.is_some() {
                     return Err(ScoreOptionError::SigmaElsewhere(name.into()));
                 }
-                return Ok(ScoreKind::Mask { window });
+                return Ok(match name {
+                    "mask" => ScoreKind::Mask { window },
+                    _ => ScoreKind::Fused {
+                        window,
+                        weight: super::fused::DEFAULT_WEIGHT,
+                    },
+                });
             }
             other => return Err(ScoreOptionError::Unknown(other.into())),
         };
@@ -127,7 +139,7 @@ impl ScoreKind {
                 let squared = channel_mean(original, reconstruction, shape, |d| d * d);
                 gaussian_blur(&squared, (1, h, w), sigma)
             }
-            ScoreKind::Mask { window } => {
+            ScoreKind::Mask { window } | ScoreKind::Fused { window, .. } => {
                 // The model's output is the map: the first (only) channel.
                 match reconstruction.get(..h * w) {
                     Some(p) => box_filter(p, (h, w), window),
@@ -154,18 +166,33 @@ impl ScoreKind {
         matches!(self, ScoreKind::MaxSmoothed { .. } | ScoreKind::Mask { .. })
     }
 
-    /// Checks that this kind can score `spec`'s outputs: `mask` needs a segmentation model,
-    /// every other kind a reconstruction.
+    /// The kind of the network's part: `mask` for `fused`, the kind itself otherwise.
+    pub fn model_part(&self) -> ScoreKind {
+        match *self {
+            ScoreKind::Fused { window, .. } => ScoreKind::Mask { window },
+            other => other,
+        }
+    }
+
+    /// True when the model outputs the map itself (`mask`, `fused`), not a reconstruction.
+    pub fn reads_predicted_map(&self) -> bool {
+        matches!(self, ScoreKind::Mask { .. } | ScoreKind::Fused { .. })
+    }
+
+    /// Checks that this kind can score `spec`'s outputs: `mask` and `fused` need a
+    /// segmentation model, every other kind a reconstruction.
     pub fn check_model(&self, spec: &ValidSpec) -> Result<(), AnomalyError> {
         match (self, spec.is_segmentation()) {
-            (ScoreKind::Mask { .. }, true)
+            (ScoreKind::Mask { .. } | ScoreKind::Fused { .. }, true)
             | (
                 ScoreKind::Mse | ScoreKind::Mae | ScoreKind::Ssim | ScoreKind::MaxSmoothed { .. },
                 false,
             ) => Ok(()),
-            (ScoreKind::Mask { .. }, false) => Err(AnomalyError::MaskNeedsSegmentation {
-                model: spec.spec.name.clone(),
-            }),
+            (ScoreKind::Mask { .. } | ScoreKind::Fused { .. }, false) => {
+                Err(AnomalyError::MaskNeedsSegmentation {
+                    model: spec.spec.name.clone(),
+                })
+            }
             (other, true) => Err(AnomalyError::NeedsReconstruction {
                 score: other.to_string(),
                 model: spec.spec.name.clone(),
@@ -189,7 +216,7 @@ impl ScoreKind {
                 let s = (shape.channels, shape.height, shape.width);
                 1.0 - quality::ssim(original, reconstruction, s)
             }
-            ScoreKind::MaxSmoothed { .. } | ScoreKind::Mask { .. } => map
+            ScoreKind::MaxSmoothed { .. } | ScoreKind::Mask { .. } | ScoreKind::Fused { .. } => map
                 .iter()
                 .map(|&v| f64::from(v))
                 .fold(f64::NEG_INFINITY, f64::max),
@@ -205,6 +232,11 @@ impl std::fmt::Display for ScoreKind {
             ScoreKind::Ssim => f.write_str("ssim"),
             ScoreKind::MaxSmoothed { sigma } => write!(f, "max-smoothed (σ {sigma})"),
             ScoreKind::Mask { window } => write!(f, "mask (window {window})"),
+            ScoreKind::Fused { window, weight } => write!(
+                f,
+                "fused (mask window {window} × {weight} + aligned patch neighbours × {}, z-scored on normal images)",
+                1.0 - weight
+            ),
         }
     }
 }

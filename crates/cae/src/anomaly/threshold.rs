@@ -8,6 +8,7 @@
 //! a normal image shows an empty mask as often as it gets a normal label.
 
 use super::error::AnomalyError;
+use super::fused::FusionNorms;
 use super::metrics::best_f1_threshold;
 use super::score::ScoreKind;
 use crate::atomic::write_atomic;
@@ -112,6 +113,10 @@ pub struct Threshold {
     pub fitted_on: FittedOn,
     /// For `fpr`: the expected false positive rate on unseen normal images.
     pub expected_fpr: Option<f64>,
+    /// For a `fused` score: the two parts' norms, fitted on the same normal images
+    /// (`super::fused`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fusion: Option<FusionNorms>,
 }
 
 /// `p`-th percentile (0–100) of sorted values, linear interpolation (NumPy's default).
@@ -223,6 +228,7 @@ pub fn fit(
             anomalous,
         },
         expected_fpr,
+        fusion: None,
     })
 }
 

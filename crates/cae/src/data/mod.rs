@@ -12,7 +12,7 @@ pub mod decode;
 mod error;
 pub mod fingerprint;
 #[cfg(test)]
-mod fixture;
+pub(crate) mod fixture;
 mod folder;
 mod idx;
 mod image_bytes;

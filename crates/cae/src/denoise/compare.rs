@@ -102,9 +102,7 @@ pub fn compare(
 ) -> Result<(Comparison, Samples), DenoiseError> {
     let n = clean.len();
     if n < 2 {
-        return Err(DenoiseError::Model(
-            "the benchmark needs at least 2 images (every fourth tunes the blur)".into(),
-        ));
+        return Err(DenoiseError::TooFewImages(n));
     }
     let s = clean.shape;
     let shape = (s.channels, s.height, s.width);

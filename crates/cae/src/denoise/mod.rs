@@ -41,8 +41,15 @@ pub enum DenoiseError {
         shape: ImageShape,
         reason: String,
     },
-    #[error("{0}")]
-    Model(String),
+    /// The model's weights could not be kept for the other sizes.
+    #[error(transparent)]
+    Weights(#[from] crate::model::WeightsError),
+    /// The model's architecture could not be kept for the other sizes.
+    #[error("the run's architecture cannot be written back as TOML: {0}")]
+    ArchText(#[from] toml::ser::Error),
+    /// The denoising benchmark got fewer than two images.
+    #[error("the benchmark needs at least 2 images (every fourth tunes the blur), got {0}")]
+    TooFewImages(usize),
     /// The model's output could not be read back.
     #[error(transparent)]
     Output(#[from] crate::infer::InferError),
@@ -94,10 +101,8 @@ impl Denoiser {
                 factor = [factor[0] * stride[0], factor[1] * stride[1]];
             }
         }
-        let weights =
-            weights_to_bytes(&run.model).map_err(|e| DenoiseError::Model(e.to_string()))?;
-        let arch_text =
-            toml::to_string(&run.config.arch).map_err(|e| DenoiseError::Model(e.to_string()))?;
+        let weights = weights_to_bytes(&run.model)?;
+        let arch_text = toml::to_string(&run.config.arch)?;
         Ok(Denoiser {
             arch_text,
             weights,
@@ -121,11 +126,11 @@ impl Denoiser {
         if (h, w) == (self.input.height, self.input.width) {
             return Ok(&self.base);
         }
-        if !self.resized.contains_key(&(h, w)) {
-            // A server sees many sizes: keep a few models, not one per size ever seen.
-            if self.resized.len() >= MAX_SIZES {
-                self.resized.clear();
-            }
+        // A server sees many sizes: keep a few models, not one per size ever seen.
+        if !self.resized.contains_key(&(h, w)) && self.resized.len() >= MAX_SIZES {
+            self.resized.clear();
+        }
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.resized.entry((h, w)) {
             let shape = ImageShape {
                 channels: self.input.channels,
                 height: h,
@@ -142,11 +147,9 @@ impl Denoiser {
             let mut model = Autoencoder::new(&spec, &self.device);
             weights_from_bytes(&mut model, self.weights.clone(), origin)
                 .map_err(|e| size_err(e.to_string()))?;
-            self.resized.insert((h, w), model);
+            slot.insert(model);
         }
-        self.resized
-            .get(&(h, w))
-            .ok_or_else(|| DenoiseError::Model("model cache".into()))
+        Ok(&self.resized[&(h, w)])
     }
 
     /// Runs `model` on CHW images of `shape`; outputs clamped to [0, 1].

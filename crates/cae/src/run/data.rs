@@ -24,9 +24,15 @@ pub const DEFAULT_NORMAL_NAMES: [&str; 2] = ["good", "normal"];
 /// Why a run's images could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum RunDataError {
-    /// The run's config does not state a usable rule (its input shape or `resize`).
-    #[error("{0}")]
-    Rule(String),
+    /// The run's recorded `resize` disagrees with its model's input.
+    #[error(
+        "the run resized to {height}x{width} but its model takes {input}; the config is inconsistent"
+    )]
+    ResizeDisagrees {
+        height: usize,
+        width: usize,
+        input: crate::data::ImageShape,
+    },
     /// A recorded setting does not parse (its input shape, its `resize`).
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -129,9 +135,11 @@ impl ImageRule {
             Some(hw) => {
                 let (h, w) = parse_hw(hw)?;
                 if (h, w) != (input.height, input.width) {
-                    return Err(RunDataError::Rule(format!(
-                        "the run resized to {h}x{w} but its model takes {input}; the config is inconsistent"
-                    )));
+                    return Err(RunDataError::ResizeDisagrees {
+                        height: h,
+                        width: w,
+                        input,
+                    });
                 }
                 true
             }

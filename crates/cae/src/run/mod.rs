@@ -58,6 +58,7 @@ pub const ARTIFACTS: &[&str] = &[
     "summary.json",
     "imported.json",
     "threshold.json",
+    "reference.safetensors",
     "reconstruction.png",
     lock::LOCK_FILE,
 ];

@@ -76,7 +76,7 @@ pub enum TrainError {
     #[error(transparent)]
     Data(#[from] crate::run::PartitionError),
     #[error(transparent)]
-    Device(#[from] crate::device::NotCompiled),
+    Device(#[from] crate::device::DeviceError),
     /// The images do not fit the model, or its output could not be read.
     #[error(transparent)]
     Infer(#[from] crate::infer::InferError),

@@ -29,13 +29,13 @@ pub fn run(a: AnomalyEvalArgs) -> anyhow::Result<()> {
         .as_ref()
         .map(|d| OutputDir::prepare(d, Overwrite::from_force(a.force)))
         .transpose()?;
-    let threshold = Threshold::load(&a.source.run.path)?;
+    let fitted = Threshold::load(&a.source.run.path)?;
     a.score.asked()?;
     let ctx = Context::load(&a.source, Partition::Test)?;
-    let kind = a.score.resolve(threshold.as_ref(), &ctx.run.spec)?;
+    let kind = a.score.resolve(fitted.as_ref(), &ctx.run.spec)?;
+    let scored = ctx.score(kind, fitted.as_ref(), a.source.batch_size, false)?;
     // A threshold only means something for the score it was fitted on.
-    let threshold = threshold.filter(|t| t.score == kind);
-    let scored = ctx.score(kind, a.source.batch_size, false)?;
+    let threshold = fitted.filter(|t| t.score == kind);
     let e = evaluate(&scored, &ctx.set, threshold.as_ref())?;
     if let Some(dir) = &mut out {
         write_pictures(dir, &e, &scored, &ctx.set, threshold.as_ref())?;

@@ -70,6 +70,7 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<()> {
     let ctx = Context::load_shard(&a.source, Partition::Test, shard)?;
     let scored = ctx.score(
         kind,
+        Some(&threshold),
         a.source.batch_size,
         a.out.is_some() || a.sheet.is_some(),
     )?;

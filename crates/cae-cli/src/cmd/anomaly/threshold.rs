@@ -5,9 +5,10 @@ use super::Context;
 use crate::args::ThresholdArgs;
 use crate::cmd::print_json;
 use anyhow::bail;
-use cae::anomaly::Threshold;
+use cae::anomaly::fused::Fusion;
 use cae::anomaly::threshold::{FitScores, ThresholdMethod, fit};
-use cae::run::{Partition, RunDir};
+use cae::anomaly::{ScoreKind, Threshold};
+use cae::run::{Partition, RunDir, load_fit_data};
 
 fn method(a: &ThresholdArgs) -> anyhow::Result<ThresholdMethod> {
     Ok(match (a.percentile, a.fpr, a.f1, a.value) {
@@ -36,9 +37,18 @@ pub fn run(a: ThresholdArgs) -> anyhow::Result<()> {
     let earlier = Threshold::load(&a.source.run.path).ok().flatten();
     let ctx = Context::load(&a.source, Partition::Validation)?;
     let kind = a.score.resolve(None, &ctx.run.spec)?;
-    let scored = ctx.score(kind, a.source.batch_size, false)?;
+    let mut scored = ctx.score_model(kind, a.source.batch_size, false)?;
+    // A fused score fits its two parts' norms on the same images, the run's training partition
+    // as the reference.
+    let mut fusion = None;
+    if matches!(kind, ScoreKind::Fused { .. }) {
+        let train = load_fit_data(&ctx.run.config)?.train;
+        let (f, fused) = Fusion::fit(kind, train, scored, &ctx.set.images, &ctx.set.anomalous)?;
+        scored = fused;
+        fusion = Some(f);
+    }
     let maxima = scored.map_maxima();
-    let threshold = fit(
+    let mut threshold = fit(
         kind,
         method,
         FitScores {
@@ -48,6 +58,11 @@ pub fn run(a: ThresholdArgs) -> anyhow::Result<()> {
             source: &ctx.set.source,
         },
     )?;
+    threshold.fusion = fusion.as_ref().map(|f| f.norms);
+    // The reference first: a threshold never names norms without the images they go with.
+    if let Some(f) = &fusion {
+        f.save_reference(&a.source.run.path)?;
+    }
     let path = threshold.save(&a.source.run.path)?;
     // The run's threshold is this command's to replace; say so rather than do it silently.
     if let Some(old) = earlier {

@@ -475,3 +475,110 @@ fn a_test_folder_with_an_empty_abnormal_class_is_a_clear_error() {
         "3 normal and 0 anomalous",
     );
 }
+
+#[test]
+fn fused_score_fits_its_norms_and_reference_with_the_threshold_and_scores_everywhere() {
+    let d = Dir::new("anomaly-inspect-fused");
+    make_mvtec(&d, "mv");
+    ok(&inspect_run(&d, "run"));
+    // The norms are fitted with the threshold: before one, a fused score is refused.
+    fails_with(
+        &run(&d.path, &["anomaly", "eval", "run", "--score", "fused"]),
+        "--score fused --fpr 0.05",
+    );
+    let mask = json(&run(
+        &d.path,
+        &["anomaly", "threshold", "run", "--fpr", "0.2", "--json"],
+    ));
+    assert_eq!(mask["threshold"]["score"]["kind"], "mask");
+    assert!(mask["threshold"].get("fusion").is_none(), "{mask}");
+    fails_with(
+        &run(&d.path, &["anomaly", "eval", "run", "--score", "fused"]),
+        "is on score mask",
+    );
+    let t = json(&run(
+        &d.path,
+        &[
+            "anomaly",
+            "threshold",
+            "run",
+            "--score",
+            "fused",
+            "--fpr",
+            "0.2",
+            "--json",
+        ],
+    ));
+    let threshold = &t["threshold"];
+    assert_eq!(threshold["score"]["kind"], "fused");
+    assert_eq!(threshold["score"]["weight"], 0.75);
+    for part in ["model", "neighbours"] {
+        let std = threshold["fusion"][part]["std"].as_f64().unwrap();
+        assert!(std > 0.0 && std.is_finite(), "{threshold}");
+    }
+    // The reference is the training partition (45 of the 60 patches), as loaded.
+    let reference = std::fs::read(d.join("run/reference.safetensors")).unwrap();
+    assert!(reference.len() >= 45 * 32 * 32 * 4, "{}", reference.len());
+    let e = json(&run(&d.path, &["anomaly", "eval", "run", "--json"]));
+    assert_eq!(e["score"]["kind"], "fused", "{e}");
+    let auroc = e["image_auroc"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&auroc), "{e}");
+    assert!(e["at_threshold"]["f1"].as_f64().is_some(), "{e}");
+    assert!(e["pixel"]["auroc"].as_f64().is_some(), "{e}");
+    let scored = json(&run(&d.path, &["anomaly", "score", "run", "--json"]));
+    let images = scored["images"].as_array().unwrap();
+    assert!(!images.is_empty());
+    // `cae serve` gives one image the score `anomaly score` gave it.
+    let first = images[0]["path"].as_str().unwrap().to_string();
+    let png = std::fs::read(d.join(&first)).unwrap();
+    let server = crate::serve::Server::start(&d.path, "run", &[]);
+    let answer = crate::serve::request(server.addr, "POST", "/v1/score", Some("image/png"), &png);
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let served = answer.json()["score"].as_f64().unwrap();
+    let cli = images[0]["score"].as_f64().unwrap();
+    assert!((served - cli).abs() < 1e-4, "served {served} vs cli {cli}");
+    drop(server);
+    // Images of another size than the reference are refused with one line.
+    fails_with(
+        &run(
+            &d.path,
+            &["anomaly", "score", "run", "--data", "texture.png"],
+        ),
+        "1x32x32",
+    );
+    // A lost or damaged reference is one line naming it, for the CLI and the server alike.
+    std::fs::write(d.join("run/reference.safetensors"), b"not tensors").unwrap();
+    fails_with(
+        &run(&d.path, &["anomaly", "score", "run"]),
+        "reference.safetensors",
+    );
+    let o = cae()
+        .args(["serve", "run", "--addr", "127.0.0.1:0"])
+        .current_dir(&d.path)
+        .output()
+        .unwrap();
+    fails_with(&o, "reference.safetensors");
+    // The model part's window follows the mask score's rule.
+    fails_with(
+        &run(
+            &d.path,
+            &[
+                "anomaly",
+                "threshold",
+                "run",
+                "--score",
+                "fused",
+                "--window",
+                "4",
+                "--fpr",
+                "0.2",
+            ],
+        ),
+        "--window 4",
+    );
+}
