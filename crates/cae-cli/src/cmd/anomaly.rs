@@ -27,6 +27,9 @@ pub fn run(a: AnomalyArgs) -> anyhow::Result<()> {
 pub struct Context {
     pub run: LoadedRun,
     pub set: AnomalySet,
+    /// A fused score's reference and norms, read from the run once (`cae predict` scores
+    /// image after image with the same context).
+    fusion: std::cell::OnceCell<Fusion>,
 }
 
 impl Context {
@@ -52,7 +55,11 @@ impl Context {
             None => partition,
         };
         let set = anomaly_data(&run, &request, partition)?;
-        Ok(Context { run, set })
+        Ok(Context {
+            run,
+            set,
+            fusion: std::cell::OnceCell::new(),
+        })
     }
 
     /// Scores every image with `kind`; a `fused` kind takes its norms from `threshold` (fitted
@@ -68,8 +75,13 @@ impl Context {
         if !matches!(kind, ScoreKind::Fused { .. }) {
             return Ok(model);
         }
-        let fusion = Fusion::of_threshold(&self.run.dir.root, kind, threshold)?;
-        Ok(fusion.apply(model, &self.set.images)?)
+        if let Some(f) = self.fusion.get().filter(|f| f.kind == kind) {
+            return Ok(f.apply(model, &self.set.images)?);
+        }
+        let loaded = Fusion::of_threshold(&self.run.dir.root, kind, threshold)?;
+        let scored = loaded.apply(model, &self.set.images)?;
+        let _ = self.fusion.set(loaded);
+        Ok(scored)
     }
 
     /// The network's part of `kind` (all of it but for `fused`) for every image.
