@@ -1,10 +1,10 @@
-//! The wgpu path run for real: every preset's forward pass on the first wgpu adapter (Mesa's
-//! software Vulkan driver, lavapipe, where there is no GPU) gives what the same weights give on
-//! flex. Our fast kernels are flex-only, so this is Burn's own ops on wgpu against ours.
+//! The wgpu path run for real: the forward pass of every preset, and of a spec with each layer
+//! kind and option the presets leave out, on the first wgpu adapter (Mesa's software Vulkan
+//! driver, lavapipe, where there is no GPU) gives what the same weights give on flex. Our fast
+//! kernels are flex-only, so this is Burn's own ops on wgpu against ours.
 //!
-//! Built only with `--features wgpu`:
-//! `cargo test --release -p cae --features wgpu --test wgpu` (needs a Vulkan driver; on Debian,
-//! `apt install mesa-vulkan-drivers libvulkan1`).
+//! Built only with `--features wgpu` (`.ci/wgpu` runs it with the CLI's wgpu tests; needs a
+//! Vulkan driver: on Debian, `apt install mesa-vulkan-drivers libvulkan1`).
 #![cfg(feature = "wgpu")]
 
 use cae::data::{ImageSet, ImageShape};
@@ -42,20 +42,80 @@ fn outputs(model: &Autoencoder, set: &ImageSet, device: &cae::Device) -> Vec<f32
     out
 }
 
+/// Layer kinds and options no preset uses: strided, dilated and unbiased convolutions, average
+/// pooling, dropout (a no-op at inference), bilinear upsampling, a dense code reshaped into a
+/// volume, transposed convolutions with output padding, and the activations beside relu.
+const OTHER_LAYERS: &str = r#"
+input = "3x20x20"
+[[encoder]]
+type = "conv"
+filters = 6
+kernel = 3
+stride = 2
+padding = "same"
+activation = "leaky_relu"
+[[encoder]]
+type = "conv"
+filters = 6
+kernel = 3
+dilation = 2
+padding = "same"
+bias = false
+activation = "elu"
+[[encoder]]
+type = "avg_pool"
+size = 2
+[[encoder]]
+type = "dropout"
+rate = 0.3
+[[encoder]]
+type = "dense"
+units = 12
+activation = "tanh"
+[[decoder]]
+type = "dense"
+shape = "4x5x5"
+activation = "gelu"
+[[decoder]]
+type = "upsample"
+factor = 2
+mode = "bilinear"
+[[decoder]]
+type = "conv_transpose"
+filters = 4
+kernel = 3
+stride = 2
+padding = 1
+output_padding = 1
+activation = "sigmoid"
+[[decoder]]
+type = "batch_norm"
+[[decoder]]
+type = "conv"
+filters = 3
+kernel = 3
+padding = "same"
+"#;
+
 #[test]
 fn every_preset_gives_flex_outputs_on_wgpu() {
     let gpu = DeviceKind::Wgpu.device().unwrap_or_else(|e| panic!("{e}"));
     let cpu = DeviceKind::Flex.device().expect("flex");
-    for preset in PRESETS {
+    let other = ArchSpec::resolve_text("other-layers", OTHER_LAYERS, &[], None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let presets = PRESETS.iter().map(|preset| {
         let spec = ArchSpec::resolve(preset.name, &[], None).expect("a preset resolves");
+        (preset.name, spec)
+    });
+    for (name, spec) in presets.chain([("other-layers", other)]) {
         let on_flex = Autoencoder::new(&spec, &cpu);
         let bytes = weights_to_bytes(&on_flex).expect("weights serialise");
         let mut on_wgpu = Autoencoder::new(&spec, &gpu);
-        weights_from_bytes(&mut on_wgpu, bytes, preset.name).expect("weights load on wgpu");
+        weights_from_bytes(&mut on_wgpu, bytes, name).expect("weights load on wgpu");
         let set = images(spec.input, 2);
         let a = outputs(&on_flex, &set, &cpu);
         let b = outputs(&on_wgpu, &set, &gpu);
-        assert_eq!(a.len(), b.len(), "{}", preset.name);
+        assert_eq!(a.len(), b.len(), "{name}");
         let scale = a.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
         let worst = a
             .iter()
@@ -64,9 +124,8 @@ fn every_preset_gives_flex_outputs_on_wgpu() {
             .fold(0f32, f32::max);
         assert!(
             worst <= 1e-4 * scale.max(1.0),
-            "{}: wgpu differs from flex by {worst} (outputs up to {scale})",
-            preset.name
+            "{name}: wgpu differs from flex by {worst} (outputs up to {scale})"
         );
-        eprintln!("{}: max |flex - wgpu| = {worst:.2e}", preset.name);
+        eprintln!("{name}: max |flex - wgpu| = {worst:.2e}");
     }
 }

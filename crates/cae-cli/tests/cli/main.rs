@@ -20,3 +20,5 @@ mod run_lock;
 mod serve;
 mod serve_hostile;
 mod train;
+#[cfg(feature = "wgpu")]
+mod wgpu;

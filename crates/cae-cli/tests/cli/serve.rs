@@ -191,7 +191,7 @@ pub(crate) fn request(
 }
 
 /// The `i`-th digit of the committed MNIST fixture as a 28x28 gray PNG.
-fn digit_png(i: usize) -> Vec<u8> {
+pub(crate) fn digit_png(i: usize) -> Vec<u8> {
     let mut raw = Vec::new();
     flate2::read::GzDecoder::new(std::fs::File::open(mnist_fixture()).unwrap())
         .read_to_end(&mut raw)

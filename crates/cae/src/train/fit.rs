@@ -11,6 +11,7 @@ use super::loss::loss;
 use super::objective::check_objective;
 use crate::anomaly::painted::PaintedValidation;
 use crate::data::ImageSet;
+use crate::device::DeviceKind;
 use crate::infer::batch_tensor;
 use crate::model::{Autoencoder, weights_from_bytes, weights_to_bytes};
 use crate::noise::NoiseSpec;
@@ -138,6 +139,14 @@ pub fn fit_from(
         // images as loaded (before augmentation or synthetic anomalies); a resumed run has its
         // statistics in the checkpoint.
         (None, None) => {
+            if t.device != DeviceKind::Flex {
+                // A GPU backend draws other random numbers than flex: a seed's fresh weights
+                // are flex's on every device, so where a run trains does not change its start.
+                let flex = Device::flex().autodiff();
+                flex.seed(t.seed);
+                let fresh = weights_to_bytes(&Autoencoder::new(spec, &flex))?;
+                weights_from_bytes(&mut model, fresh, "fresh weights")?;
+            }
             model.fit_zscore(train);
         }
         _ => {}
