@@ -11,7 +11,7 @@ use std::path::Path;
 
 /// Trains a fast one-class run on the fixture: digit 1 normal (about 30 training images),
 /// 30% test, 30% validation.
-fn one_class_run(d: &Dir, out: &str, epochs: &str) {
+pub(crate) fn one_class_run(d: &Dir, out: &str, epochs: &str) {
     ok(&run(
         &d.path,
         &[

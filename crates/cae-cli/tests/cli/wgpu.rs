@@ -7,6 +7,7 @@
 //! Built only with `--features wgpu` (`.ci/wgpu` runs it); lavapipe trains at a few images/s,
 //! so the runs are tiny.
 
+use crate::anomaly::one_class_run;
 use crate::serve::{Server, digit_png, request};
 use crate::util::*;
 use std::path::Path;
@@ -117,30 +118,7 @@ fn scores(out: &str) -> Vec<f64> {
 #[test]
 fn eval_anomaly_encode_and_serve_on_wgpu_agree_with_flex() {
     let d = Dir::new("wgpu-commands");
-    ok(&run(
-        &d.path,
-        &[
-            "train",
-            "--arch",
-            "upsample",
-            "--data",
-            &mnist_arg(),
-            "--normal-class",
-            "1",
-            "--test-fraction",
-            "0.3",
-            "--val-fraction",
-            "0.3",
-            "--epochs",
-            "2",
-            "--batch-size",
-            "8",
-            "--lr",
-            "3e-3",
-            "--out",
-            "run",
-        ],
-    ));
+    one_class_run(&d, "run", "2");
     ok(&run(
         &d.path,
         &["anomaly", "threshold", "run", "--percentile", "95"],
