@@ -95,13 +95,17 @@ fn tried(kind: DeviceKind, device: Device) -> Result<Device, DeviceError> {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "the backend failed to start".into());
-            let first = message.lines().next().unwrap_or_default().to_string();
-            Err(DeviceError::Unavailable {
-                kind,
-                reason: format!(
-                    "{first} (wgpu needs a Vulkan, Metal or DX12 driver: on Debian, apt install mesa-vulkan-drivers libvulkan1 gives a software one; cuda needs the NVIDIA driver)"
+            let first = message.lines().next().unwrap_or_default();
+            // The backend's own words are often an internal unwrap: what is missing comes first.
+            let reason = match kind {
+                DeviceKind::Cuda => format!(
+                    "the CUDA backend could not start (it needs the NVIDIA driver and CUDA's NVRTC library); it said: {first}"
                 ),
-            })
+                _ => format!(
+                    "wgpu found no Vulkan, Metal, DX12 or OpenGL adapter (on Debian, apt install mesa-vulkan-drivers libvulkan1 gives a software Vulkan one); it said: {first}"
+                ),
+            };
+            Err(DeviceError::Unavailable { kind, reason })
         }
     }
 }

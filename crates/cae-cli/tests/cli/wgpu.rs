@@ -209,9 +209,19 @@ fn wgpu_without_a_vulkan_driver_is_one_error_line() {
             "--device",
             "wgpu",
         ])
+        // wgpu tries Vulkan, then OpenGL: hiding Vulkan's drivers alone leaves Mesa's EGL
+        // (llvmpipe), on which it runs. Hide both loaders' driver lists.
         .env("VK_ICD_FILENAMES", d.join("no-such-driver.json"))
+        .env("VK_DRIVER_FILES", d.join("no-such-driver.json"))
+        .env(
+            "__EGL_VENDOR_LIBRARY_FILENAMES",
+            d.join("no-such-vendor.json"),
+        )
         .current_dir(&d.path)
         .output()
         .expect("run cae");
-    fails_with(&o, "device 'wgpu' is not usable on this machine");
+    fails_with(
+        &o,
+        "device 'wgpu' is not usable on this machine: wgpu found no Vulkan",
+    );
 }

@@ -17,6 +17,7 @@
 
 mod act;
 mod autodiff;
+mod bilinear;
 mod conv;
 mod conv_transpose;
 mod direct;
@@ -32,6 +33,7 @@ mod transposed;
 pub mod upsample_conv;
 
 pub use act::Act;
+pub use bilinear::upsample_module;
 pub use memory::keep_freed_memory;
 
 use burn::backend::ops::ModuleOps;
@@ -183,11 +185,15 @@ pub fn disabled() -> bool {
 
 /// Whether tensors on `device` run these kernels.
 pub fn runs_on(device: &Device) -> bool {
-    !disabled()
-        && matches!(
-            device.clone().inner().as_dispatch(),
-            DispatchDevice::Flex(_)
-        )
+    !disabled() && is_flex(device)
+}
+
+/// Whether `device` is flex (with or without autodiff).
+fn is_flex(device: &Device) -> bool {
+    matches!(
+        device.clone().inner().as_dispatch(),
+        DispatchDevice::Flex(_)
+    )
 }
 
 /// `act(t)` with Burn's tensor API.

@@ -376,7 +376,7 @@ impl Layer {
             Layer::Dense(b) => Flow::Vector(b.activation.forward(b.linear.forward(x.into_flat()))),
             Layer::MaxPool(p) => Flow::Volume(kernels::max_pool2d_module(p, x.into_volume())),
             Layer::AvgPool(p) => Flow::Volume(p.forward(x.into_volume())),
-            Layer::Upsample(u) => Flow::Volume(u.forward(x.into_volume())),
+            Layer::Upsample(u) => Flow::Volume(kernels::upsample_module(u, x.into_volume())),
             Layer::BatchNorm(bn) => match x {
                 Flow::Volume(t) => Flow::Volume(bn.forward(t)),
                 Flow::Vector(t) => Flow::Vector(bn.forward(t)),

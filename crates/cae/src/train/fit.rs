@@ -11,7 +11,6 @@ use super::loss::loss;
 use super::objective::check_objective;
 use crate::anomaly::painted::PaintedValidation;
 use crate::data::ImageSet;
-use crate::device::DeviceKind;
 use crate::infer::batch_tensor;
 use crate::model::{Autoencoder, weights_from_bytes, weights_to_bytes};
 use crate::noise::NoiseSpec;
@@ -74,6 +73,16 @@ fn collapse_hint(spec: &ValidSpec, loss: LossKind) -> String {
     } else {
         "Lower --lr, or check that the images are not all alike".to_string()
     }
+}
+
+/// The fresh weights of `seed`, drawn on flex whatever the device, so where a run trains does
+/// not change its start (a GPU backend draws other random numbers). Burn initialises parameters
+/// lazily, on first use: serialising them here draws them all at once from `seed`'s stream,
+/// before anything else (an epoch's seed, dropout) moves the device's generator.
+fn fresh_weights(spec: &ValidSpec, seed: u64) -> Result<Vec<u8>, TrainError> {
+    let flex = Device::flex().autodiff();
+    flex.seed(seed);
+    Ok(weights_to_bytes(&Autoencoder::new(spec, &flex))?)
 }
 
 /// Seeds of epoch `epoch`: shuffling and the device RNG (dropout) restart from here on resume.
@@ -139,14 +148,7 @@ pub fn fit_from(
         // images as loaded (before augmentation or synthetic anomalies); a resumed run has its
         // statistics in the checkpoint.
         (None, None) => {
-            if t.device != DeviceKind::Flex {
-                // A GPU backend draws other random numbers than flex: a seed's fresh weights
-                // are flex's on every device, so where a run trains does not change its start.
-                let flex = Device::flex().autodiff();
-                flex.seed(t.seed);
-                let fresh = weights_to_bytes(&Autoencoder::new(spec, &flex))?;
-                weights_from_bytes(&mut model, fresh, "fresh weights")?;
-            }
+            weights_from_bytes(&mut model, fresh_weights(spec, t.seed)?, "fresh weights")?;
             model.fit_zscore(train);
         }
         _ => {}
