@@ -30,6 +30,12 @@ pub struct TrainArgs {
     pub force: bool,
     #[command(flatten)]
     pub data: DataArgs,
+    /// Read the training images from their files a batch at a time (decode workers ahead of
+    /// the step) instead of decoding the folder into memory first: for image folders (and
+    /// MVTec layouts) larger than memory. Same images, same run; validation images are
+    /// decoded into memory once, so keep --val-fraction to what fits.
+    #[arg(long, conflicts_with = "resume")]
+    pub stream: bool,
     /// Share of images held out for validation, 0 disables [default: 0.1].
     #[arg(long)]
     pub val_fraction: Option<f64>,

@@ -126,6 +126,7 @@ fn apply_flags(
         data.normalize = Some(n.parse().map_err(anyhow::Error::msg)?);
     }
     data.val_fraction = a.val_fraction.unwrap_or(data.val_fraction);
+    data.stream |= a.stream;
     a.one_class.apply(data);
     train.epochs = a.epochs.unwrap_or(train.epochs);
     train.batch_size = a.batch_size.unwrap_or(train.batch_size);

@@ -19,6 +19,7 @@ mod resume;
 mod run_lock;
 mod serve;
 mod serve_hostile;
+mod stream;
 mod train;
 #[cfg(feature = "wgpu")]
 mod wgpu;

@@ -175,6 +175,23 @@ pub enum DataError {
         first_height: u32,
     },
 
+    /// `--stream` on a source that is not an image folder: containers load into memory.
+    #[error(
+        "{origin}: --stream reads image folders (and MVTec layouts) file by file; {kind} loads into memory, so train without --stream", origin = quote(.origin)
+    )]
+    NotStreamable { origin: String, kind: &'static str },
+
+    /// An image of a streamed set no longer decodes to the set's shape (the file was replaced
+    /// while training ran).
+    #[error(
+        "{path}: now decodes to {now} but the data set's images are {shape}; the file changed while training ran"
+    )]
+    Changed {
+        path: String,
+        now: crate::data::ImageShape,
+        shape: crate::data::ImageShape,
+    },
+
     /// A folder (searched recursively) holds no image files.
     #[error("no images found in folder {path} (looked for .png, .jpg, .jpeg, .bmp, recursively)")]
     NoImages {

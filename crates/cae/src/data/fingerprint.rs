@@ -9,7 +9,7 @@
 //! is the same size to the byte. File names do not enter it: a data folder moved elsewhere is
 //! the same data. Renaming files inside a folder reorders the images and so changes the hash.
 
-use super::ImageSet;
+use super::{ImageSet, ImageShape};
 use serde::{Deserialize, Serialize};
 
 /// Count, shape and content hash of an image set.
@@ -27,24 +27,56 @@ pub struct Fingerprint {
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x100_0000_01b3;
 
-impl Fingerprint {
-    /// The fingerprint of `set` (about 50 ms for 60,000 MNIST digits).
-    pub fn of(set: &ImageSet) -> Fingerprint {
-        let mix = |h: u64, word: u32| (h ^ u64::from(word)).wrapping_mul(FNV_PRIME);
-        let mut h = set
-            .pixels
-            .iter()
-            .fold(FNV_OFFSET, |h, p| mix(h, p.to_bits()));
-        if let Some(labels) = &set.labels {
+/// A fingerprint built a batch of images at a time (a [`super::FileSet`] is never in memory
+/// whole): the same hash as [`Fingerprint::of`] for the same images.
+#[derive(Debug, Clone)]
+pub struct FingerprintBuilder {
+    hash: u64,
+    images: usize,
+}
+
+fn mix(h: u64, word: u32) -> u64 {
+    (h ^ u64::from(word)).wrapping_mul(FNV_PRIME)
+}
+
+impl Default for FingerprintBuilder {
+    fn default() -> Self {
+        FingerprintBuilder {
+            hash: FNV_OFFSET,
+            images: 0,
+        }
+    }
+}
+
+impl FingerprintBuilder {
+    /// Adds the next `images` images' pixels, in order.
+    pub fn pixels(&mut self, pixels: &[f32], images: usize) {
+        self.hash = pixels.iter().fold(self.hash, |h, p| mix(h, p.to_bits()));
+        self.images += images;
+    }
+
+    /// The fingerprint of every image added, of `shape`, with `labels` when the set has them.
+    pub fn finish(self, shape: ImageShape, labels: Option<&[u32]>) -> Fingerprint {
+        let mut h = self.hash;
+        if let Some(labels) = labels {
             // Marks where the labels start, so that pixels and labels cannot trade places.
             h = mix(h, u32::MAX);
             h = labels.iter().fold(h, |h, &l| mix(h, l));
         }
         Fingerprint {
-            images: set.len(),
-            shape: set.shape.to_string(),
+            images: self.images,
+            shape: shape.to_string(),
             hash: format!("{h:016x}"),
         }
+    }
+}
+
+impl Fingerprint {
+    /// The fingerprint of `set` (about 50 ms for 60,000 MNIST digits).
+    pub fn of(set: &ImageSet) -> Fingerprint {
+        let mut builder = FingerprintBuilder::default();
+        builder.pixels(&set.pixels, set.len());
+        builder.finish(set.shape, set.labels.as_deref())
     }
 
     /// One line saying how `now` differs from `self`, the recorded one; `None` when equal.

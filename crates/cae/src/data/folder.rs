@@ -26,9 +26,17 @@ pub(super) fn is_image_path(path: &Path) -> bool {
         .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
-/// Loads every image under `root`. When `root` holds no images itself but its immediate
+/// The image files under `root` that `opts` keeps (classes, limit, shard), sorted, with their
+/// labels and the class names when the immediate sub-folders are classes; nothing is decoded.
+pub(super) struct Listing {
+    pub files: Vec<PathBuf>,
+    pub labels: Option<Vec<u32>>,
+    pub class_names: Option<Vec<String>>,
+}
+
+/// Lists the images under `root`. When `root` holds no images itself but its immediate
 /// sub-folders do, each such sub-folder is a class (labels in name order).
-pub(super) fn load(root: &Path, opts: &LoadOptions) -> Result<ImageSet, DataError> {
+pub(super) fn list(root: &Path, opts: &LoadOptions) -> Result<Listing, DataError> {
     let (mut tree, direct, subdirs) = tree::Tree::open(root)?;
     let mut files: Vec<(PathBuf, u32)> = Vec::new();
     let mut class_names = None;
@@ -92,16 +100,64 @@ pub(super) fn load(root: &Path, opts: &LoadOptions) -> Result<ImageSet, DataErro
             });
         }
     }
-    let paths: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
-    let sources: Vec<ImageSource> = paths.iter().map(|p| ImageSource::File(p)).collect();
-    let (shape, pixels) = decode_all(&sources, opts)?;
+    Ok(Listing {
+        labels: labelled.then(|| files.iter().map(|(_, l)| *l).collect()),
+        files: files.into_iter().map(|(p, _)| p).collect(),
+        class_names,
+    })
+}
+
+/// Loads every image under `root` ([`list`], then every file decoded).
+pub(super) fn load(root: &Path, opts: &LoadOptions) -> Result<ImageSet, DataError> {
+    let listing = list(root, opts)?;
+    let (shape, pixels) = decode_files(&listing.files, opts)?;
     Ok(ImageSet {
         shape,
         pixels,
-        labels: labelled.then(|| files.iter().map(|(_, l)| *l).collect()),
-        class_names,
-        origins: paths.iter().map(|p| show(p)).collect(),
+        labels: listing.labels,
+        class_names: listing.class_names,
+        origins: listing.files.iter().map(|p| show(p)).collect(),
     })
+}
+
+/// Decodes `paths` as one set ([`decode_all`]): the common shape and every pixel.
+pub(super) fn decode_files(
+    paths: &[PathBuf],
+    opts: &LoadOptions,
+) -> Result<(ImageShape, Vec<f32>), DataError> {
+    let sources: Vec<ImageSource> = paths.iter().map(|p| ImageSource::File(p)).collect();
+    decode_all(&sources, opts)
+}
+
+/// Whether the image in `path` is gray: by its colour type from the header alone, else by
+/// content (R = G = B everywhere, decoded), the rule [`decode_all`] applies to a whole set.
+pub(super) fn is_gray(path: &Path) -> Result<bool, DataError> {
+    let source = ImageSource::File(path);
+    let reader = source.reader()?;
+    let guessed = reader.format();
+    let decoder = reader
+        .into_decoder()
+        .map_err(|e| image_error(&source, guessed, e))?;
+    if !decoder.color_type().has_color() {
+        return Ok(true);
+    }
+    let img = source
+        .reader()?
+        .decode()
+        .map_err(|e| image_error(&source, guessed, e))?;
+    Ok(gray_plane(&img).is_some())
+}
+
+/// The height and width in the header of the image in `path` (nothing decoded).
+pub(super) fn header_size(path: &Path) -> Result<(usize, usize), DataError> {
+    let source = ImageSource::File(path);
+    let reader = source.reader()?;
+    let guessed = reader.format();
+    let decoder = reader
+        .into_decoder()
+        .map_err(|e| image_error(&source, guessed, e))?;
+    let (w, h) = decoder.dimensions();
+    Ok((h as usize, w as usize))
 }
 
 /// Loads a single image file as a one-image set.
@@ -336,7 +392,7 @@ fn decode_all(
     Ok((shape, pixels))
 }
 
-fn mismatch(
+pub(super) fn mismatch(
     path: &str,
     (width, height): (u32, u32),
     first: &str,

@@ -10,6 +10,7 @@ pub mod augment;
 mod cifar;
 pub mod decode;
 mod error;
+mod files;
 pub mod fingerprint;
 #[cfg(test)]
 pub(crate) mod fixture;
@@ -32,6 +33,7 @@ use rand_chacha::ChaCha8Rng;
 
 pub use augment::Augment;
 pub use error::DataError;
+pub use files::{FileSet, decode_workers};
 pub use fingerprint::Fingerprint;
 pub use image_bytes::{
     ImageHeader, ImageLimits, check_header, decode_image, read_header, resize_image,
@@ -144,30 +146,10 @@ impl ImageSet {
     /// The mean and (population) standard deviation of every pixel over the images, each
     /// `shape.len()` values; `None` for an empty set. What a normal image looks like at each
     /// place: the per-pixel Gaussian baseline and the `zscore` layer are fitted with it.
-    pub fn pixel_mean_std(&self) -> Option<(Vec<f32>, Vec<f32>)> {
-        let n = self.len();
-        if n == 0 {
-            return None;
-        }
-        let len = self.shape.len();
-        let mut sum = vec![0f64; len];
-        let mut sq = vec![0f64; len];
-        for i in 0..n {
-            for ((s, q), &v) in sum.iter_mut().zip(sq.iter_mut()).zip(self.image(i)) {
-                *s += f64::from(v);
-                *q += f64::from(v) * f64::from(v);
-            }
-        }
-        let mean = sum.iter().map(|s| (s / n as f64) as f32).collect();
-        let std = sum
-            .iter()
-            .zip(&sq)
-            .map(|(s, q)| {
-                let m = s / n as f64;
-                (q / n as f64 - m * m).max(0.0).sqrt() as f32
-            })
-            .collect();
-        Some((mean, std))
+    pub fn pixel_mean_std(&self) -> Option<MeanStd> {
+        let mut stats = PixelStats::new(self.shape.len());
+        stats.add(self);
+        stats.finish()
     }
 
     /// True when the set holds no image.
@@ -225,38 +207,10 @@ impl ImageSet {
         }
     }
 
-    /// Seeded shuffle-split: returns (train, val); val gets round(len*fraction) images, at
-    /// least 1 when fraction>0 and len>=2; error if train would be empty. Both keep the
-    /// original image order; the same seed always gives the same split.
+    /// Seeded shuffle-split: returns (train, val), see [`split_indices`].
     pub fn split(&self, val_fraction: f64, seed: u64) -> Result<(ImageSet, ImageSet), DataError> {
-        let len = self.len();
-        let err = |reason: &str| DataError::Split {
-            len,
-            fraction: val_fraction,
-            reason: reason.to_string(),
-        };
-        if !(0.0..1.0).contains(&val_fraction) {
-            return Err(err("the fraction must be at least 0 and below 1"));
-        }
-        let mut n_val = (len as f64 * val_fraction).round() as usize;
-        if val_fraction > 0.0 && len >= 2 {
-            n_val = n_val.max(1);
-        }
-        if n_val >= len {
-            return Err(err("no images would be left for training"));
-        }
-        // Fisher–Yates driven directly by ChaCha8 output, so the split only depends on the
-        // seed (not on how a rand version implements shuffling).
-        let mut order: Vec<usize> = (0..len).collect();
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        for i in (1..len).rev() {
-            let j = ((u128::from(rng.next_u64()) * (i as u128 + 1)) >> 64) as usize;
-            order.swap(i, j);
-        }
-        let (val_idx, train_idx) = order.split_at_mut(n_val);
-        val_idx.sort_unstable();
-        train_idx.sort_unstable();
-        Ok((self.select(train_idx), self.select(val_idx)))
+        let (train, val) = split_indices(self.len(), val_fraction, seed)?;
+        Ok((self.select(&train), self.select(&val)))
     }
 
     /// Keeps only images whose label is in `classes`; error if the set has no labels, or if
@@ -289,6 +243,140 @@ impl ImageSet {
             Some(o) => o.split('#').next().unwrap_or(o).to_string(),
             None => "an empty data set".to_string(),
         }
+    }
+}
+
+/// The mean and standard deviation of every pixel, each `shape.len()` values.
+pub type MeanStd = (Vec<f32>, Vec<f32>);
+
+/// Per-pixel sums of images added a set at a time, for [`ImageSet::pixel_mean_std`] of sets
+/// too large to hold at once (a streamed [`FileSet`]).
+#[derive(Debug, Clone)]
+pub struct PixelStats {
+    sum: Vec<f64>,
+    sq: Vec<f64>,
+    images: usize,
+}
+
+impl PixelStats {
+    /// Sums for images of `len` values.
+    pub fn new(len: usize) -> PixelStats {
+        PixelStats {
+            sum: vec![0.0; len],
+            sq: vec![0.0; len],
+            images: 0,
+        }
+    }
+
+    /// Adds every image of `set` (of the length given to [`PixelStats::new`]).
+    pub fn add(&mut self, set: &ImageSet) {
+        for i in 0..set.len() {
+            for ((s, q), &v) in self
+                .sum
+                .iter_mut()
+                .zip(self.sq.iter_mut())
+                .zip(set.image(i))
+            {
+                *s += f64::from(v);
+                *q += f64::from(v) * f64::from(v);
+            }
+        }
+        self.images += set.len();
+    }
+
+    /// The per-pixel mean and population standard deviation; `None` when no image was added.
+    pub fn finish(self) -> Option<MeanStd> {
+        let n = self.images as f64;
+        if self.images == 0 {
+            return None;
+        }
+        let mean = self.sum.iter().map(|s| (s / n) as f32).collect();
+        let std = self
+            .sum
+            .iter()
+            .zip(&self.sq)
+            .map(|(s, q)| {
+                let m = s / n;
+                (q / n - m * m).max(0.0).sqrt() as f32
+            })
+            .collect();
+        Some((mean, std))
+    }
+}
+
+/// Seeded shuffle-split of `len` images: (train, val) indices; val gets round(len*fraction)
+/// images, at least 1 when fraction>0 and len>=2; error if train would be empty. Both keep the
+/// original order; the same seed always gives the same split, for sets in memory and on disk.
+pub fn split_indices(
+    len: usize,
+    val_fraction: f64,
+    seed: u64,
+) -> Result<(Vec<usize>, Vec<usize>), DataError> {
+    let err = |reason: &str| DataError::Split {
+        len,
+        fraction: val_fraction,
+        reason: reason.to_string(),
+    };
+    if !(0.0..1.0).contains(&val_fraction) {
+        return Err(err("the fraction must be at least 0 and below 1"));
+    }
+    let mut n_val = (len as f64 * val_fraction).round() as usize;
+    if val_fraction > 0.0 && len >= 2 {
+        n_val = n_val.max(1);
+    }
+    if n_val >= len {
+        return Err(err("no images would be left for training"));
+    }
+    // Fisher–Yates driven directly by ChaCha8 output, so the split only depends on the seed
+    // (not on how a rand version implements shuffling).
+    let mut order: Vec<usize> = (0..len).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    for i in (1..len).rev() {
+        let j = ((u128::from(rng.next_u64()) * (i as u128 + 1)) >> 64) as usize;
+        order.swap(i, j);
+    }
+    let (val_idx, train_idx) = order.split_at_mut(n_val);
+    val_idx.sort_unstable();
+    train_idx.sort_unstable();
+    Ok((train_idx.to_vec(), val_idx.to_vec()))
+}
+
+/// What partitioning a data set needs of it, in memory ([`ImageSet`]) or on disk
+/// ([`FileSet`]): its size, its labels and class names, and a subset by index.
+pub trait Partitionable: Sized {
+    fn count(&self) -> usize;
+    fn label_list(&self) -> Option<&[u32]>;
+    fn class_list(&self) -> Option<&[String]>;
+    fn subset(&self, indices: &[usize]) -> Self;
+}
+
+impl Partitionable for ImageSet {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn label_list(&self) -> Option<&[u32]> {
+        self.labels.as_deref()
+    }
+    fn class_list(&self) -> Option<&[String]> {
+        self.class_names.as_deref()
+    }
+    fn subset(&self, indices: &[usize]) -> Self {
+        self.select(indices)
+    }
+}
+
+impl Partitionable for FileSet {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn label_list(&self) -> Option<&[u32]> {
+        self.labels.as_deref()
+    }
+    fn class_list(&self) -> Option<&[String]> {
+        self.class_names.as_deref()
+    }
+    fn subset(&self, indices: &[usize]) -> Self {
+        self.select(indices)
     }
 }
 

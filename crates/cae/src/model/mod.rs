@@ -60,16 +60,25 @@ impl Autoencoder {
     /// Fits the `zscore` layer, if the model starts with one, to the per-pixel statistics of
     /// `train` (images of the model's input shape); returns whether there was one to fit.
     pub fn fit_zscore(&mut self, train: &crate::data::ImageSet) -> bool {
+        match train.pixel_mean_std() {
+            Some((mean, std)) => self.fit_zscore_to(&mean, &std),
+            None => false,
+        }
+    }
+
+    /// Whether the model starts with a `zscore` layer (whose statistics training fits).
+    pub fn has_zscore(&self) -> bool {
+        matches!(self.encoder.first(), Some(Layer::Zscore(_)))
+    }
+
+    /// Fits the `zscore` layer, if there is one, to per-pixel `mean` and `std`; returns whether
+    /// there was one to fit.
+    pub fn fit_zscore_to(&mut self, mean: &[f32], std: &[f32]) -> bool {
         let Some(Layer::Zscore(z)) = self.encoder.first_mut() else {
             return false;
         };
-        match train.pixel_mean_std() {
-            Some((mean, std)) => {
-                z.fit(&mean, &std);
-                true
-            }
-            None => false,
-        }
+        z.fit(mean, std);
+        true
     }
 
     /// The sum of the kernel penalties (`kernel_regularizer`) of every layer, if any has one.

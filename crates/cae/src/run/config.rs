@@ -69,6 +69,10 @@ pub struct DataConfig {
     /// fingerprints have none and get one on their next resume.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<crate::data::Fingerprint>,
+    /// Training reads the training images from their files a batch at a time instead of
+    /// decoding the whole folder into memory (`--stream`; image folders and MVTec layouts).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stream: bool,
 }
 
 impl Default for DataConfig {
@@ -84,6 +88,7 @@ impl Default for DataConfig {
             test_fraction: None,
             normalize: None,
             fingerprint: None,
+            stream: false,
         }
     }
 }

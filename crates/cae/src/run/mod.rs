@@ -37,7 +37,8 @@ pub use data::{DEFAULT_NORMAL_NAMES, DataRequest, ImageRule, Partition, RunDataE
 pub use loaded::LoadedRun;
 pub use lock::{LockError, RunLock};
 pub use partition::{
-    FitData, Monitor, PartitionError, fit_data, load_data, load_fit_data, split_data,
+    FitData, Monitor, PartitionError, TrainImages, fit_data, load_data, load_fit_data, split_data,
+    stream_fit_data,
 };
 
 use crate::data::ImageShape;

@@ -15,7 +15,9 @@
 //! as the `normal_mse` and `anomalous_mse` columns of `metrics.csv` and drawn in `monitors.png`.
 
 use super::config::{ConfigError, DataConfig, RunConfig};
-use crate::data::{self, DataError, ImageSet};
+use crate::data::{
+    self, DataError, FileSet, ImageSet, Partitionable, decode_workers, split_indices,
+};
 use crate::infer::check_fits;
 use crate::quote::quote;
 
@@ -32,12 +34,82 @@ pub struct Monitor {
     pub images: ImageSet,
 }
 
-/// The images one run trains on, validates on and monitors.
+/// The images one run trains on, validates on and monitors. The training images are an
+/// [`ImageSet`] in memory, or for training (`--stream`) a [`TrainImages`].
 #[derive(Debug, Clone)]
-pub struct FitData {
-    pub train: ImageSet,
+pub struct FitData<T = ImageSet> {
+    pub train: T,
     pub val: ImageSet,
     pub monitors: Vec<Monitor>,
+}
+
+/// The images training draws its batches from: in memory, or an image folder read a batch
+/// at a time (`--stream`; validation and monitor images are decoded into memory once).
+#[derive(Debug, Clone)]
+pub enum TrainImages {
+    Memory(ImageSet),
+    Files(FileSet),
+}
+
+impl TrainImages {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        match self {
+            TrainImages::Memory(set) => set.len(),
+            TrainImages::Files(files) => files.len(),
+        }
+    }
+
+    /// True when there is no image.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Shape of every image.
+    pub fn shape(&self) -> data::ImageShape {
+        match self {
+            TrainImages::Memory(set) => set.shape,
+            TrainImages::Files(files) => files.shape,
+        }
+    }
+
+    /// The images at `indices`, in that order: copied, or decoded from their files.
+    pub fn read(&self, indices: &[usize]) -> Result<ImageSet, DataError> {
+        match self {
+            TrainImages::Memory(set) => Ok(set.select(indices)),
+            TrainImages::Files(files) => files.read(indices, decode_workers()),
+        }
+    }
+
+    /// The first `n` images (or all, when fewer) in memory: the foreign texture of painted
+    /// validation defects, the pictures of a run without validation images.
+    pub fn sample(&self, n: usize) -> Result<std::borrow::Cow<'_, ImageSet>, DataError> {
+        match self {
+            TrainImages::Memory(set) => Ok(std::borrow::Cow::Borrowed(set)),
+            TrainImages::Files(files) => {
+                let first: Vec<usize> = (0..n.min(files.len())).collect();
+                Ok(std::borrow::Cow::Owned(
+                    files.read(&first, decode_workers())?,
+                ))
+            }
+        }
+    }
+
+    /// The per-pixel mean and standard deviation over every image ([`ImageSet::pixel_mean_std`]),
+    /// streamed sets a chunk at a time.
+    pub fn pixel_mean_std(&self) -> Result<Option<data::MeanStd>, DataError> {
+        match self {
+            TrainImages::Memory(set) => Ok(set.pixel_mean_std()),
+            TrainImages::Files(files) => {
+                let mut stats = data::PixelStats::new(files.shape.len());
+                let all: Vec<usize> = (0..files.len()).collect();
+                for chunk in all.chunks(64) {
+                    stats.add(&files.read(chunk, decode_workers())?);
+                }
+                Ok(stats.finish())
+            }
+        }
+    }
 }
 
 /// Why a run's images could not be loaded or partitioned.
@@ -88,39 +160,45 @@ pub fn load_data(data: &DataConfig, seed: u64) -> Result<ImageSet, PartitionErro
 }
 
 /// Splits (seeded) into training and validation images.
-pub fn split_data(
-    all: ImageSet,
+pub fn split_data<S: Partitionable>(
+    all: S,
     data: &DataConfig,
     seed: u64,
-) -> Result<(ImageSet, ImageSet), DataError> {
+) -> Result<(S, S), DataError> {
     if data.val_fraction == 0.0 {
-        let empty = all.select(&[]);
+        let empty = all.subset(&[]);
         return Ok((all, empty));
     }
-    all.split(data.val_fraction, seed)
+    split(&all, data.val_fraction, seed)
+}
+
+/// [`split_indices`] applied to `set`.
+fn split<S: Partitionable>(set: &S, fraction: f64, seed: u64) -> Result<(S, S), DataError> {
+    let (train, val) = split_indices(set.count(), fraction, seed)?;
+    Ok((set.subset(&train), set.subset(&val)))
 }
 
 /// The partitions of a one-class run.
 #[derive(Debug, Clone)]
-pub struct OneClassSplit {
+pub struct OneClassSplit<S = ImageSet> {
     /// Normal training images.
-    pub train: ImageSet,
+    pub train: S,
     /// Held-out normal validation images.
-    pub val: ImageSet,
+    pub val: S,
     /// Held-out anomalous validation images.
-    pub val_anomalous: ImageSet,
+    pub val_anomalous: S,
     /// The test partition, every class, labels kept.
-    pub test: ImageSet,
+    pub test: S,
     /// The label of the normal class.
     pub normal_label: u32,
 }
 
 /// Class names (or the label numbers present) for messages.
-pub(crate) fn describe_classes(set: &ImageSet) -> String {
-    if let Some(names) = &set.class_names {
+pub(crate) fn describe_classes<S: Partitionable>(set: &S) -> String {
+    if let Some(names) = set.class_list() {
         return names.join(", ");
     }
-    let mut labels = set.labels.clone().unwrap_or_default();
+    let mut labels = set.label_list().unwrap_or_default().to_vec();
     labels.sort_unstable();
     labels.dedup();
     labels
@@ -131,20 +209,19 @@ pub(crate) fn describe_classes(set: &ImageSet) -> String {
 }
 
 /// The label that `class` names in `set`: a class-folder name, else a label number.
-pub fn resolve_normal_class(
-    set: &ImageSet,
+pub fn resolve_normal_class<S: Partitionable>(
+    set: &S,
     class: &str,
     source: &str,
 ) -> Result<u32, PartitionError> {
-    let Some(labels) = &set.labels else {
+    let Some(labels) = set.label_list() else {
         return Err(PartitionError::Unlabelled {
             origin: source.to_string(),
             class: class.to_string(),
         });
     };
     let by_name = set
-        .class_names
-        .as_ref()
+        .class_list()
         .and_then(|n| n.iter().position(|c| c == class))
         .map(|i| i as u32);
     let label = by_name.or_else(|| class.trim().parse::<u32>().ok());
@@ -159,20 +236,20 @@ pub fn resolve_normal_class(
 }
 
 /// Images of `set` whose label is (or is not) `label`.
-pub(crate) fn with_label(set: &ImageSet, label: u32, keep: bool) -> ImageSet {
-    let labels = set.labels.as_deref().unwrap_or_default();
-    let idx: Vec<usize> = (0..set.len())
+pub(crate) fn with_label<S: Partitionable>(set: &S, label: u32, keep: bool) -> S {
+    let labels = set.label_list().unwrap_or_default();
+    let idx: Vec<usize> = (0..set.count())
         .filter(|&i| (labels.get(i) == Some(&label)) == keep)
         .collect();
-    set.select(&idx)
+    set.subset(&idx)
 }
 
 /// Splits a labelled set into the one-class partitions `data` describes.
-pub fn one_class_split(
-    all: ImageSet,
+pub fn one_class_split<S: Partitionable>(
+    all: S,
     data: &DataConfig,
     seed: u64,
-) -> Result<OneClassSplit, PartitionError> {
+) -> Result<OneClassSplit<S>, PartitionError> {
     let class = data.normal_class.as_deref().unwrap_or_default();
     let normal_label = resolve_normal_class(&all, class, &data.source)?;
     let test_fraction = data.test_fraction.unwrap_or(0.0);
@@ -180,14 +257,14 @@ pub fn one_class_split(
         return Err(PartitionError::TestFraction(test_fraction));
     }
     let (rest, test) = if test_fraction > 0.0 {
-        all.split(test_fraction, seed ^ TEST_SALT)?
+        split(&all, test_fraction, seed ^ TEST_SALT)?
     } else {
-        let empty = all.select(&[]);
+        let empty = all.subset(&[]);
         (all, empty)
     };
     let (fit_part, val_part) = split_data(rest, data, seed)?;
     let train = with_label(&fit_part, normal_label, true);
-    if train.is_empty() {
+    if train.count() == 0 {
         return Err(PartitionError::NoNormalLeft {
             origin: data.source.clone(),
             class: class.to_string(),
@@ -206,34 +283,60 @@ pub fn one_class_split(
 /// data config names a normal class, the one-class partitions with the held-out normal and
 /// anomalous validation images as monitors.
 pub fn fit_data(all: ImageSet, config: &RunConfig) -> Result<FitData, PartitionError> {
+    let (train, val, monitors) = fit_partitions(all, config)?;
+    Ok(FitData {
+        train,
+        val,
+        monitors: monitors
+            .into_iter()
+            .map(|(name, images)| Monitor { name, images })
+            .collect(),
+    })
+}
+
+/// [`fit_data`] of a streamed run: the same partitions of the folder's file list, the training
+/// files left on disk, the validation and monitor images decoded into memory.
+pub fn stream_fit_data(
+    all: FileSet,
+    config: &RunConfig,
+) -> Result<FitData<TrainImages>, PartitionError> {
+    let (train, val, monitors) = fit_partitions(all, config)?;
+    let workers = decode_workers();
+    let mut loaded = Vec::with_capacity(monitors.len());
+    for (name, files) in monitors {
+        loaded.push(Monitor {
+            name,
+            images: files.load(workers)?,
+        });
+    }
+    Ok(FitData {
+        train: TrainImages::Files(train),
+        val: val.load(workers)?,
+        monitors: loaded,
+    })
+}
+
+/// Training, validation and named monitor partitions of `all` (see [`fit_data`]).
+type Partitions<S> = (S, S, Vec<(String, S)>);
+
+fn fit_partitions<S: Partitionable + Clone>(
+    all: S,
+    config: &RunConfig,
+) -> Result<Partitions<S>, PartitionError> {
     let seed = config.train.seed;
     if config.data.normal_class.is_none() {
         if config.data.test_fraction.is_some_and(|f| f > 0.0) {
             return Err(PartitionError::TestWithoutNormalClass);
         }
         let (train, val) = split_data(all, &config.data, seed)?;
-        return Ok(FitData {
-            train,
-            val,
-            monitors: vec![],
-        });
+        return Ok((train, val, vec![]));
     }
     let split = one_class_split(all, &config.data, seed)?;
     let monitors = vec![
-        Monitor {
-            name: "normal".into(),
-            images: split.val.clone(),
-        },
-        Monitor {
-            name: "anomalous".into(),
-            images: split.val_anomalous,
-        },
+        ("normal".to_string(), split.val.clone()),
+        ("anomalous".to_string(), split.val_anomalous),
     ];
-    Ok(FitData {
-        train: split.train,
-        val: split.val,
-        monitors,
-    })
+    Ok((split.train, split.val, monitors))
 }
 
 /// Loads a run's data, checks it fits the model and partitions it as the run did.

@@ -4,8 +4,9 @@
 //! randomness comes from its own `(seed, epoch, step)` stream, so the values do not depend on
 //! thread timing.
 
-use crate::data::{Augment, ImageSet, ImageShape};
+use crate::data::{Augment, DataError, ImageSet, ImageShape};
 use crate::noise::{NoiseSpec, step_rng};
+use crate::run::TrainImages;
 use crate::synthetic::SyntheticSpec;
 use std::sync::mpsc::sync_channel;
 
@@ -22,7 +23,7 @@ pub(super) struct HostBatch {
 
 /// What one epoch's batches are made from.
 pub(super) struct EpochBatches<'a> {
-    pub set: &'a ImageSet,
+    pub set: &'a TrainImages,
     /// The epoch's shuffled image order.
     pub order: &'a [usize],
     pub batch_size: usize,
@@ -35,13 +36,23 @@ pub(super) struct EpochBatches<'a> {
 
 impl EpochBatches<'_> {
     /// Batch `step` (images `order[step·batch_size ..]`).
-    fn assemble(&self, step: usize, indices: &[usize]) -> HostBatch {
+    /// A streamed set's images are decoded here; a file that cannot be read is the error.
+    fn assemble(&self, step: usize, indices: &[usize]) -> Result<HostBatch, DataError> {
         let augment = self.augment.unwrap_or_default();
-        let s = augment.trained_shape(self.set.shape);
+        let shape = self.set.shape();
+        let s = augment.trained_shape(shape);
         let mut clean = Vec::with_capacity(indices.len() * s.len());
         let mut rng = step_rng(self.seed, self.epoch, step);
-        for &i in indices {
-            augment.cut(self.set.image(i), self.set.shape, &mut rng, &mut clean);
+        let streamed;
+        let (images, order): (&ImageSet, Vec<usize>) = match self.set {
+            TrainImages::Memory(set) => (set, indices.to_vec()),
+            TrainImages::Files(_) => {
+                streamed = self.set.read(indices)?;
+                (&streamed, (0..indices.len()).collect())
+            }
+        };
+        for &i in &order {
+            augment.cut(images.image(i), shape, &mut rng, &mut clean);
         }
         if self.augment.is_some() {
             for image in clean.chunks_mut(s.len().max(1)) {
@@ -56,34 +67,43 @@ impl EpochBatches<'_> {
         let (noisy, mask) = match self.synthetic {
             Some(spec) => {
                 let mut corrupted = clean.clone();
-                let mask = if s == self.set.shape {
-                    spec.paint_all(&mut corrupted, self.set, &mut rng)
-                } else {
-                    // Crops: foreign texture comes from the batch's own crops.
-                    let donors = ImageSet::unlabelled(s, clean.clone());
-                    spec.paint_all(&mut corrupted, &donors, &mut rng)
+                let mask = match self.set {
+                    TrainImages::Memory(set) if s == shape => {
+                        spec.paint_all(&mut corrupted, set, &mut rng)
+                    }
+                    // Crops and streamed sets: foreign texture comes from the batch's own
+                    // images (a streamed set is never whole in memory).
+                    _ => {
+                        let donors = ImageSet::unlabelled(s, clean.clone());
+                        spec.paint_all(&mut corrupted, &donors, &mut rng)
+                    }
                 };
                 (Some(corrupted), Some(mask))
             }
             None => (noisy, None),
         };
-        HostBatch {
+        Ok(HostBatch {
             shape: s,
             len: indices.len(),
             clean,
             noisy,
             mask,
-        }
+        })
     }
 
     /// Runs `train` on the epoch's batches, in order, while a helper thread prepares the next
     /// ones. If `train` returns early, the helper stops at its next batch.
-    pub fn run<R>(&self, train: impl FnOnce(&mut dyn Iterator<Item = HostBatch>) -> R) -> R {
+    pub fn run<R>(
+        &self,
+        train: impl FnOnce(&mut dyn Iterator<Item = Result<HostBatch, DataError>>) -> R,
+    ) -> R {
         std::thread::scope(|scope| {
             let (tx, rx) = sync_channel(2);
             scope.spawn(move || {
                 for (step, indices) in self.order.chunks(self.batch_size.max(1)).enumerate() {
-                    if tx.send(self.assemble(step, indices)).is_err() {
+                    let batch = self.assemble(step, indices);
+                    let failed = batch.is_err();
+                    if tx.send(batch).is_err() || failed {
                         break;
                     }
                 }
@@ -117,7 +137,8 @@ mod tests {
 
     #[test]
     fn batches_follow_the_order_and_noise_is_per_step() {
-        let (set, order) = (set(5), vec![4, 0, 3, 1, 2]);
+        let (images, order) = (set(5), vec![4, 0, 3, 1, 2]);
+        let set = TrainImages::Memory(images.clone());
         let noise: NoiseSpec = "gaussian:0.5".parse().unwrap();
         let epoch = EpochBatches {
             set: &set,
@@ -129,17 +150,17 @@ mod tests {
             seed: 7,
             epoch: 3,
         };
-        let batches: Vec<HostBatch> = epoch.run(|it| it.collect());
+        let batches: Vec<HostBatch> = epoch.run(|it| it.map(Result::unwrap).collect());
         assert_eq!(batches.iter().map(|b| b.len).collect::<Vec<_>>(), [2, 2, 1]);
-        assert_eq!(&batches[0].clean[..4], set.image(4));
-        assert_eq!(&batches[2].clean[..], set.image(2));
+        assert_eq!(&batches[0].clean[..4], images.image(4));
+        assert_eq!(&batches[2].clean[..], images.image(2));
         for (step, b) in batches.iter().enumerate() {
             let mut want = b.clean.clone();
             noise.corrupt(&mut want, &mut step_rng(7, 3, step));
             assert_eq!(b.noisy.as_ref(), Some(&want));
         }
         // Stopping early (a diverged step) ends the helper instead of blocking it.
-        let first = epoch.run(|it| it.next().map(|b| b.len));
+        let first = epoch.run(|it| it.next().map(|b| b.unwrap().len));
         assert_eq!(first, Some(2));
     }
 
@@ -150,7 +171,7 @@ mod tests {
             height: 32,
             width: 32,
         };
-        let set = ImageSet {
+        let images = ImageSet {
             shape,
             pixels: (0..4 * 1024)
                 .map(|v| 0.3 + (v % 13) as f32 / 40.0)
@@ -159,6 +180,7 @@ mod tests {
             class_names: None,
             origins: (0..4).map(|i| i.to_string()).collect(),
         };
+        let set = TrainImages::Memory(images.clone());
         let spec: SyntheticSpec = "dark,crack@1".parse().unwrap();
         let order = vec![2, 0, 1, 3];
         let epoch = EpochBatches {
@@ -171,8 +193,8 @@ mod tests {
             seed: 5,
             epoch: 2,
         };
-        let a: Vec<HostBatch> = epoch.run(|it| it.collect());
-        let b: Vec<HostBatch> = epoch.run(|it| it.collect());
+        let a: Vec<HostBatch> = epoch.run(|it| it.map(Result::unwrap).collect());
+        let b: Vec<HostBatch> = epoch.run(|it| it.map(Result::unwrap).collect());
         for (x, y) in a.iter().zip(&b) {
             let mask = x.mask.as_ref().unwrap();
             assert_eq!(mask.len(), 2 * 1024);
@@ -181,6 +203,6 @@ mod tests {
             // The clean images are the set's; the corrupted ones differ where masked.
             assert_ne!(x.noisy.as_ref(), Some(&x.clean));
         }
-        assert_eq!(&a[0].clean[..1024], set.image(2));
+        assert_eq!(&a[0].clean[..1024], images.image(2));
     }
 }

@@ -21,6 +21,16 @@ pub enum TrainError {
     #[error("stopped {}; continue with: cae train --resume {run}", stopped_after(*epoch))]
     Interrupted { epoch: usize, run: String },
     /// `--data` was not given.
+    /// A streamed image could not be read while training ran; the run keeps the checkpoint
+    /// of its last finished epoch.
+    #[error("epoch {epoch}: {source}; {}: fix or remove the file, then continue with: cae train --resume {run}", kept_message(*last_good, run))]
+    Read {
+        epoch: usize,
+        source: crate::data::DataError,
+        last_good: usize,
+        run: String,
+    },
+
     #[error("no data: pass --data (a path or builtin:shapes)")]
     NoData,
     /// The training partition is empty.

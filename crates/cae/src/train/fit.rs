@@ -14,9 +14,9 @@ use crate::data::ImageSet;
 use crate::infer::batch_tensor;
 use crate::model::{Autoencoder, weights_from_bytes, weights_to_bytes};
 use crate::noise::NoiseSpec;
-use crate::run::FitData;
 use crate::run::RunDir;
 use crate::run::config::{LossKind, RunConfig};
+use crate::run::{FitData, TrainImages};
 use crate::spec::{Activation, ValidSpec};
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
@@ -96,7 +96,7 @@ pub fn fit(
     run: &RunDir,
     config: &RunConfig,
     spec: &ValidSpec,
-    data: &FitData,
+    data: &FitData<TrainImages>,
     resume: Option<Checkpoint>,
     observer: &mut dyn Observer,
 ) -> Result<TrainOutcome, TrainError> {
@@ -109,7 +109,7 @@ pub fn fit_from(
     run: &RunDir,
     config: &RunConfig,
     spec: &ValidSpec,
-    data: &FitData,
+    data: &FitData<TrainImages>,
     resume: Option<Checkpoint>,
     initial: Option<Vec<u8>>,
     observer: &mut dyn Observer,
@@ -149,7 +149,11 @@ pub fn fit_from(
         // statistics in the checkpoint.
         (None, None) => {
             weights_from_bytes(&mut model, fresh_weights(spec, t.seed)?, "fresh weights")?;
-            model.fit_zscore(train);
+            if model.has_zscore()
+                && let Some((mean, std)) = train.pixel_mean_std().map_err(read_error(run, 1, 0))?
+            {
+                model.fit_zscore_to(&mean, &std);
+            }
         }
         _ => {}
     }
@@ -187,7 +191,16 @@ pub fn fit_from(
     let synthetic_val = t
         .synthetic
         .as_ref()
-        .and_then(|spec| PaintedValidation::new(val, train, Some(spec), t.seed));
+        .map(|spec| -> Result<_, TrainError> {
+            let donors = train.sample(PAINT_DONORS).map_err(read_error(
+                run,
+                progress.epoch + 1,
+                progress.epoch,
+            ))?;
+            Ok(PaintedValidation::new(val, &donors, Some(spec), t.seed))
+        })
+        .transpose()?
+        .flatten();
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut epoch = progress.epoch;
     let mut warned_collapse = false;
@@ -215,6 +228,12 @@ pub fn fit_from(
         model = batches.run(|host_batches| -> Result<Autoencoder, TrainError> {
             let mut model = model;
             for (step, batch) in host_batches.enumerate() {
+                let batch = batch.map_err(|source| TrainError::Read {
+                    epoch,
+                    source,
+                    last_good: progress.epoch,
+                    run: run.root.display().to_string(),
+                })?;
                 let s = batch.shape;
                 let dims = [batch.len, s.channels, s.height, s.width];
                 let tensor =
@@ -334,9 +353,16 @@ pub fn fit_from(
             write(&run.best(), &weights)?;
         }
         write_metrics(run, &progress.history)?;
+        let first_train;
         let grid_source = match &synthetic_val {
             Some(sv) if !val.is_empty() => &sv.inputs,
-            _ if val.is_empty() => train,
+            _ if val.is_empty() => {
+                first_train =
+                    train
+                        .sample(GRID_IMAGES)
+                        .map_err(read_error(run, epoch, epoch - 1))?;
+                &*first_train
+            }
             _ => val,
         };
         let labels = if spec.is_segmentation() {
@@ -422,6 +448,28 @@ fn corrupted_set(set: &ImageSet, noise: &NoiseSpec, seed: u64) -> ImageSet {
     let mut out = set.clone();
     noise.corrupt(&mut out.pixels, &mut ChaCha8Rng::seed_from_u64(seed));
     out
+}
+
+/// Training images a streamed run decodes for the foreign texture of its painted validation
+/// defects (an in-memory run draws from all of them).
+const PAINT_DONORS: usize = 64;
+
+/// Images in the reconstruction grid (`artifacts::write_recon_grid` draws the first 16).
+const GRID_IMAGES: usize = 16;
+
+/// A streamed image of `run` that could not be read in epoch `epoch`, whose last finished
+/// epoch (0: none) is `last_good`.
+fn read_error(
+    run: &RunDir,
+    epoch: usize,
+    last_good: usize,
+) -> impl Fn(crate::data::DataError) -> TrainError + '_ {
+    move |source| TrainError::Read {
+        epoch,
+        source,
+        last_good,
+        run: run.root.display().to_string(),
+    }
 }
 
 /// Below this spread of the reconstructed values (relative to the originals'), a reconstruction

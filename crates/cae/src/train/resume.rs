@@ -6,12 +6,10 @@
 use super::checkpoint::Checkpoint;
 use super::error::TrainError;
 use super::fit::{Observer, TrainOutcome};
-use super::session::fit_run;
+use super::session::{TrainSource, fit_run};
 use crate::atomic::{TempNames, remove_stale_temps, write_atomic};
-use crate::data::Fingerprint;
 use crate::device::DeviceKind;
 use crate::infer::check_fits;
-use crate::run::load_data;
 use crate::run::{RunDir, RunDirError};
 use std::path::Path;
 
@@ -85,9 +83,9 @@ pub fn train_resume(
             done,
         });
     }
-    let all = load_data(&config.data, config.train.seed)?;
-    check_fits(all.shape, config.input_shape()?, &config.data.source)?;
-    let now = Fingerprint::of(&all);
+    let all = TrainSource::load(&config.data, config.train.seed)?;
+    check_fits(all.shape(), config.input_shape()?, &config.data.source)?;
+    let now = all.fingerprint()?;
     match &config.data.fingerprint {
         Some(then) => {
             if let Some(change) = then.change(&now, &config.data.source) {
@@ -96,7 +94,7 @@ pub fn train_resume(
         }
         None => config.data.fingerprint = Some(now),
     }
-    let data = crate::run::fit_data(all, &config)?;
+    let data = all.partition(&config)?;
     if config != saved {
         let text = toml::to_string(&config).map_err(|source| TrainError::ConfigText {
             what: "config",

@@ -8,10 +8,11 @@ use super::fit::{Observer, TrainOutcome, fit, fit_from};
 use super::objective::check_objective;
 use crate::atomic::write_atomic;
 use crate::data::Fingerprint;
+use crate::data::{FileSet, ImageSet, ImageShape, decode_workers};
 use crate::output::{Overwrite, check_new_run};
 use crate::run::config::{DataConfig, Keep, RunConfig, TrainConfig};
 use crate::run::load_data;
-use crate::run::{FitData, RunDir};
+use crate::run::{FitData, PartitionError, RunDir, TrainImages, fit_data, stream_fit_data};
 use crate::spec::{ArchSource, ValidSpec};
 use std::path::Path;
 
@@ -39,12 +40,15 @@ pub fn train_new(
         return Err(TrainError::NoData);
     }
     check_resized_shape(new)?;
-    let all = load_data(&new.data, new.train.seed)?;
-    let spec = new.arch.resolve(&new.params, Some(all.shape))?;
+    if new.data.stream && new.train.stacked {
+        return Err(super::stacked::StackError::Streamed.into());
+    }
+    let all = TrainSource::load(&new.data, new.train.seed)?;
+    let spec = new.arch.resolve(&new.params, Some(all.shape()))?;
     // Checked before the run directory exists, so a refused run leaves nothing behind.
     check_objective(&spec, &new.train)?;
     let mut data_config = new.data.clone();
-    data_config.fingerprint = Some(Fingerprint::of(&all));
+    data_config.fingerprint = Some(all.fingerprint()?);
     let mut train = new.train.clone();
     train.keep = Some(
         train
@@ -53,12 +57,12 @@ pub fn train_new(
     );
     let config = RunConfig {
         arch: spec.spec.clone(),
-        input: all.shape.to_string(),
+        input: all.shape().to_string(),
         data: data_config,
         train,
     };
     // The plain split, or a one-class run's partitions with its held-out monitors.
-    let data = crate::run::fit_data(all, &config)?;
+    let data = all.partition(&config)?;
     std::fs::create_dir_all(out).map_err(|source| TrainError::Write {
         path: out.display().to_string(),
         source,
@@ -84,7 +88,7 @@ pub(super) fn fit_run(
     run: &RunDir,
     config: &RunConfig,
     spec: &ValidSpec,
-    data: &FitData,
+    data: &FitData<TrainImages>,
     checkpoint: Option<Checkpoint>,
     observer: &mut dyn Observer,
 ) -> Result<TrainOutcome, TrainError> {
@@ -135,4 +139,58 @@ fn check_resized_shape(new: &NewRun) -> Result<(), TrainError> {
         }
     }
     Err(first_error.unwrap_or(TrainError::NoData))
+}
+
+/// A run's data as training reads it: decoded into memory, or (`--stream`) an image folder's
+/// file list. New runs and resumed ones load it the same way.
+pub(super) enum TrainSource {
+    Memory(ImageSet),
+    Files(FileSet),
+}
+
+impl TrainSource {
+    /// Loads (or, streamed, lists and checks) the images `data` names.
+    pub(super) fn load(data: &DataConfig, seed: u64) -> Result<TrainSource, TrainError> {
+        if !data.stream {
+            return Ok(TrainSource::Memory(load_data(data, seed)?));
+        }
+        if data.source.is_empty() {
+            return Err(TrainError::NoData);
+        }
+        let options = data.load_options(seed)?;
+        let files = FileSet::open(&data.source, &options).map_err(PartitionError::Load)?;
+        Ok(TrainSource::Files(files))
+    }
+
+    pub(super) fn shape(&self) -> ImageShape {
+        match self {
+            TrainSource::Memory(set) => set.shape,
+            TrainSource::Files(files) => files.shape,
+        }
+    }
+
+    /// The data's fingerprint (a streamed folder is decoded once for it, a chunk at a time).
+    pub(super) fn fingerprint(&self) -> Result<Fingerprint, TrainError> {
+        Ok(match self {
+            TrainSource::Memory(set) => Fingerprint::of(set),
+            TrainSource::Files(files) => files
+                .fingerprint(decode_workers())
+                .map_err(PartitionError::Load)?,
+        })
+    }
+
+    /// The run's partitions ([`fit_data`], [`stream_fit_data`]).
+    pub(super) fn partition(self, config: &RunConfig) -> Result<FitData<TrainImages>, TrainError> {
+        Ok(match self {
+            TrainSource::Memory(set) => {
+                let data = fit_data(set, config)?;
+                FitData {
+                    train: TrainImages::Memory(data.train),
+                    val: data.val,
+                    monitors: data.monitors,
+                }
+            }
+            TrainSource::Files(files) => stream_fit_data(files, config)?,
+        })
+    }
 }

@@ -16,9 +16,9 @@ use crate::atomic::write_atomic;
 use crate::data::{ImageSet, ImageShape};
 use crate::infer::batch_tensor;
 use crate::model::{Autoencoder, load_weights, weights_to_bytes};
-use crate::run::FitData;
 use crate::run::RunDir;
 use crate::run::config::{LossKind, RunConfig};
+use crate::run::{FitData, TrainImages};
 use crate::spec::{ArchSpec, LayerSpec, Shape, ValidSpec};
 use burn::tensor::Device;
 use std::ops::Range;
@@ -42,6 +42,11 @@ pub enum StackError {
         "--stacked pretrains conv layers, but the encoder of '{spec}' does not start with any; use a convolutional encoder (e.g. --arch keras-denoise)"
     )]
     NoConv { spec: String },
+    /// Later stages train on the codes of every training image, held in memory.
+    #[error(
+        "--stacked trains each later stage on the codes of all training images, in memory; train without --stream"
+    )]
+    Streamed,
     /// A stage's own CAE could not be built.
     #[error("stage {number}: {reason}")]
     Stage { number: usize, reason: String },
@@ -232,15 +237,18 @@ pub fn pretrain(
     run: &RunDir,
     config: &RunConfig,
     spec: &ValidSpec,
-    data: &FitData,
+    data: &FitData<TrainImages>,
     observer: &mut dyn Observer,
 ) -> Result<Vec<u8>, TrainError> {
+    let TrainImages::Memory(train) = &data.train else {
+        return Err(StackError::Streamed.into());
+    };
     let stages = plan_stages(spec)?;
     let t = &config.train;
     let base = t.device.device()?;
     base.seed(t.seed);
     let mut full = Autoencoder::new(spec, &base);
-    let (mut train, mut val) = (data.train.clone(), data.val.clone());
+    let (mut train, mut val) = (train.clone(), data.val.clone());
     for (k, stage) in stages.iter().enumerate() {
         let number = k + 1;
         observer.stage(number, stages.len() + 1, &stage.spec.spec.description);
@@ -275,7 +283,7 @@ pub fn pretrain(
             None
         };
         let stage_data = FitData {
-            train: train.clone(),
+            train: TrainImages::Memory(train.clone()),
             val: val.clone(),
             monitors: vec![],
         };

@@ -1,0 +1,112 @@
+//! `cae train --stream`: an image folder read a batch at a time trains exactly as the same
+//! folder loaded into memory, resumes, and a file that disappears while training runs stops it
+//! with one line naming the file and the last checkpoint intact.
+
+use crate::serve::digit_png;
+use crate::util::*;
+use std::time::{Duration, Instant};
+
+/// A folder of `n` digit PNGs of the committed fixture.
+fn digits(d: &Dir, n: usize) -> String {
+    for i in 0..n {
+        d.write(&format!("digits/d{i:03}.png"), &digit_png(i));
+    }
+    d.join("digits").display().to_string()
+}
+
+/// The epoch, train loss and validation loss columns of a run's metrics.
+fn losses(d: &Dir, run: &str) -> Vec<String> {
+    std::fs::read_to_string(d.join(run).join("metrics.csv"))
+        .expect("metrics.csv")
+        .lines()
+        .map(|l| l.split(',').take(3).collect::<Vec<_>>().join(","))
+        .collect()
+}
+
+fn train_args<'a>(data: &'a str, out: &'a str, epochs: &'a str) -> Vec<&'a str> {
+    vec![
+        "train",
+        "--arch",
+        "upsample",
+        "--data",
+        data,
+        "--epochs",
+        epochs,
+        "--batch-size",
+        "8",
+        "--out",
+        out,
+    ]
+}
+
+#[test]
+fn streamed_training_equals_training_in_memory_and_resumes() {
+    let d = Dir::new("stream-same");
+    let data = digits(&d, 40);
+    ok(&run(&d.path, &train_args(&data, "memory", "2")));
+    let mut streamed = train_args(&data, "streamed", "2");
+    streamed.push("--stream");
+    ok(&run(&d.path, &streamed));
+    let (a, b) = (losses(&d, "memory"), losses(&d, "streamed"));
+    assert_eq!(a.len(), 3);
+    assert_eq!(a, b, "streamed training moved away from training in memory");
+    let config = std::fs::read_to_string(d.join("streamed/config.toml")).unwrap();
+    assert!(config.contains("stream = true"), "{config}");
+    ok(&run(
+        &d.path,
+        &["train", "--resume", "memory", "--epochs", "3"],
+    ));
+    ok(&run(
+        &d.path,
+        &["train", "--resume", "streamed", "--epochs", "3"],
+    ));
+    assert_eq!(losses(&d, "memory"), losses(&d, "streamed"));
+    // What cannot stream says so.
+    let fixture = mnist_arg();
+    let mut idx = train_args(&fixture, "idx", "1");
+    idx.push("--stream");
+    fails_with(&run(&d.path, &idx), "--stream reads image folders");
+    let mut stacked = train_args(&data, "stacked", "1");
+    stacked.extend(["--stream", "--stacked"]);
+    fails_with(&run(&d.path, &stacked), "train without --stream");
+}
+
+#[test]
+fn a_file_that_disappears_while_streaming_stops_training_with_its_checkpoint_intact() {
+    let d = Dir::new("stream-gone");
+    let data = digits(&d, 64);
+    let mut args = train_args(&data, "run", "100000");
+    args.push("--stream");
+    let child = cae()
+        .args(&args)
+        .current_dir(&d.path)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn cae train");
+    let checkpoint = d.join("run/checkpoint.bin");
+    let started = Instant::now();
+    while !checkpoint.is_file() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no epoch finished"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let gone = d.join("digits/d010.png");
+    let bytes = std::fs::read(&gone).unwrap();
+    std::fs::remove_file(&gone).unwrap();
+    let o = child.wait_with_output().expect("wait for cae train");
+    fails_with(&o, "d010.png");
+    let err = stderr(&o);
+    assert!(err.contains("cae train --resume"), "{err}");
+    // The file back, the run continues from its checkpoint.
+    std::fs::write(&gone, bytes).unwrap();
+    let done = losses(&d, "run").len() - 1;
+    let more = (done + 1).to_string();
+    ok(&run(
+        &d.path,
+        &["train", "--resume", "run", "--epochs", &more],
+    ));
+    assert_eq!(losses(&d, "run").len(), done + 2);
+}

@@ -1,0 +1,343 @@
+//! Image folders read while training runs instead of decoded up front (`cae train --stream`):
+//! a [`FileSet`] is the sorted file list, its labels and the images' shape, read from the
+//! headers; the images a batch needs are decoded when it is assembled, on a few worker
+//! threads. An [`ImageSet`] holds 4 bytes per pixel value of every image; a `FileSet` holds
+//! its paths, so memory stays a few batches however large the folder is.
+//!
+//! A `FileSet` decodes exactly as the folder loader does (same channel rule, resize and
+//! normalisation), so a streamed run trains on the same values as one that loaded the folder
+//! into memory. The channel count is settled when the set is opened: forced by `--channels`,
+//! else 1 when every image is gray (by its header, or decoded once to check R = G = B), else 3.
+
+use super::folder;
+use super::mvtec;
+use super::{DataError, Fingerprint, ImageSet, ImageShape, LoadOptions, io_error, show};
+use crate::data::fingerprint::FingerprintBuilder;
+use std::path::{Path, PathBuf};
+
+/// An image folder read file by file.
+#[derive(Debug, Clone)]
+pub struct FileSet {
+    /// Shape of every image as decoded (after `--channels` and `--resize`).
+    pub shape: ImageShape,
+    files: Vec<PathBuf>,
+    /// One label per image when the folder's sub-folders are classes.
+    pub labels: Option<Vec<u32>>,
+    /// Label `i` → class-folder name, when the folder has classes.
+    pub class_names: Option<Vec<String>>,
+    /// How each file is decoded: the set's channel rule, resize and normalisation.
+    decode: LoadOptions,
+}
+
+/// Images decoded per fingerprint step when a set is opened.
+const FINGERPRINT_CHUNK: usize = 64;
+
+impl FileSet {
+    /// Lists the folder `source` names (an MVTec layout's `train/good`), keeping what `opts`
+    /// selects (classes, limit, shard); reads every header, so a size mismatch without
+    /// `--resize` is an error here, before training starts.
+    pub fn open(source: &str, opts: &LoadOptions) -> Result<FileSet, DataError> {
+        opts.check()?;
+        let not_streamable = |kind| DataError::NotStreamable {
+            origin: source.to_string(),
+            kind,
+        };
+        if source.starts_with("builtin:") {
+            return Err(not_streamable("a builtin data set"));
+        }
+        let path = Path::new(source);
+        let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => DataError::NotFound {
+                path: source.to_string(),
+            },
+            _ => io_error(path, e),
+        })?;
+        if !meta.is_dir() {
+            return Err(not_streamable("a file (IDX, .npy, CIFAR or one image)"));
+        }
+        if super::cifar::folder_batches(path)?.is_some() {
+            return Err(not_streamable("a CIFAR folder"));
+        }
+        let root = if mvtec::is_layout(path) {
+            path.join("train").join(mvtec::GOOD)
+        } else {
+            path.to_path_buf()
+        };
+        let listing = folder::list(&root, opts)?;
+        let first = folder::header_size(&listing.files[0])?;
+        if opts.resize.is_none() {
+            for file in &listing.files[1..] {
+                let (h, w) = folder::header_size(file)?;
+                if (h, w) != first {
+                    return Err(folder::mismatch(
+                        &show(file),
+                        (w as u32, h as u32),
+                        &show(&listing.files[0]),
+                        (first.1 as u32, first.0 as u32),
+                    ));
+                }
+            }
+        }
+        let channels = match opts.channels {
+            Some(c) => c,
+            None => {
+                let mut channels = 1;
+                for file in &listing.files {
+                    if !folder::is_gray(file)? {
+                        channels = 3;
+                        break;
+                    }
+                }
+                channels
+            }
+        };
+        let (height, width) = opts.resize.unwrap_or(first);
+        Ok(FileSet {
+            shape: ImageShape {
+                channels,
+                height,
+                width,
+            },
+            files: listing.files,
+            labels: listing.labels,
+            class_names: listing.class_names,
+            decode: LoadOptions {
+                // A gray set decodes each image by the folder loader's own gray rule; a colour
+                // one forces RGB, as the loader does once it has seen a colour image.
+                channels: opts.channels.or((channels == 3).then_some(3)),
+                resize: opts.resize,
+                normalize: opts.normalize,
+                ..LoadOptions::default()
+            },
+        })
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// True when the set holds no image.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// The file of image `i`, as shown in messages.
+    pub fn origin(&self, i: usize) -> String {
+        show(&self.files[i])
+    }
+
+    /// A set of the images at `indices`, in that order.
+    ///
+    /// # Panics
+    /// If an index is `>= self.len()` (like slice indexing).
+    pub fn select(&self, indices: &[usize]) -> FileSet {
+        FileSet {
+            shape: self.shape,
+            files: indices.iter().map(|&i| self.files[i].clone()).collect(),
+            labels: self
+                .labels
+                .as_ref()
+                .map(|l| indices.iter().map(|&i| l[i]).collect()),
+            class_names: self.class_names.clone(),
+            decode: self.decode.clone(),
+        }
+    }
+
+    /// One image decoded, checked against the set's shape.
+    fn decode_one(&self, i: usize) -> Result<Vec<f32>, DataError> {
+        let file = &self.files[i];
+        let (shape, mut pixels) = folder::decode_files(std::slice::from_ref(file), &self.decode)?;
+        if shape != self.shape {
+            return Err(DataError::Changed {
+                path: show(file),
+                now: shape,
+                shape: self.shape,
+            });
+        }
+        if let Some(n) = self.decode.normalize {
+            n.apply(&mut pixels);
+        }
+        Ok(pixels)
+    }
+
+    /// The images at `indices` decoded into memory, in that order, on up to `workers` threads;
+    /// the first file that cannot be read or no longer fits the set is the error.
+    pub fn read(&self, indices: &[usize], workers: usize) -> Result<ImageSet, DataError> {
+        let workers = workers.clamp(1, indices.len().max(1));
+        let per = indices.len().div_ceil(workers).max(1);
+        let parts: Vec<Result<Vec<f32>, DataError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = indices
+                .chunks(per)
+                .map(|chunk| {
+                    scope.spawn(move || {
+                        let mut out = Vec::with_capacity(chunk.len() * self.shape.len());
+                        for &i in chunk {
+                            out.extend(self.decode_one(i)?);
+                        }
+                        Ok(out)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        let mut pixels = Vec::with_capacity(indices.len() * self.shape.len());
+        for part in parts {
+            pixels.extend(part?);
+        }
+        Ok(ImageSet {
+            shape: self.shape,
+            pixels,
+            labels: self
+                .labels
+                .as_ref()
+                .map(|l| indices.iter().map(|&i| l[i]).collect()),
+            class_names: self.class_names.clone(),
+            origins: indices.iter().map(|&i| self.origin(i)).collect(),
+        })
+    }
+
+    /// Every image decoded into memory (for the validation images of a streamed run).
+    pub fn load(&self, workers: usize) -> Result<ImageSet, DataError> {
+        let all: Vec<usize> = (0..self.len()).collect();
+        self.read(&all, workers)
+    }
+
+    /// The fingerprint [`Fingerprint::of`] gives the loaded set, a chunk at a time.
+    pub fn fingerprint(&self, workers: usize) -> Result<Fingerprint, DataError> {
+        let mut builder = FingerprintBuilder::default();
+        let all: Vec<usize> = (0..self.len()).collect();
+        for chunk in all.chunks(FINGERPRINT_CHUNK) {
+            let set = self.read(chunk, workers)?;
+            builder.pixels(&set.pixels, set.len());
+        }
+        Ok(builder.finish(self.shape, self.labels.as_deref()))
+    }
+}
+
+/// Decode workers for streamed sets: one per core.
+pub fn decode_workers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::fixture::TempDir;
+    use crate::data::{Normalize, load};
+    use image::{GrayImage, Luma, Rgb, RgbImage};
+
+    fn gray(tmp: &TempDir, rel: &str, w: u32, h: u32, v: u8) {
+        let p = tmp.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        GrayImage::from_fn(w, h, |x, y| Luma([v.wrapping_add((x * 7 + y * 3) as u8)]))
+            .save(&p)
+            .unwrap();
+    }
+
+    fn rgb(tmp: &TempDir, rel: &str, w: u32, h: u32, v: u8) {
+        let p = tmp.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        RgbImage::from_fn(w, h, |x, y| {
+            Rgb([v.wrapping_add(x as u8), v, v.wrapping_add(y as u8 * 5)])
+        })
+        .save(&p)
+        .unwrap();
+    }
+
+    /// Reads every image of `source` both ways and asserts the same set, bit for bit.
+    fn same_as_loaded(source: &str, opts: &LoadOptions) -> FileSet {
+        let files = FileSet::open(source, opts).unwrap_or_else(|e| panic!("{e}"));
+        let loaded = load(source, opts).unwrap_or_else(|e| panic!("{e}"));
+        let read = files.load(2).unwrap();
+        assert_eq!(read.shape, loaded.shape);
+        assert_eq!(read.pixels, loaded.pixels);
+        assert_eq!(read.labels, loaded.labels);
+        assert_eq!(read.class_names, loaded.class_names);
+        assert_eq!(read.origins, loaded.origins);
+        assert_eq!(files.fingerprint(2).unwrap(), Fingerprint::of(&loaded));
+        files
+    }
+
+    #[test]
+    fn a_streamed_folder_reads_what_the_folder_loader_loads() {
+        let tmp = TempDir::new("files-same");
+        for i in 0..5u8 {
+            gray(&tmp, &format!("good/g{i}.png"), 6, 4, 20 * i);
+        }
+        rgb(&tmp, "bad/c0.png", 6, 4, 40);
+        // Gray by content: a colour PNG whose channels are equal.
+        RgbImage::from_fn(6, 4, |x, _| Rgb([x as u8 * 9; 3]))
+            .save(tmp.path().join("good/equal.png"))
+            .unwrap();
+        let root = tmp.s("");
+        // Classes, a colour image (the set becomes RGB), resize, normalisation, a limit.
+        let files = same_as_loaded(&root, &LoadOptions::default());
+        assert_eq!(files.shape.channels, 3);
+        let gray_only = same_as_loaded(&tmp.s("good"), &LoadOptions::default());
+        assert_eq!(gray_only.shape.channels, 1);
+        let options = LoadOptions {
+            resize: Some((5, 3)),
+            normalize: Some(Normalize::Median),
+            channels: Some(1),
+            classes: Some(vec![1]),
+            limit: Some(4),
+            ..LoadOptions::default()
+        };
+        let picked = same_as_loaded(&root, &options);
+        assert_eq!(picked.len(), 4);
+        // A subset reads the images it names, in its order.
+        let subset = files.select(&[3, 0]);
+        let all = files.load(1).unwrap();
+        let two = subset.read(&[0, 1], 2).unwrap();
+        assert_eq!(two.image(0), all.image(3));
+        assert_eq!(two.image(1), all.image(0));
+    }
+
+    #[test]
+    fn an_mvtec_layout_streams_its_good_training_images() {
+        let tmp = TempDir::new("files-mvtec");
+        for i in 0..3u8 {
+            gray(&tmp, &format!("train/good/{i}.png"), 4, 4, 30 * i);
+        }
+        gray(&tmp, "test/good/0.png", 4, 4, 1);
+        let files = same_as_loaded(&tmp.s(""), &LoadOptions::default());
+        assert_eq!(files.len(), 3);
+    }
+
+    #[test]
+    fn containers_sizes_and_files_that_change_are_clear_errors() {
+        let tmp = TempDir::new("files-errors");
+        let err = FileSet::open("builtin:shapes", &LoadOptions::default()).unwrap_err();
+        assert!(
+            err.to_string().contains("--stream reads image folders"),
+            "{err}"
+        );
+        gray(&tmp, "one.png", 4, 4, 0);
+        let err = FileSet::open(&tmp.s("one.png"), &LoadOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("a file (IDX"), "{err}");
+        gray(&tmp, "two.png", 5, 4, 0);
+        let err = FileSet::open(&tmp.s(""), &LoadOptions::default()).unwrap_err();
+        assert!(
+            err.to_string().contains("all images must share one size"),
+            "{err}"
+        );
+        std::fs::remove_file(tmp.path().join("two.png")).unwrap();
+        gray(&tmp, "three.png", 4, 4, 9);
+        let files = FileSet::open(&tmp.s(""), &LoadOptions::default()).unwrap();
+        // Replaced by an image of another size, then removed, while the set is open.
+        gray(&tmp, "three.png", 8, 4, 9);
+        let err = files.read(&[0, 1], 2).unwrap_err();
+        assert!(
+            err.to_string().contains("three.png: now decodes to 1x4x8"),
+            "{err}"
+        );
+        std::fs::remove_file(tmp.path().join("three.png")).unwrap();
+        let err = files.read(&[1], 1).unwrap_err();
+        assert!(err.to_string().contains("three.png"), "{err}");
+        assert!(files.read(&[0], 1).is_ok());
+    }
+}
