@@ -34,9 +34,11 @@ fn train_losses(run: &Path) -> Vec<f64> {
         .collect()
 }
 
-/// `cae train` of a tiny `upsample` run on 48 digits for `epochs` on `device`.
+/// `cae train` of a tiny `upsample` run on 48 digits for `epochs` on `device`; on a working
+/// device no driver layer prints an `error:` line of its own (libwayland's `XDG_RUNTIME_DIR`
+/// ones, under Mesa's Vulkan layer, when there is no display).
 fn train(d: &Dir, out: &str, epochs: &str, device: &str) {
-    ok(&run(
+    let o = run(
         &d.path,
         &[
             "train",
@@ -57,7 +59,13 @@ fn train(d: &Dir, out: &str, epochs: &str, device: &str) {
             "--out",
             out,
         ],
-    ));
+    );
+    ok(&o);
+    let err = stderr(&o);
+    assert!(
+        !err.lines().any(|l| l.starts_with("error:")),
+        "stray error lines on {device}: {err}"
+    );
 }
 
 fn resume(d: &Dir, out: &str, epochs: &str, device: &str) {
