@@ -1,5 +1,5 @@
 //! `cae train --stream`: an image folder read a batch at a time trains exactly as the same
-//! folder loaded into memory, resumes, and a file that disappears while training runs stops it
+//! folder loaded into memory (augmented too), resumes, and a file that disappears while training runs stops it
 //! with one line naming the file and the last checkpoint intact.
 
 use crate::serve::digit_png;
@@ -61,6 +61,20 @@ fn streamed_training_equals_training_in_memory_and_resumes() {
         &["train", "--resume", "streamed", "--epochs", "3"],
     ));
     assert_eq!(losses(&d, "memory"), losses(&d, "streamed"));
+    // Seeded augmentation draws the same transforms from a streamed batch.
+    let mut augmented = train_args(&data, "augmented-memory", "2");
+    augmented.extend(["--augment", "flip,rot90"]);
+    ok(&run(&d.path, &augmented));
+    let mut augmented = train_args(&data, "augmented-streamed", "2");
+    augmented.extend(["--augment", "flip,rot90", "--stream"]);
+    ok(&run(&d.path, &augmented));
+    let (a, b) = (
+        losses(&d, "augmented-memory"),
+        losses(&d, "augmented-streamed"),
+    );
+    assert_eq!(a, b, "augmented streamed training moved away from memory");
+    // Against the plain run's first two epochs (it was resumed to a third above).
+    assert_ne!(a, losses(&d, "memory")[..3], "--augment changed nothing");
     // What cannot stream says so.
     let fixture = mnist_arg();
     let mut idx = train_args(&fixture, "idx", "1");
