@@ -39,12 +39,13 @@ pub struct Monitor {
 #[derive(Debug, Clone)]
 pub struct FitData<T = ImageSet> {
     pub train: T,
-    pub val: ImageSet,
+    pub val: T,
     pub monitors: Vec<Monitor>,
 }
 
-/// The images training draws its batches from: in memory, or an image folder read a batch
-/// at a time (`--stream`; validation and monitor images are decoded into memory once).
+/// The images training draws its batches from and validates on: in memory, or an image folder
+/// read a batch at a time (`--stream`; a denoising or segmentation run's validation images and
+/// a one-class run's monitor images are decoded into memory once).
 #[derive(Debug, Clone)]
 pub enum TrainImages {
     Memory(ImageSet),
@@ -311,7 +312,7 @@ pub fn stream_fit_data(
     }
     Ok(FitData {
         train: TrainImages::Files(train),
-        val: val.load(workers)?,
+        val: TrainImages::Files(val),
         monitors: loaded,
     })
 }

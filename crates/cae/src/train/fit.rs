@@ -181,22 +181,29 @@ pub fn fit_from(
         stop = StopReason::EarlyStopped;
     }
     let steps = train.len().div_ceil(t.batch_size);
+    let read_failed = || read_error(run, progress.epoch + 1, progress.epoch);
+    // Denoising and segmentation validate on images prepared once (corrupted, painted), so a
+    // streamed run decodes its validation images into memory for them; a plain one streams
+    // them each epoch.
+    let prepared_val = if t.noise.is_some() || t.synthetic.is_some() {
+        Some(val.sample(val.len()).map_err(read_failed())?)
+    } else {
+        None
+    };
     // Denoising: validation inputs are corrupted once, with a fixed stream, so that validation
     // losses of different epochs (and of a resumed run) compare the same task.
     let noisy_val = t
         .noise
         .as_ref()
-        .map(|n| corrupted_set(val, n, t.seed ^ 0x7661_6c00));
+        .zip(prepared_val.as_deref())
+        .map(|(n, val)| corrupted_set(val, n, t.seed ^ 0x7661_6c00));
     // Segmentation: validation images get defects of another painter once, the same way.
     let synthetic_val = t
         .synthetic
         .as_ref()
-        .map(|spec| -> Result<_, TrainError> {
-            let donors = train.sample(PAINT_DONORS).map_err(read_error(
-                run,
-                progress.epoch + 1,
-                progress.epoch,
-            ))?;
+        .zip(prepared_val.as_deref())
+        .map(|(spec, val)| -> Result<_, TrainError> {
+            let donors = train.sample(PAINT_DONORS).map_err(read_failed())?;
             Ok(PaintedValidation::new(val, &donors, Some(spec), t.seed))
         })
         .transpose()?
@@ -288,11 +295,21 @@ pub fn fit_from(
         let val_loss = if val.is_empty() {
             None
         } else {
-            let (input, target) = match &synthetic_val {
-                Some(sv) => (&sv.inputs, &sv.masks),
-                None => (noisy_val.as_ref().unwrap_or(val), val),
+            let v = match (&synthetic_val, &noisy_val, prepared_val.as_deref()) {
+                (Some(sv), _, _) => mean_loss_of(
+                    &inference,
+                    &sv.inputs,
+                    &sv.masks,
+                    t.loss,
+                    t.batch_size,
+                    &base,
+                ),
+                (None, Some(noisy), Some(clean)) => {
+                    mean_loss_of(&inference, noisy, clean, t.loss, t.batch_size, &base)
+                }
+                _ => streamed_mean_loss(&inference, val, t.loss, t.batch_size, &base)
+                    .map_err(read_error(run, epoch, progress.epoch))?,
             };
-            let v = mean_loss_of(&inference, input, target, t.loss, t.batch_size, &base);
             if !v.is_finite() {
                 return Err(TrainError::Diverged {
                     epoch,
@@ -321,8 +338,10 @@ pub fn fit_from(
                 monitored_mse.insert(m.name.clone(), mse);
             }
         }
-        let val_auroc = match &synthetic_val {
-            Some(sv) if !val.is_empty() => sv.auroc(&inference, val, t.batch_size, &base),
+        let val_auroc = match (&synthetic_val, prepared_val.as_deref()) {
+            (Some(sv), Some(val)) if !val.is_empty() => {
+                sv.auroc(&inference, val, t.batch_size, &base)
+            }
             _ => None,
         };
         let record = EpochRecord {
@@ -353,17 +372,16 @@ pub fn fit_from(
             write(&run.best(), &weights)?;
         }
         write_metrics(run, &progress.history)?;
-        let first_train;
+        let first;
         let grid_source = match &synthetic_val {
             Some(sv) if !val.is_empty() => &sv.inputs,
-            _ if val.is_empty() => {
-                first_train =
-                    train
-                        .sample(GRID_IMAGES)
-                        .map_err(read_error(run, epoch, epoch - 1))?;
-                &*first_train
+            _ => {
+                let shown = if val.is_empty() { train } else { val };
+                first = shown
+                    .sample(GRID_IMAGES)
+                    .map_err(read_error(run, epoch, epoch - 1))?;
+                &*first
             }
-            _ => val,
         };
         let labels = if spec.is_segmentation() {
             ["input", "predicted map"]
@@ -442,6 +460,33 @@ fn mean_loss_of(
     }
     sum / targets.len() as f64
 }
+
+/// [`mean_loss`] over `set`, a streamed one decoded [`VAL_CHUNK_BATCHES`] batches at a time;
+/// the sum runs over the same batches in the same order, so it equals the in-memory figure.
+fn streamed_mean_loss(
+    model: &Autoencoder,
+    set: &TrainImages,
+    kind: LossKind,
+    batch_size: usize,
+    device: &Device,
+) -> Result<f64, crate::data::DataError> {
+    let files = match set {
+        TrainImages::Memory(images) => {
+            return Ok(mean_loss(model, images, kind, batch_size, device));
+        }
+        TrainImages::Files(files) => files,
+    };
+    let indices: Vec<usize> = (0..files.len()).collect();
+    let mut sum = 0.0;
+    for chunk in indices.chunks(batch_size * VAL_CHUNK_BATCHES) {
+        let images = files.read(chunk, crate::data::decode_workers())?;
+        sum += mean_loss(model, &images, kind, batch_size, device) * images.len() as f64;
+    }
+    Ok(sum / files.len() as f64)
+}
+
+/// Batches of validation images a streamed run decodes at once.
+const VAL_CHUNK_BATCHES: usize = 4;
 
 /// A copy of `set` with every image corrupted by one stream seeded with `seed`.
 fn corrupted_set(set: &ImageSet, noise: &NoiseSpec, seed: u64) -> ImageSet {

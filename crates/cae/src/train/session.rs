@@ -186,7 +186,7 @@ impl TrainSource {
                 let data = fit_data(set, config)?;
                 FitData {
                     train: TrainImages::Memory(data.train),
-                    val: data.val,
+                    val: TrainImages::Memory(data.val),
                     monitors: data.monitors,
                 }
             }

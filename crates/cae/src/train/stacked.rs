@@ -240,7 +240,7 @@ pub fn pretrain(
     data: &FitData<TrainImages>,
     observer: &mut dyn Observer,
 ) -> Result<Vec<u8>, TrainError> {
-    let TrainImages::Memory(train) = &data.train else {
+    let (TrainImages::Memory(train), TrainImages::Memory(val)) = (&data.train, &data.val) else {
         return Err(StackError::Streamed.into());
     };
     let stages = plan_stages(spec)?;
@@ -248,7 +248,7 @@ pub fn pretrain(
     let base = t.device.device()?;
     base.seed(t.seed);
     let mut full = Autoencoder::new(spec, &base);
-    let (mut train, mut val) = (train.clone(), data.val.clone());
+    let (mut train, mut val) = (train.clone(), val.clone());
     for (k, stage) in stages.iter().enumerate() {
         let number = k + 1;
         observer.stage(number, stages.len() + 1, &stage.spec.spec.description);
@@ -284,7 +284,7 @@ pub fn pretrain(
         };
         let stage_data = FitData {
             train: TrainImages::Memory(train.clone()),
-            val: val.clone(),
+            val: TrainImages::Memory(val.clone()),
             monitors: vec![],
         };
         fit(
