@@ -11,7 +11,7 @@
 
 use super::folder;
 use super::mvtec;
-use super::{DataError, Fingerprint, ImageSet, ImageShape, LoadOptions, io_error, show};
+use super::{DataError, Fingerprint, ImageSet, ImageShape, LoadOptions, io_error, labels_at, show};
 use crate::data::fingerprint::FingerprintBuilder;
 use std::path::{Path, PathBuf};
 
@@ -135,10 +135,7 @@ impl FileSet {
         FileSet {
             shape: self.shape,
             files: indices.iter().map(|&i| self.files[i].clone()).collect(),
-            labels: self
-                .labels
-                .as_ref()
-                .map(|l| indices.iter().map(|&i| l[i]).collect()),
+            labels: labels_at(self.labels.as_deref(), indices),
             class_names: self.class_names.clone(),
             decode: self.decode.clone(),
         }
@@ -191,10 +188,7 @@ impl FileSet {
         Ok(ImageSet {
             shape: self.shape,
             pixels,
-            labels: self
-                .labels
-                .as_ref()
-                .map(|l| indices.iter().map(|&i| l[i]).collect()),
+            labels: labels_at(self.labels.as_deref(), indices),
             class_names: self.class_names.clone(),
             origins: indices.iter().map(|&i| self.origin(i)).collect(),
         })

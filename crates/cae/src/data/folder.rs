@@ -129,20 +129,40 @@ pub(super) fn decode_files(
     decode_all(&sources, opts)
 }
 
-/// Whether the image in `path` is gray: by its colour type from the header alone, else by
-/// content (R = G = B everywhere, decoded), the rule [`decode_all`] applies to a whole set.
-pub(super) fn is_gray(path: &Path) -> Result<bool, DataError> {
+/// What an image file's header says.
+struct Header {
+    width: u32,
+    height: u32,
+    /// The colour type has colour channels (the pixels may still all be gray).
+    colour: bool,
+}
+
+/// The header of the image in `path`, read without decoding the pixels.
+fn header(path: &Path) -> Result<Header, DataError> {
     let source = ImageSource::File(path);
     let reader = source.reader()?;
     let guessed = reader.format();
     let decoder = reader
         .into_decoder()
         .map_err(|e| image_error(&source, guessed, e))?;
-    if !decoder.color_type().has_color() {
+    let (width, height) = decoder.dimensions();
+    Ok(Header {
+        width,
+        height,
+        colour: decoder.color_type().has_color(),
+    })
+}
+
+/// Whether the image in `path` is gray: by its colour type from the header alone, else by
+/// content (R = G = B everywhere, decoded), the rule [`decode_all`] applies to a whole set.
+pub(super) fn is_gray(path: &Path) -> Result<bool, DataError> {
+    if !header(path)?.colour {
         return Ok(true);
     }
-    let img = source
-        .reader()?
+    let source = ImageSource::File(path);
+    let reader = source.reader()?;
+    let guessed = reader.format();
+    let img = reader
         .decode()
         .map_err(|e| image_error(&source, guessed, e))?;
     Ok(gray_plane(&img).is_some())
@@ -150,14 +170,8 @@ pub(super) fn is_gray(path: &Path) -> Result<bool, DataError> {
 
 /// The height and width in the header of the image in `path` (nothing decoded).
 pub(super) fn header_size(path: &Path) -> Result<(usize, usize), DataError> {
-    let source = ImageSource::File(path);
-    let reader = source.reader()?;
-    let guessed = reader.format();
-    let decoder = reader
-        .into_decoder()
-        .map_err(|e| image_error(&source, guessed, e))?;
-    let (w, h) = decoder.dimensions();
-    Ok((h as usize, w as usize))
+    let Header { width, height, .. } = header(path)?;
+    Ok((height as usize, width as usize))
 }
 
 /// Loads a single image file as a one-image set.

@@ -198,10 +198,7 @@ impl ImageSet {
         ImageSet {
             shape: self.shape,
             pixels,
-            labels: self
-                .labels
-                .as_ref()
-                .map(|l| indices.iter().map(|&i| l[i]).collect()),
+            labels: labels_at(self.labels.as_deref(), indices),
             class_names: self.class_names.clone(),
             origins: indices.iter().map(|&i| self.origins[i].clone()).collect(),
         }
@@ -244,6 +241,11 @@ impl ImageSet {
             None => "an empty data set".to_string(),
         }
     }
+}
+
+/// The labels of the images at `indices`, in that order (for a subset of a labelled set).
+pub(crate) fn labels_at(labels: Option<&[u32]>, indices: &[usize]) -> Option<Vec<u32>> {
+    labels.map(|l| indices.iter().map(|&i| l[i]).collect())
 }
 
 /// The mean and standard deviation of every pixel, each `shape.len()` values.
@@ -350,35 +352,28 @@ pub trait Partitionable: Sized {
     fn subset(&self, indices: &[usize]) -> Self;
 }
 
-impl Partitionable for ImageSet {
-    fn count(&self) -> usize {
-        self.len()
-    }
-    fn label_list(&self) -> Option<&[u32]> {
-        self.labels.as_deref()
-    }
-    fn class_list(&self) -> Option<&[String]> {
-        self.class_names.as_deref()
-    }
-    fn subset(&self, indices: &[usize]) -> Self {
-        self.select(indices)
-    }
+/// Both sets keep `labels` and `class_names` fields and `len` / `select` methods of the same
+/// meaning; the trait only names them.
+macro_rules! partitionable {
+    ($set:ty) => {
+        impl Partitionable for $set {
+            fn count(&self) -> usize {
+                self.len()
+            }
+            fn label_list(&self) -> Option<&[u32]> {
+                self.labels.as_deref()
+            }
+            fn class_list(&self) -> Option<&[String]> {
+                self.class_names.as_deref()
+            }
+            fn subset(&self, indices: &[usize]) -> Self {
+                self.select(indices)
+            }
+        }
+    };
 }
-
-impl Partitionable for FileSet {
-    fn count(&self) -> usize {
-        self.len()
-    }
-    fn label_list(&self) -> Option<&[u32]> {
-        self.labels.as_deref()
-    }
-    fn class_list(&self) -> Option<&[String]> {
-        self.class_names.as_deref()
-    }
-    fn subset(&self, indices: &[usize]) -> Self {
-        self.select(indices)
-    }
-}
+partitionable!(ImageSet);
+partitionable!(FileSet);
 
 /// How [`load`] post-processes a source.
 #[derive(Debug, Clone, Default)]
