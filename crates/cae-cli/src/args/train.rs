@@ -36,6 +36,12 @@ pub struct TrainArgs {
     /// decoded into memory once, so keep --val-fraction to what fits.
     #[arg(long, conflicts_with = "resume")]
     pub stream: bool,
+    /// With --stream: leave out a training file that cannot be read any more (deleted,
+    /// truncated, corrupt, resized) and count it, instead of stopping at it; each epoch warns
+    /// with the count and the first files. May be turned on when resuming a run that stopped
+    /// at such a file.
+    #[arg(long)]
+    pub skip_bad: bool,
     /// Share of images held out for validation, 0 disables [default: 0.1].
     #[arg(long)]
     pub val_fraction: Option<f64>,

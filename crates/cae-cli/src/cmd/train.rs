@@ -127,6 +127,7 @@ fn apply_flags(
     }
     data.val_fraction = a.val_fraction.unwrap_or(data.val_fraction);
     data.stream |= a.stream;
+    data.skip_bad |= a.skip_bad;
     a.one_class.apply(data);
     train.epochs = a.epochs.unwrap_or(train.epochs);
     train.batch_size = a.batch_size.unwrap_or(train.batch_size);
@@ -198,7 +199,7 @@ fn resume_changes(a: &TrainArgs, dir: &Path) -> anyhow::Result<ResumeChanges> {
         .collect();
     if !refused.is_empty() {
         bail!(
-            "{} cannot change on --resume: {} continues with the settings in its config.toml (only --epochs, --patience and --device may change); to train with others, start a new run from them: cae train --config {} --out NEW and the new flags",
+            "{} cannot change on --resume: {} continues with the settings in its config.toml (only --epochs, --patience, --device and --skip-bad may change); to train with others, start a new run from them: cae train --config {} --out NEW and the new flags",
             refused.join(", "),
             dir.display(),
             RunDir::new(dir).config().display(),
@@ -208,6 +209,7 @@ fn resume_changes(a: &TrainArgs, dir: &Path) -> anyhow::Result<ResumeChanges> {
         epochs: a.epochs,
         patience: a.patience,
         device: a.device.map(Into::into),
+        skip_bad: a.skip_bad,
     })
 }
 

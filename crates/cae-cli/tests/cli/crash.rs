@@ -3,7 +3,8 @@
 //! few images checkpoints every fraction of a second) — and continued with `--resume` each time.
 //! After every kill the run directory must hold a checkpoint that loads (or none yet, when no
 //! epoch had finished); at the end the run must equal an uninterrupted one: same losses, same
-//! weights bit for bit (compared as tensors), and no temporary files left behind.
+//! weights bit for bit (compared as tensors), and no temporary files left behind. A streamed
+//! run with seeded augmentation is held to the same.
 
 use crate::util::*;
 use cae::interop::{StateDict, StateTensor};
@@ -29,26 +30,34 @@ impl Delays {
     }
 }
 
-fn new_run_args(out: &str) -> Vec<String> {
-    let data = mnist_arg();
-    [
-        "train",
-        "--data",
-        &data,
-        "--limit",
-        "96",
-        // ~15-30 ms an epoch: long enough (12-24 s) that every kill lands before the end even on
-        // an idle machine (400 epochs were used up after 31-35 of the 40 kills there).
-        "--epochs",
-        "800",
-        "--batch-size",
-        "16",
-        "--out",
-        out,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+/// The arguments of a new run on `data` (96 images) into the folder given last.
+fn new_run_args<'a>(
+    data: &'a str,
+    epochs: usize,
+    extra: &'a [&'a str],
+) -> impl Fn(&str) -> Vec<String> + 'a {
+    move |out| {
+        let epochs = epochs.to_string();
+        let mut args: Vec<String> = [
+            "train",
+            "--data",
+            data,
+            "--limit",
+            "96",
+            // ~15-30 ms an epoch: long enough (12-24 s) that every kill lands before the end
+            // even on an idle machine (400 epochs were used up after 31-35 of the 40 kills).
+            "--epochs",
+            &epochs,
+            "--batch-size",
+            "16",
+        ]
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(["--out".to_string(), out.to_string()]);
+        args
+    }
 }
 
 /// epoch, train_loss, val_loss of every row of `metrics.csv`.
@@ -86,8 +95,31 @@ fn tensors(d: &Dir, run: &str, weights: &str) -> BTreeMap<String, StateTensor> {
 #[test]
 fn sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run() {
     let d = Dir::new("crash");
+    kill_and_resume_until_done(&d, &new_run_args(&mnist_arg(), 800, &[]), KILLS);
+}
+
+/// The same promise for a streamed run with seeded augmentation: its batches are decoded from
+/// files and transformed on the helper thread, and a resume must redraw the same ones.
+#[test]
+fn sigkill_of_an_augmented_streamed_run_then_resume_matches_an_uninterrupted_run() {
+    let d = Dir::new("crash-stream");
+    for i in 0..96 {
+        d.write(&format!("digits/d{i:03}.png"), &crate::serve::digit_png(i));
+    }
+    let data = d.join("digits").display().to_string();
+    let extra = ["--stream", "--augment", "flip,rot90"];
+    kill_and_resume_until_done(&d, &new_run_args(&data, 400, &extra), STREAMED_KILLS);
+}
+
+/// Kills of the streamed run (each epoch decodes its PNGs, so it is slower and fewer kills
+/// fit before it ends).
+const STREAMED_KILLS: usize = 15;
+
+/// Trains `args` (with `--out OUT` last) once uninterrupted into `full`, then into `killed`
+/// killed `kills` times at seeded moments and resumed after each, and compares the two.
+fn kill_and_resume_until_done(d: &Dir, args: &dyn Fn(&str) -> Vec<String>, kills_wanted: usize) {
     ok(&cae()
-        .args(new_run_args("full"))
+        .args(args("full"))
         .current_dir(&d.path)
         .output()
         .unwrap());
@@ -102,7 +134,7 @@ fn sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run() {
         let args = if killed.join("config.toml").is_file() {
             vec!["train".into(), "--resume".into(), "killed".into()]
         } else {
-            new_run_args("killed")
+            args("killed")
         };
         let mut child = cae()
             .args(&args)
@@ -111,7 +143,7 @@ fn sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run() {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let finished = if kills < KILLS {
+        let finished = if kills < kills_wanted {
             std::thread::sleep(Duration::from_millis(10 + delays.next_ms(400)));
             child.try_wait().unwrap()
         } else {
@@ -147,11 +179,14 @@ fn sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run() {
          came before the first checkpoint",
         started.elapsed().as_secs_f64()
     );
-    assert_eq!(kills, KILLS, "the run finished before all kills were made");
+    assert_eq!(
+        kills, kills_wanted,
+        "the run finished before all kills were made"
+    );
     assert_eq!(losses(&killed), losses(&d.join("full")));
     for weights in ["best", "last"] {
         assert!(
-            tensors(&d, "killed", weights) == tensors(&d, "full", weights),
+            tensors(d, "killed", weights) == tensors(d, "full", weights),
             "the {weights} weights differ from the uninterrupted run's"
         );
     }

@@ -113,7 +113,10 @@ fn a_file_that_disappears_while_streaming_stops_training_with_its_checkpoint_int
     let o = child.wait_with_output().expect("wait for cae train");
     fails_with(&o, "d010.png");
     let err = stderr(&o);
-    assert!(err.contains("cae train --resume"), "{err}");
+    assert!(
+        err.contains("cae train --resume") && err.contains("--skip-bad"),
+        "{err}"
+    );
     // The file back, the run continues from its checkpoint.
     std::fs::write(&gone, bytes).unwrap();
     let done = losses(&d, "run").len() - 1;
@@ -123,4 +126,43 @@ fn a_file_that_disappears_while_streaming_stops_training_with_its_checkpoint_int
         &["train", "--resume", "run", "--epochs", &more],
     ));
     assert_eq!(losses(&d, "run").len(), done + 2);
+}
+
+#[test]
+fn skip_bad_leaves_out_streamed_files_that_went_bad_and_counts_them() {
+    let d = Dir::new("stream-skip");
+    let data = digits(&d, 40);
+    let mut args = train_args(&data, "run", "1");
+    args.push("--stream");
+    ok(&run(&d.path, &args));
+    // One file overwritten with bytes that are no image, one cut to half its length.
+    std::fs::write(d.join("digits/d007.png"), b"not a png").unwrap();
+    let half = d.join("digits/d009.png");
+    let bytes = std::fs::read(&half).unwrap();
+    std::fs::write(&half, &bytes[..bytes.len() / 2]).unwrap();
+    let stopped = run(&d.path, &["train", "--resume", "run", "--epochs", "2"]);
+    fails_with(&stopped, "d007.png");
+    assert_eq!(losses(&d, "run").len(), 2, "the stopped epoch was kept");
+    let o = run(
+        &d.path,
+        &["train", "--resume", "run", "--epochs", "2", "--skip-bad"],
+    );
+    ok(&o);
+    let err = stderr(&o);
+    assert!(
+        err.contains("epoch 2: skipped 2 unreadable images (--skip-bad)")
+            && err.contains("d007.png")
+            && err.contains("d009.png"),
+        "{err}"
+    );
+    assert_eq!(losses(&d, "run").len(), 3);
+    let config = std::fs::read_to_string(d.join("run/config.toml")).unwrap();
+    assert!(config.contains("skip_bad = true"), "{config}");
+    // The count is recorded with the epoch.
+    let summary = std::fs::read_to_string(d.join("run/summary.json")).unwrap();
+    assert!(summary.contains("\"skipped\": 2"), "{summary}");
+    // A run that decodes its images up front has nothing to skip mid-way.
+    let mut plain = train_args(&data, "plain", "1");
+    plain.push("--skip-bad");
+    fails_with(&run(&d.path, &plain), "--skip-bad leaves out files");
 }

@@ -35,8 +35,10 @@ const FINGERPRINT_CHUNK: usize = 64;
 impl FileSet {
     /// Lists the folder `source` names (an MVTec layout's `train/good`), keeping what `opts`
     /// selects (classes, limit, shard); reads every header, so a size mismatch without
-    /// `--resize` is an error here, before training starts.
-    pub fn open(source: &str, opts: &LoadOptions) -> Result<FileSet, DataError> {
+    /// `--resize` is an error here, before training starts. With `skip_bad` (`--skip-bad`), a
+    /// file whose header cannot be read stays in the list (so partitions and order stay those
+    /// of the run) for the reader to leave out.
+    pub fn open(source: &str, opts: &LoadOptions, skip_bad: bool) -> Result<FileSet, DataError> {
         opts.check()?;
         let not_streamable = |kind| DataError::NotStreamable {
             origin: source.to_string(),
@@ -64,15 +66,28 @@ impl FileSet {
             path.to_path_buf()
         };
         let listing = folder::list(&root, opts)?;
-        let first = folder::header_size(&listing.files[0])?;
+        // The header of each file, or with `skip_bad` `None` for one that cannot be read.
+        let header = |file: &PathBuf| match folder::header_size(file) {
+            Err(_) if skip_bad => Ok(None),
+            other => other.map(Some),
+        };
+        let mut sized = listing.files.iter().filter_map(|f| match header(f) {
+            Ok(None) => None,
+            other => Some(other.map(|size| (f, size.unwrap_or_default()))),
+        });
+        let (first_file, first) = match sized.next() {
+            Some(first) => first?,
+            // Every header unreadable (only with skip_bad): say what the first one is.
+            None => return Err(folder::header_size(&listing.files[0]).unwrap_err()),
+        };
         if opts.resize.is_none() {
-            for file in &listing.files[1..] {
-                let (h, w) = folder::header_size(file)?;
+            for next in sized {
+                let (file, (h, w)) = next?;
                 if (h, w) != first {
                     return Err(folder::mismatch(
                         &show(file),
                         (w as u32, h as u32),
-                        &show(&listing.files[0]),
+                        &show(first_file),
                         (first.1 as u32, first.0 as u32),
                     ));
                 }
@@ -83,9 +98,14 @@ impl FileSet {
             None => {
                 let mut channels = 1;
                 for file in &listing.files {
-                    if !folder::is_gray(file)? {
-                        channels = 3;
-                        break;
+                    match folder::is_gray(file) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            channels = 3;
+                            break;
+                        }
+                        Err(_) if skip_bad => {}
+                        Err(e) => return Err(e),
                     }
                 }
                 channels
@@ -161,37 +181,64 @@ impl FileSet {
     /// The images at `indices` decoded into memory, in that order, on up to `workers` threads;
     /// the first file that cannot be read or no longer fits the set is the error.
     pub fn read(&self, indices: &[usize], workers: usize) -> Result<ImageSet, DataError> {
+        let mut pixels = Vec::with_capacity(indices.len() * self.shape.len());
+        for image in self.decode_many(indices, workers) {
+            pixels.extend(image?);
+        }
+        Ok(self.set_of(indices, pixels))
+    }
+
+    /// [`FileSet::read`] that leaves out the files that cannot be read or no longer fit the
+    /// set (`cae train --skip-bad`): the images that could be decoded, in order, and the
+    /// error of each one left out.
+    pub fn read_skipping(&self, indices: &[usize], workers: usize) -> (ImageSet, Vec<DataError>) {
+        let mut pixels = Vec::with_capacity(indices.len() * self.shape.len());
+        let mut kept = Vec::with_capacity(indices.len());
+        let mut bad = Vec::new();
+        for (&i, image) in indices.iter().zip(self.decode_many(indices, workers)) {
+            match image {
+                Ok(image) => {
+                    pixels.extend(image);
+                    kept.push(i);
+                }
+                Err(e) => bad.push(e),
+            }
+        }
+        (self.set_of(&kept, pixels), bad)
+    }
+
+    /// Each image at `indices` decoded (or its error), in order, on up to `workers` threads.
+    fn decode_many(&self, indices: &[usize], workers: usize) -> Vec<Result<Vec<f32>, DataError>> {
         let workers = workers.clamp(1, indices.len().max(1));
         let per = indices.len().div_ceil(workers).max(1);
-        let parts: Vec<Result<Vec<f32>, DataError>> = std::thread::scope(|scope| {
+        std::thread::scope(|scope| {
             let handles: Vec<_> = indices
                 .chunks(per)
                 .map(|chunk| {
                     scope.spawn(move || {
-                        let mut out = Vec::with_capacity(chunk.len() * self.shape.len());
-                        for &i in chunk {
-                            out.extend(self.decode_one(i)?);
-                        }
-                        Ok(out)
+                        chunk
+                            .iter()
+                            .map(|&i| self.decode_one(i))
+                            .collect::<Vec<_>>()
                     })
                 })
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
                 .collect()
-        });
-        let mut pixels = Vec::with_capacity(indices.len() * self.shape.len());
-        for part in parts {
-            pixels.extend(part?);
-        }
-        Ok(ImageSet {
+        })
+    }
+
+    /// The in-memory set of the images at `indices`, whose decoded values are `pixels`.
+    fn set_of(&self, indices: &[usize], pixels: Vec<f32>) -> ImageSet {
+        ImageSet {
             shape: self.shape,
             pixels,
             labels: labels_at(self.labels.as_deref(), indices),
             class_names: self.class_names.clone(),
             origins: indices.iter().map(|&i| self.origin(i)).collect(),
-        })
+        }
     }
 
     /// Every image decoded into memory (for the validation images of a streamed run).
@@ -200,12 +247,17 @@ impl FileSet {
         self.read(&all, workers)
     }
 
-    /// The fingerprint [`Fingerprint::of`] gives the loaded set, a chunk at a time.
-    pub fn fingerprint(&self, workers: usize) -> Result<Fingerprint, DataError> {
+    /// The fingerprint [`Fingerprint::of`] gives the loaded set, a chunk at a time; with
+    /// `skip_bad`, of the files that can be read.
+    pub fn fingerprint(&self, workers: usize, skip_bad: bool) -> Result<Fingerprint, DataError> {
         let mut builder = FingerprintBuilder::default();
         let all: Vec<usize> = (0..self.len()).collect();
         for chunk in all.chunks(FINGERPRINT_CHUNK) {
-            let set = self.read(chunk, workers)?;
+            let set = if skip_bad {
+                self.read_skipping(chunk, workers).0
+            } else {
+                self.read(chunk, workers)?
+            };
             builder.pixels(&set.pixels, set.len());
         }
         Ok(builder.finish(self.shape, self.labels.as_deref()))
@@ -244,7 +296,7 @@ mod tests {
 
     /// Reads every image of `source` both ways and asserts the same set, bit for bit.
     fn same_as_loaded(source: &str, opts: &LoadOptions) -> FileSet {
-        let files = FileSet::open(source, opts).unwrap_or_else(|e| panic!("{e}"));
+        let files = FileSet::open(source, opts, false).unwrap_or_else(|e| panic!("{e}"));
         let loaded = load(source, opts).unwrap_or_else(|e| panic!("{e}"));
         let read = files.load(2).unwrap();
         assert_eq!(read.shape, loaded.shape);
@@ -252,7 +304,7 @@ mod tests {
         assert_eq!(read.labels, loaded.labels);
         assert_eq!(read.class_names, loaded.class_names);
         assert_eq!(read.origins, loaded.origins);
-        assert_eq!(files.fingerprint(2).unwrap(), Fingerprint::of(&loaded));
+        assert_eq!(files.fingerprint(2, false).unwrap(), Fingerprint::of(&loaded));
         files
     }
 
@@ -305,23 +357,23 @@ mod tests {
     #[test]
     fn containers_sizes_and_files_that_change_are_clear_errors() {
         let tmp = TempDir::new("files-errors");
-        let err = FileSet::open("builtin:shapes", &LoadOptions::default()).unwrap_err();
+        let err = FileSet::open("builtin:shapes", &LoadOptions::default(), false).unwrap_err();
         assert!(
             err.to_string().contains("--stream reads image folders"),
             "{err}"
         );
         gray(&tmp, "one.png", 4, 4, 0);
-        let err = FileSet::open(&tmp.s("one.png"), &LoadOptions::default()).unwrap_err();
+        let err = FileSet::open(&tmp.s("one.png"), &LoadOptions::default(), false).unwrap_err();
         assert!(err.to_string().contains("a file (IDX"), "{err}");
         gray(&tmp, "two.png", 5, 4, 0);
-        let err = FileSet::open(&tmp.s(""), &LoadOptions::default()).unwrap_err();
+        let err = FileSet::open(&tmp.s(""), &LoadOptions::default(), false).unwrap_err();
         assert!(
             err.to_string().contains("all images must share one size"),
             "{err}"
         );
         std::fs::remove_file(tmp.path().join("two.png")).unwrap();
         gray(&tmp, "three.png", 4, 4, 9);
-        let files = FileSet::open(&tmp.s(""), &LoadOptions::default()).unwrap();
+        let files = FileSet::open(&tmp.s(""), &LoadOptions::default(), false).unwrap();
         // Replaced by an image of another size, then removed, while the set is open.
         gray(&tmp, "three.png", 8, 4, 9);
         let err = files.read(&[0, 1], 2).unwrap_err();
@@ -333,5 +385,31 @@ mod tests {
         let err = files.read(&[1], 1).unwrap_err();
         assert!(err.to_string().contains("three.png"), "{err}");
         assert!(files.read(&[0], 1).is_ok());
+    }
+
+    #[test]
+    fn read_skipping_leaves_out_deleted_and_corrupt_files_and_names_them() {
+        let tmp = TempDir::new("files-skip");
+        for i in 0..6 {
+            gray(&tmp, &format!("f{i}.png"), 8, 8, 10 * i as u8);
+        }
+        let files = FileSet::open(&tmp.s(""), &LoadOptions::default(), false).unwrap();
+        let whole = files.read(&[0, 1, 2, 3, 4, 5], 2).unwrap();
+        std::fs::remove_file(tmp.path().join("f1.png")).unwrap();
+        std::fs::write(tmp.path().join("f4.png"), b"garbage").unwrap();
+        assert!(files.read(&[0, 1, 2], 2).is_err());
+        let (kept, bad) = files.read_skipping(&[0, 1, 2, 3, 4, 5], 2);
+        assert_eq!(kept.len(), 4);
+        assert_eq!(kept.pixels, whole.select(&[0, 2, 3, 5]).pixels);
+        let bad: Vec<String> = bad.iter().map(ToString::to_string).collect();
+        assert_eq!(bad.len(), 2, "{bad:?}");
+        assert!(
+            bad[0].contains("f1.png") && bad[1].contains("f4.png"),
+            "{bad:?}"
+        );
+        // A header that cannot be read is kept in the list for the reader to skip.
+        let reopened = FileSet::open(&tmp.s(""), &LoadOptions::default(), true).unwrap();
+        assert_eq!(reopened.len(), 5);
+        assert!(FileSet::open(&tmp.s(""), &LoadOptions::default(), false).is_err());
     }
 }

@@ -73,6 +73,10 @@ pub struct DataConfig {
     /// decoding the whole folder into memory (`--stream`; image folders and MVTec layouts).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stream: bool,
+    /// A streamed training image that cannot be read is left out of its epoch and counted
+    /// instead of stopping the run (`--skip-bad`; only with `stream`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip_bad: bool,
 }
 
 impl Default for DataConfig {
@@ -89,9 +93,13 @@ impl Default for DataConfig {
             normalize: None,
             fingerprint: None,
             stream: false,
+            skip_bad: false,
         }
     }
 }
+
+/// Why `skip_bad` needs `stream`.
+const SKIP_BAD_WITHOUT_STREAM: &str = "--skip-bad leaves out files that go bad while a --stream run reads them; a run without --stream decodes every file before training starts, where a bad one is reported at once: add --stream, or remove the file";
 
 impl DataConfig {
     /// The loader options these settings stand for.
@@ -100,6 +108,9 @@ impl DataConfig {
             None => None,
             Some(s) => Some(parse_hw(s)?),
         };
+        if self.skip_bad && !self.stream {
+            return Err(ConfigError::Conflict(SKIP_BAD_WITHOUT_STREAM.to_string()));
+        }
         if !(0.0..1.0).contains(&self.val_fraction) {
             return Err(ConfigError::range(
                 "val_fraction",

@@ -83,15 +83,22 @@ impl TrainImages {
     }
 
     /// The first `n` images (or all, when fewer) in memory: the foreign texture of painted
-    /// validation defects, the pictures of a run without validation images.
-    pub fn sample(&self, n: usize) -> Result<std::borrow::Cow<'_, ImageSet>, DataError> {
+    /// validation defects, the pictures of a run without validation images. With `skip_bad`,
+    /// streamed files that cannot be read are left out (`--skip-bad`).
+    pub fn sample(
+        &self,
+        n: usize,
+        skip_bad: bool,
+    ) -> Result<std::borrow::Cow<'_, ImageSet>, DataError> {
         match self {
             TrainImages::Memory(set) => Ok(std::borrow::Cow::Borrowed(set)),
             TrainImages::Files(files) => {
                 let first: Vec<usize> = (0..n.min(files.len())).collect();
-                Ok(std::borrow::Cow::Owned(
-                    files.read(&first, decode_workers())?,
-                ))
+                Ok(std::borrow::Cow::Owned(if skip_bad {
+                    files.read_skipping(&first, decode_workers()).0
+                } else {
+                    files.read(&first, decode_workers())?
+                }))
             }
         }
     }

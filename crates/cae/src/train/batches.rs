@@ -4,7 +4,7 @@
 //! randomness comes from its own `(seed, epoch, step)` stream, so the values do not depend on
 //! thread timing.
 
-use crate::data::{Augment, DataError, ImageSet, ImageShape};
+use crate::data::{Augment, DataError, ImageSet, ImageShape, decode_workers};
 use crate::noise::{NoiseSpec, step_rng};
 use crate::run::TrainImages;
 use crate::synthetic::SyntheticSpec;
@@ -19,6 +19,9 @@ pub(super) struct HostBatch {
     pub clean: Vec<f32>,
     pub noisy: Option<Vec<f32>>,
     pub mask: Option<Vec<f32>>,
+    /// Streamed files of this batch left out because they could not be read (`skip_bad`),
+    /// each as its one-line error.
+    pub skipped: Vec<String>,
 }
 
 /// What one epoch's batches are made from.
@@ -32,11 +35,14 @@ pub(super) struct EpochBatches<'a> {
     pub augment: Option<Augment>,
     pub seed: u64,
     pub epoch: usize,
+    /// Leave out streamed files that cannot be read instead of stopping (`--skip-bad`).
+    pub skip_bad: bool,
 }
 
 impl EpochBatches<'_> {
     /// Batch `step` (images `order[step·batch_size ..]`).
-    /// A streamed set's images are decoded here; a file that cannot be read is the error.
+    /// A streamed set's images are decoded here; a file that cannot be read is the error, or
+    /// with `skip_bad` is left out of the batch (which may then be empty).
     fn assemble(&self, step: usize, indices: &[usize]) -> Result<HostBatch, DataError> {
         let augment = self.augment.unwrap_or_default();
         let shape = self.set.shape();
@@ -44,11 +50,18 @@ impl EpochBatches<'_> {
         let mut clean = Vec::with_capacity(indices.len() * s.len());
         let mut rng = step_rng(self.seed, self.epoch, step);
         let streamed;
+        let mut skipped = Vec::new();
         let (images, order): (&ImageSet, Vec<usize>) = match self.set {
             TrainImages::Memory(set) => (set, indices.to_vec()),
-            TrainImages::Files(_) => {
-                streamed = self.set.read(indices)?;
-                (&streamed, (0..indices.len()).collect())
+            TrainImages::Files(files) => {
+                streamed = if self.skip_bad {
+                    let (set, bad) = files.read_skipping(indices, decode_workers());
+                    skipped = bad.iter().map(ToString::to_string).collect();
+                    set
+                } else {
+                    self.set.read(indices)?
+                };
+                (&streamed, (0..streamed.len()).collect())
             }
         };
         for &i in &order {
@@ -84,10 +97,11 @@ impl EpochBatches<'_> {
         };
         Ok(HostBatch {
             shape: s,
-            len: indices.len(),
+            len: order.len(),
             clean,
             noisy,
             mask,
+            skipped,
         })
     }
 
@@ -149,6 +163,7 @@ mod tests {
             augment: None,
             seed: 7,
             epoch: 3,
+            skip_bad: false,
         };
         let batches: Vec<HostBatch> = epoch.run(|it| it.map(Result::unwrap).collect());
         assert_eq!(batches.iter().map(|b| b.len).collect::<Vec<_>>(), [2, 2, 1]);
@@ -192,6 +207,7 @@ mod tests {
             augment: None,
             seed: 5,
             epoch: 2,
+            skip_bad: false,
         };
         let a: Vec<HostBatch> = epoch.run(|it| it.map(Result::unwrap).collect());
         let b: Vec<HostBatch> = epoch.run(|it| it.map(Result::unwrap).collect());

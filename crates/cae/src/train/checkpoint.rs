@@ -25,6 +25,14 @@ pub struct EpochRecord {
     /// Mean per-image MSE of each monitored held-out set, by name.
     #[serde(default)]
     pub monitors: std::collections::BTreeMap<String, f64>,
+    /// Streamed training images left out of the epoch because they could not be read
+    /// (`--skip-bad`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Counters that make `--resume` continue exactly where the run stopped.
@@ -160,6 +168,7 @@ mod tests {
                     val_loss: Some(0.5),
                     seconds: 1.0,
                     images_per_second: 10.0,
+                    skipped: 0,
                 }],
             },
             model: vec![1, 2, 3],

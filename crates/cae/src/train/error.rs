@@ -23,7 +23,7 @@ pub enum TrainError {
     /// `--data` was not given.
     /// A streamed image could not be read while training ran; the run keeps the checkpoint
     /// of its last finished epoch.
-    #[error("epoch {epoch}: {source}; {}: fix or remove the file, then continue with: cae train --resume {run}", kept_message(*last_good, run))]
+    #[error("epoch {epoch}: {source}; {}: fix or remove the file, then continue with: cae train --resume {run} (add --skip-bad to leave out files that cannot be read)", kept_message(*last_good, run))]
     Read {
         epoch: usize,
         source: crate::data::DataError,
@@ -31,6 +31,14 @@ pub enum TrainError {
         run: String,
     },
 
+    /// `--skip-bad` left out every training image of an epoch.
+    #[error("epoch {epoch}: no training image could be read (--skip-bad skipped them all; the first: {first}); {}", kept_message(*last_good, run))]
+    AllSkipped {
+        epoch: usize,
+        first: String,
+        last_good: usize,
+        run: String,
+    },
     #[error("no data: pass --data (a path or builtin:shapes)")]
     NoData,
     /// The training partition is empty.

@@ -181,12 +181,13 @@ pub fn fit_from(
         stop = StopReason::EarlyStopped;
     }
     let steps = train.len().div_ceil(t.batch_size);
+    let skip_bad = config.data.skip_bad;
     let read_failed = || read_error(run, progress.epoch + 1, progress.epoch);
     // Denoising and segmentation validate on images prepared once (corrupted, painted), so a
     // streamed run decodes its validation images into memory for them; a plain one streams
     // them each epoch.
     let prepared_val = if t.noise.is_some() || t.synthetic.is_some() {
-        Some(val.sample(val.len()).map_err(read_failed())?)
+        Some(val.sample(val.len(), skip_bad).map_err(read_failed())?)
     } else {
         None
     };
@@ -203,7 +204,9 @@ pub fn fit_from(
         .as_ref()
         .zip(prepared_val.as_deref())
         .map(|(spec, val)| -> Result<_, TrainError> {
-            let donors = train.sample(PAINT_DONORS).map_err(read_failed())?;
+            let donors = train
+                .sample(PAINT_DONORS, skip_bad)
+                .map_err(read_failed())?;
             Ok(PaintedValidation::new(val, &donors, Some(spec), t.seed))
         })
         .transpose()?
@@ -228,9 +231,11 @@ pub fn fit_from(
             augment: t.augment,
             seed: t.seed,
             epoch,
+            skip_bad,
         };
         let lr = t.schedule.rate(t.lr, epoch, t.epochs);
         let mut loss_sum = 0.0;
+        let mut skipped: Vec<String> = Vec::new();
         // The model moves into the epoch and comes back after its last step.
         model = batches.run(|host_batches| -> Result<Autoencoder, TrainError> {
             let mut model = model;
@@ -241,6 +246,10 @@ pub fn fit_from(
                     last_good: progress.epoch,
                     run: run.root.display().to_string(),
                 })?;
+                skipped.extend(batch.skipped);
+                if batch.len == 0 {
+                    continue;
+                }
                 let s = batch.shape;
                 let dims = [batch.len, s.channels, s.height, s.width];
                 let tensor =
@@ -288,7 +297,16 @@ pub fn fit_from(
             }
             Ok(model)
         })?;
-        let train_loss = loss_sum / train.len() as f64;
+        let trained = train.len() - skipped.len();
+        if trained == 0 {
+            return Err(TrainError::AllSkipped {
+                epoch,
+                first: skipped.swap_remove(0),
+                last_good: progress.epoch,
+                run: run.root.display().to_string(),
+            });
+        }
+        let train_loss = loss_sum / trained as f64;
         let seconds = started.elapsed().as_secs_f64();
 
         let inference = model.valid();
@@ -307,8 +325,13 @@ pub fn fit_from(
                 (None, Some(noisy), Some(clean)) => {
                     mean_loss_of(&inference, noisy, clean, t.loss, t.batch_size, &base)
                 }
-                _ => streamed_mean_loss(&inference, val, t.loss, t.batch_size, &base)
-                    .map_err(read_error(run, epoch, progress.epoch))?,
+                _ => {
+                    let (v, bad) =
+                        streamed_mean_loss(&inference, val, t.loss, t.batch_size, &base, skip_bad)
+                            .map_err(read_error(run, epoch, progress.epoch))?;
+                    skipped.extend(bad);
+                    v
+                }
             };
             if !v.is_finite() {
                 return Err(TrainError::Diverged {
@@ -344,6 +367,9 @@ pub fn fit_from(
             }
             _ => None,
         };
+        if !skipped.is_empty() {
+            observer.warn(&skipped_message(epoch, &skipped));
+        }
         let record = EpochRecord {
             val_auroc,
             monitors: monitored_mse,
@@ -351,7 +377,8 @@ pub fn fit_from(
             train_loss,
             val_loss,
             seconds,
-            images_per_second: train.len() as f64 / seconds,
+            images_per_second: trained as f64 / seconds,
+            skipped: skipped.len(),
         };
         let monitored = val_loss.unwrap_or(train_loss);
         let improved = monitored < progress.best_loss;
@@ -377,9 +404,11 @@ pub fn fit_from(
             Some(sv) if !val.is_empty() => &sv.inputs,
             _ => {
                 let shown = if val.is_empty() { train } else { val };
-                first = shown
-                    .sample(GRID_IMAGES)
-                    .map_err(read_error(run, epoch, epoch - 1))?;
+                first = shown.sample(GRID_IMAGES, skip_bad).map_err(read_error(
+                    run,
+                    epoch,
+                    epoch - 1,
+                ))?;
                 &*first
             }
         };
@@ -463,26 +492,63 @@ fn mean_loss_of(
 
 /// [`mean_loss`] over `set`, a streamed one decoded [`VAL_CHUNK_BATCHES`] batches at a time;
 /// the sum runs over the same batches in the same order, so it equals the in-memory figure.
+/// With `skip_bad`, files that cannot be read are left out of the mean, and their errors
+/// returned; without, the first is the error.
 fn streamed_mean_loss(
     model: &Autoencoder,
     set: &TrainImages,
     kind: LossKind,
     batch_size: usize,
     device: &Device,
-) -> Result<f64, crate::data::DataError> {
+    skip_bad: bool,
+) -> Result<(f64, Vec<String>), crate::data::DataError> {
     let files = match set {
         TrainImages::Memory(images) => {
-            return Ok(mean_loss(model, images, kind, batch_size, device));
+            return Ok((
+                mean_loss(model, images, kind, batch_size, device),
+                Vec::new(),
+            ));
         }
         TrainImages::Files(files) => files,
     };
     let indices: Vec<usize> = (0..files.len()).collect();
-    let mut sum = 0.0;
+    let (mut sum, mut count, mut skipped) = (0.0, 0, Vec::new());
     for chunk in indices.chunks(batch_size * VAL_CHUNK_BATCHES) {
-        let images = files.read(chunk, crate::data::decode_workers())?;
+        let images = if skip_bad {
+            let (images, bad) = files.read_skipping(chunk, crate::data::decode_workers());
+            skipped.extend(bad);
+            images
+        } else {
+            files.read(chunk, crate::data::decode_workers())?
+        };
+        if images.is_empty() {
+            continue;
+        }
         sum += mean_loss(model, &images, kind, batch_size, device) * images.len() as f64;
+        count += images.len();
     }
-    Ok(sum / files.len() as f64)
+    if count == 0 && !skipped.is_empty() {
+        // Not one validation image left to validate on.
+        return Err(skipped.swap_remove(0));
+    }
+    let skipped = skipped.iter().map(ToString::to_string).collect();
+    Ok((sum / count.max(1) as f64, skipped))
+}
+
+/// The warning for the streamed files an epoch left out (`--skip-bad`): how many, and the
+/// first few by their errors.
+fn skipped_message(epoch: usize, skipped: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let mut message = format!(
+        "epoch {epoch}: skipped {} unreadable image{} (--skip-bad): {}",
+        skipped.len(),
+        if skipped.len() == 1 { "" } else { "s" },
+        skipped[..skipped.len().min(SHOWN)].join("; ")
+    );
+    if skipped.len() > SHOWN {
+        message.push_str(&format!("; and {} more", skipped.len() - SHOWN));
+    }
+    message
 }
 
 /// Batches of validation images a streamed run decodes at once.

@@ -22,6 +22,8 @@ pub struct ResumeChanges {
     pub patience: Option<usize>,
     /// Where to compute: a run trained on a GPU may continue on the CPU.
     pub device: Option<DeviceKind>,
+    /// Leave out streamed files that cannot be read from now on (`--skip-bad`).
+    pub skip_bad: bool,
 }
 
 /// Continues the run in `dir` from its checkpoint with `changes` applied (and recorded in its
@@ -48,6 +50,14 @@ pub fn train_resume(
     if let Some(d) = changes.device {
         config.train.device = d;
     }
+    config.data.skip_bad |= changes.skip_bad;
+    config
+        .data
+        .load_options(config.train.seed)
+        .map_err(|source| TrainError::ResumeSettings {
+            run: dir.display().to_string(),
+            source,
+        })?;
     config
         .train
         .check()

@@ -145,7 +145,8 @@ fn check_resized_shape(new: &NewRun) -> Result<(), TrainError> {
 /// file list. New runs and resumed ones load it the same way.
 pub(super) enum TrainSource {
     Memory(ImageSet),
-    Files(FileSet),
+    /// The file list, and whether files that cannot be read are left out (`--skip-bad`).
+    Files(FileSet, bool),
 }
 
 impl TrainSource {
@@ -158,14 +159,15 @@ impl TrainSource {
             return Err(TrainError::NoData);
         }
         let options = data.load_options(seed)?;
-        let files = FileSet::open(&data.source, &options).map_err(PartitionError::Load)?;
-        Ok(TrainSource::Files(files))
+        let files =
+            FileSet::open(&data.source, &options, data.skip_bad).map_err(PartitionError::Load)?;
+        Ok(TrainSource::Files(files, data.skip_bad))
     }
 
     pub(super) fn shape(&self) -> ImageShape {
         match self {
             TrainSource::Memory(set) => set.shape,
-            TrainSource::Files(files) => files.shape,
+            TrainSource::Files(files, _) => files.shape,
         }
     }
 
@@ -173,8 +175,8 @@ impl TrainSource {
     pub(super) fn fingerprint(&self) -> Result<Fingerprint, TrainError> {
         Ok(match self {
             TrainSource::Memory(set) => Fingerprint::of(set),
-            TrainSource::Files(files) => files
-                .fingerprint(decode_workers())
+            TrainSource::Files(files, skip_bad) => files
+                .fingerprint(decode_workers(), *skip_bad)
                 .map_err(PartitionError::Load)?,
         })
     }
@@ -190,7 +192,7 @@ impl TrainSource {
                     monitors: data.monitors,
                 }
             }
-            TrainSource::Files(files) => stream_fit_data(files, config)?,
+            TrainSource::Files(files, _) => stream_fit_data(files, config)?,
         })
     }
 }
