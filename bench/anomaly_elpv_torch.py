@@ -2,13 +2,15 @@
 `inspect` network (conv-BN-ReLU encoder/decoder to a 1-channel sigmoid map; `inspect-unet` with
 skip connections, `inspect-aligned` with the per-pixel z-score input), the same data rule
 (grey, 128x128 triangle resize, each image scaled so its median is 0.5), the same synthetic
-anomalies (dark Perlin blobs, foreign texture, random-walk cracks, half of the images), focal loss
+anomalies (dark Perlin blobs, foreign texture, random-walk cracks, axis-aligned thin lines with
+--synthetic ...,line; half of the images), focal loss
 (gamma 2), Adam with a cosine learning-rate schedule, the same epochs and batch, 20 % of train/
 held out for the threshold (target FPR 0.05 on those normals only), and the same score (maximum of
 the 9x9 mean-filtered map). It shows whether the Rust implementation limits the recipe.
 
 usage: python anomaly_elpv_torch.py DATA [--epochs 30] [--batch 16] [--lr 1e-3] [--side 128]
        [--seed 1] [--threads 2] [--arch inspect|inspect-unet|inspect-aligned] [--crop N] [--flip]
+       [--synthetic dark,texture,crack[,line]]
        [--json]
        (needs torch, numpy, pillow)
 """
@@ -81,14 +83,37 @@ def crack(h, w, rng):
     return a
 
 
-def synth(img, donors, rng, p=0.5):
+def line(h, w, rng):
+    """1-4 straight segments along an image axis, 0.4-1.5 px wide, drawn by coverage (cae's `line`)."""
+    a = np.zeros((h, w), np.float32)
+    for _ in range(rng.integers(1, 5)):
+        vertical = rng.random() < 0.5
+        across, along = (w, h) if vertical else (h, w)
+        length = rng.integers(max(along // 10, 2), max(along // 2, 3))
+        start = rng.integers(0, max(along - length, 1))
+        width = rng.uniform(0.4, 1.5)
+        centre = rng.uniform(1.0, max(across - 1.0, 1.5))
+        low, high = centre - width / 2, centre + width / 2
+        for c in range(max(int(math.floor(low)), 0), min(int(math.ceil(high)), across)):
+            cover = float(np.clip(min(high, c + 1) - max(low, c), 0, 1))
+            seg = a[start:start + length, c] if vertical else a[c, start:start + length]
+            np.maximum(seg, cover, out=seg)
+    return a
+
+
+KINDS = ('dark', 'texture', 'crack', 'line')
+
+
+def synth(img, donors, rng, kinds=('dark', 'texture', 'crack'), p=0.5):
     h, w = img.shape
     none = np.zeros_like(img)
     if rng.random() >= p:
         return img, none
-    kind = rng.integers(0, 3)
+    kind = KINDS.index(kinds[rng.integers(0, len(kinds))])
     if kind == 2:
         alpha = crack(h, w, rng); target = (alpha > 0.3).astype(np.float32)
+    elif kind == 3:
+        alpha = line(h, w, rng); target = (alpha > 0.15).astype(np.float32)
     else:
         field = perlin(h, w, 1 << rng.integers(1, 5), rng)
         hard = (field > rng.uniform(0.2, 0.5)).astype(np.float32)
@@ -97,8 +122,8 @@ def synth(img, donors, rng, p=0.5):
         alpha[box(target[None], 5)[0] < 0.5 / 25] = 0
     if target.sum() < 4:
         return img, none
-    if kind == 0 or kind == 2:
-        depth = rng.uniform(0.2, 0.8) if kind == 0 else rng.uniform(0.3, 0.9)
+    if kind != 1:
+        depth = rng.uniform(0.3, 0.9) if kind == 2 else rng.uniform(0.2, 0.8)
         return img * (1 - depth * alpha), target
     if rng.random() < 0.5:
         t = np.rot90(donors[rng.integers(len(donors))], rng.integers(4))
@@ -203,10 +228,14 @@ def main():
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--json', action='store_true')
+    ap.add_argument('--synthetic', default='dark,texture,crack', help=f'painters, any of {",".join(KINDS)} (cae --synthetic)')
     ap.add_argument('--arch', choices=['inspect', 'inspect-unet', 'inspect-aligned'], default='inspect')
     ap.add_argument('--crop', type=int, default=0, help='train on random CROPxCROP crops (0: whole images)')
     ap.add_argument('--flip', action='store_true', help='mirror each training image left-right and up-down, each with probability 1/2 (cae --augment flip)')
     a = ap.parse_args()
+    kinds = tuple(k.strip() for k in a.synthetic.split(',') if k.strip())
+    if not kinds or any(k not in KINDS for k in kinds):
+        sys.exit(f'error: --synthetic {a.synthetic}: use any of {",".join(KINDS)}')
     if a.crop and a.arch == 'inspect-aligned':
         sys.exit('error: --crop with --arch inspect-aligned: its z-score statistics are per position of the whole image')
     torch.set_num_threads(a.threads)
@@ -238,9 +267,9 @@ def main():
                     return img[y:y + a.crop, x:x + a.crop]
                 batch = [mirror(cut(train[j])) for j in order[i:i + a.batch]]
                 donors = [cut(train[j]) for j in rng.integers(0, len(train), 8)]
-                xs, ms = zip(*[synth(b, donors, rng) for b in batch])
+                xs, ms = zip(*[synth(b, donors, rng, kinds) for b in batch])
             else:
-                xs, ms = zip(*[synth(mirror(train[j]), train, rng) for j in order[i:i + a.batch]])
+                xs, ms = zip(*[synth(mirror(train[j]), train, rng, kinds) for j in order[i:i + a.batch]])
             x = torch.from_numpy(np.stack(xs)[:, None].copy())
             m = torch.from_numpy(np.stack(ms)[:, None].copy())
             loss = focal(net(x), m)

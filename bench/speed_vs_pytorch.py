@@ -7,15 +7,22 @@ its peak resident memory. The ratio is cae throughput / PyTorch throughput, the 
 per-round ratios. GFLOP/s is set against this machine's sgemm rate measured through PyTorch.
 
   bench/speed.sh [--reps 5] [--steps 20] [--batch 128] [--threads 2] [--models a,b]
+
+--batch is the batch of the 28x28/32x32 reference models; the inspection rows (upsample-256,
+oneclass-128, inspect-128) train at the batch of their recipes (16, 32, 16).
 """
 import argparse, json, os, statistics, subprocess, sys, tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MODELS = {  # name: (arch, input, cae params)
-    "pytorch-small": ("pytorch-small", "1x28x28", []),
-    "keras-denoise": ("keras-denoise", "1x28x28", []),
-    "dense-latent": ("dense-latent", "3x32x32", []),
-    "galeone": ("galeone", "1x28x28", ["--param", "n=32", "--param", "k=3"]),
+MODELS = {  # name: (arch, input, cae params, batch: None for --batch)
+    "pytorch-small": ("pytorch-small", "1x28x28", [], None),
+    "keras-denoise": ("keras-denoise", "1x28x28", [], None),
+    "dense-latent": ("dense-latent", "3x32x32", [], None),
+    "galeone": ("galeone", "1x28x28", ["--param", "n=32", "--param", "k=3"], None),
+    # The inspection sizes, at the batches their recipes train with.
+    "upsample-256": ("upsample", "3x256x256", [], 16),
+    "oneclass-128": ("oneclass", "1x128x128", [], 32),
+    "inspect-128": ("inspect", "1x128x128", [], 16),
 }
 
 
@@ -53,16 +60,18 @@ def main():
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
 
-    def cell(ms):  # ms per step and images per second
-        return f"{ms:.1f} ({a.batch * 1000 / ms:,.0f})"
-
     for name in a.models.split(","):
-        arch, inp, extra = MODELS[name]
+        arch, inp, extra, batch = MODELS[name]
+        batch = batch or a.batch
+
+        def cell(ms):  # ms per step and images per second
+            return f"{ms:.1f} ({batch * 1000 / ms:,.0f})"
+
         rows = []
         for _ in range(a.reps):
-            r, r_mb = timed([a.cae, "bench", arch, "--input", inp, "--batch", str(a.batch), "--steps", str(a.steps), "--json"] + extra, env)
+            r, r_mb = timed([a.cae, "bench", arch, "--input", inp, "--batch", str(batch), "--steps", str(a.steps), "--json"] + extra, env)
             t, t_mb = timed([sys.executable, os.path.join(HERE, "torch_reference.py"), "bench", "--arch", arch, "--input", inp,
-                             "--batch", str(a.batch), "--steps", str(a.steps), "--threads", str(a.threads)], env)
+                             "--batch", str(batch), "--steps", str(a.steps), "--threads", str(a.threads)], env)
             rows.append((r, r_mb, t, t_mb))
         med = statistics.median
         rt = med(t["train"]["ms_per_step"] / r["train"]["ms_per_step"] for r, _, t, _ in rows)
@@ -72,7 +81,7 @@ def main():
         ci = med(r["infer"]["ms_per_step"] for r, *_ in rows)
         ti = med(t["infer"]["ms_per_step"] for *_, t, _ in rows)
         gf = med(r["train"]["gflops"] for r, *_ in rows)
-        print(f"| {name} {inp} | {cell(tt)} | {cell(ct)} | {rt:.2f}x | {cell(ti)} | {cell(ci)} | {ri:.2f}x | "
+        print(f"| {name} {inp} x{batch} | {cell(tt)} | {cell(ct)} | {rt:.2f}x | {cell(ti)} | {cell(ci)} | {ri:.2f}x | "
               f"{max(x[3] for x in rows):.0f} | {max(x[1] for x in rows):.0f} | {gf:.1f} | {100 * gf / sgemm:.0f}% |")
 
 

@@ -81,6 +81,17 @@ def model(arch, channels, height=28, width=28):
             nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(2 * base, base, 3, padding=1), act(),
             nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(base, base, 3, padding=1), act(),
             nn.Conv2d(base, c, 3, padding=1))
+    if arch == "inspect":
+        base = 16
+        def pair(i, o):
+            return [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(),
+                    nn.Conv2d(o, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU()]
+        up = lambda: nn.Upsample(scale_factor=2, mode="nearest")
+        return nn.Sequential(
+            *pair(c, base), nn.MaxPool2d(2), *pair(base, 2 * base), nn.MaxPool2d(2),
+            *pair(2 * base, 4 * base), nn.MaxPool2d(2), *pair(4 * base, 4 * base),
+            up(), *pair(4 * base, 2 * base), up(), *pair(2 * base, base), up(), *pair(base, base),
+            nn.Conv2d(base, 1, 1), nn.Sigmoid())
     sys.exit(f"unknown arch {arch}")
 
 

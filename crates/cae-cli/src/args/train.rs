@@ -42,6 +42,12 @@ pub struct TrainArgs {
     /// at such a file.
     #[arg(long)]
     pub skip_bad: bool,
+    /// With --stream: keep up to MB MiB of decoded training images between epochs, as their
+    /// files store them (8-bit images one byte per value, a quarter of an in-memory set), so
+    /// later epochs read no file that fitted; the values trained on are the same. May change
+    /// on --resume.
+    #[arg(long, value_name = "MB")]
+    pub cache_mb: Option<u64>,
     /// Share of images held out for validation, 0 disables [default: 0.1].
     #[arg(long)]
     pub val_fraction: Option<f64>,
@@ -80,7 +86,8 @@ pub struct TrainArgs {
     pub normalize: Option<String>,
     /// Segmentation training on synthetic anomalies (with --arch inspect): normal images are
     /// corrupted on the fly with these kinds and the model learns to predict where, e.g.
-    /// dark,texture,crack (share of corrupted images after @, default 0.5). Loss: focal.
+    /// dark,texture,crack,line (any of those; share of corrupted images after @, default 0.5).
+    /// Loss: focal.
     #[arg(long, value_name = "KINDS", conflicts_with = "resume")]
     pub synthetic: Option<String>,
     /// Seeded augmentation, comma-separated: mirror flips (hflip, vflip or flip for both) and

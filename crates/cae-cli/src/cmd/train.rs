@@ -128,6 +128,7 @@ fn apply_flags(
     data.val_fraction = a.val_fraction.unwrap_or(data.val_fraction);
     data.stream |= a.stream;
     data.skip_bad |= a.skip_bad;
+    data.cache_mb = a.cache_mb.or(data.cache_mb);
     a.one_class.apply(data);
     train.epochs = a.epochs.unwrap_or(train.epochs);
     train.batch_size = a.batch_size.unwrap_or(train.batch_size);
@@ -199,7 +200,7 @@ fn resume_changes(a: &TrainArgs, dir: &Path) -> anyhow::Result<ResumeChanges> {
         .collect();
     if !refused.is_empty() {
         bail!(
-            "{} cannot change on --resume: {} continues with the settings in its config.toml (only --epochs, --patience, --device and --skip-bad may change); to train with others, start a new run from them: cae train --config {} --out NEW and the new flags",
+            "{} cannot change on --resume: {} continues with the settings in its config.toml (only --epochs, --patience, --device, --skip-bad and --cache-mb may change); to train with others, start a new run from them: cae train --config {} --out NEW and the new flags",
             refused.join(", "),
             dir.display(),
             RunDir::new(dir).config().display(),
@@ -210,6 +211,7 @@ fn resume_changes(a: &TrainArgs, dir: &Path) -> anyhow::Result<ResumeChanges> {
         patience: a.patience,
         device: a.device.map(Into::into),
         skip_bad: a.skip_bad,
+        cache_mb: a.cache_mb,
     })
 }
 

@@ -166,3 +166,97 @@ fn skip_bad_leaves_out_streamed_files_that_went_bad_and_counts_them() {
     plain.push("--skip-bad");
     fails_with(&run(&d.path, &plain), "--skip-bad leaves out files");
 }
+
+#[test]
+fn cache_mb_trains_the_same_values_and_serves_later_epochs_without_the_files() {
+    let d = Dir::new("stream-cache");
+    let data = digits(&d, 40);
+    let mut plain = train_args(&data, "plain", "3");
+    plain.push("--stream");
+    ok(&run(&d.path, &plain));
+    let mut cached = train_args(&data, "cached", "3");
+    cached.extend(["--stream", "--cache-mb", "16"]);
+    ok(&run(&d.path, &cached));
+    assert_eq!(
+        losses(&d, "plain"),
+        losses(&d, "cached"),
+        "the cache changed the values trained on"
+    );
+    let config = std::fs::read_to_string(d.join("cached/config.toml")).unwrap();
+    assert!(config.contains("cache_mb = 16"), "{config}");
+    // Every image fits: once the first epoch has read them, the files are not needed.
+    let mut long = train_args(&data, "long", "100000");
+    long.extend(["--stream", "--cache-mb", "16"]);
+    let child = cae()
+        .args(&long)
+        .current_dir(&d.path)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn cae train");
+    let started = Instant::now();
+    while !d.join("long/checkpoint.bin").is_file() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no epoch finished"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let done = losses(&d, "long").len();
+    for i in 0..40 {
+        std::fs::write(d.join(&format!("digits/d{i:03}.png")), b"gone bad").unwrap();
+    }
+    while losses(&d, "long").len() < done + 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "training stalled"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut child = child;
+    let _ = child.kill();
+    let o = child.wait_with_output().expect("wait for cae train");
+    assert!(
+        !stderr(&o).contains("d0"),
+        "a cached file was read again: {}",
+        stderr(&o)
+    );
+    // Without --stream every image is in memory already.
+    let mut memory = train_args(&data, "memory", "1");
+    memory.extend(["--cache-mb", "16"]);
+    fails_with(&run(&d.path, &memory), "--cache-mb keeps decoded images");
+}
+
+#[test]
+fn a_cache_too_small_for_the_images_says_what_would_hold_them() {
+    let d = Dir::new("stream-cache-small");
+    // Eight 512x512 gray images (256 KiB each decoded): 1 MiB keeps four.
+    for i in 0..8u32 {
+        let img =
+            image::GrayImage::from_fn(512, 512, |x, y| image::Luma([((x + y + i) % 251) as u8]));
+        let mut png = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut png, image::ImageFormat::Png).unwrap();
+        d.write(&format!("big/{i}.png"), &png.into_inner());
+    }
+    let data = d.join("big").display().to_string();
+    let mut args = train_args(&data, "run", "2");
+    args.extend([
+        "--stream",
+        "--cache-mb",
+        "1",
+        "--resize",
+        "32x32",
+        "--val-fraction",
+        "0",
+    ]);
+    let o = run(&d.path, &args);
+    ok(&o);
+    let err = stderr(&o);
+    assert!(
+        err.contains("--cache-mb 1 keeps 4 of the images read (1 MiB); the other 4 are decoded")
+            && err.contains("--cache-mb about 3 would keep them all"),
+        "{err}"
+    );
+    // Said once, not every epoch.
+    assert_eq!(err.matches("--cache-mb 1 keeps").count(), 1, "{err}");
+}

@@ -9,11 +9,13 @@
 //! into memory. The channel count is settled when the set is opened: forced by `--channels`,
 //! else 1 when every image is gray (by its header, or decoded once to check R = G = B), else 3.
 
+use super::cache::{CacheUse, DecodeCache};
 use super::folder;
 use super::mvtec;
 use super::{DataError, Fingerprint, ImageSet, ImageShape, LoadOptions, io_error, labels_at, show};
 use crate::data::fingerprint::FingerprintBuilder;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// An image folder read file by file.
 #[derive(Debug, Clone)]
@@ -27,6 +29,9 @@ pub struct FileSet {
     pub class_names: Option<Vec<String>>,
     /// How each file is decoded: the set's channel rule, resize and normalisation.
     decode: LoadOptions,
+    /// Decoded images kept between reads (`--cache-mb`), shared with the sets selected from
+    /// this one.
+    cache: Option<Arc<DecodeCache>>,
 }
 
 /// Images decoded per fingerprint step when a set is opened.
@@ -129,7 +134,20 @@ impl FileSet {
                 normalize: opts.normalize,
                 ..LoadOptions::default()
             },
+            cache: None,
         })
+    }
+
+    /// This set, keeping up to `mb` MiB of decoded images between reads (`--cache-mb`); the
+    /// values read stay exactly those of a fresh decode ([`super::cache`]).
+    pub fn with_cache(mut self, mb: u64) -> FileSet {
+        self.cache = (mb > 0).then(|| Arc::new(DecodeCache::new(mb)));
+        self
+    }
+
+    /// How full the cache is, when the set has one.
+    pub fn cache_usage(&self) -> Option<CacheUse> {
+        self.cache.as_deref().map(DecodeCache::usage)
     }
 
     /// Number of images.
@@ -158,13 +176,24 @@ impl FileSet {
             labels: labels_at(self.labels.as_deref(), indices),
             class_names: self.class_names.clone(),
             decode: self.decode.clone(),
+            cache: self.cache.clone(),
         }
     }
 
     /// One image decoded, checked against the set's shape.
     fn decode_one(&self, i: usize) -> Result<Vec<f32>, DataError> {
         let file = &self.files[i];
-        let (shape, mut pixels) = folder::decode_files(std::slice::from_ref(file), &self.decode)?;
+        let stored = match self.cache.as_deref().and_then(|c| c.get(file)) {
+            Some(image) => image,
+            None => {
+                let image = Arc::new(folder::decode_stored(file)?);
+                if let Some(cache) = &self.cache {
+                    cache.offer(file, &image);
+                }
+                image
+            }
+        };
+        let (shape, mut pixels) = folder::planes_of(&stored, &self.decode, &show(file))?;
         if shape != self.shape {
             return Err(DataError::Changed {
                 path: show(file),
@@ -304,7 +333,10 @@ mod tests {
         assert_eq!(read.labels, loaded.labels);
         assert_eq!(read.class_names, loaded.class_names);
         assert_eq!(read.origins, loaded.origins);
-        assert_eq!(files.fingerprint(2, false).unwrap(), Fingerprint::of(&loaded));
+        assert_eq!(
+            files.fingerprint(2, false).unwrap(),
+            Fingerprint::of(&loaded)
+        );
         files
     }
 

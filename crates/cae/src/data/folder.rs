@@ -314,6 +314,71 @@ fn image_error(
     }
 }
 
+/// Refuses a header that declares an image larger than [`MAX_DECODED_BYTES`].
+fn check_declared_size(source: &ImageSource, decoder: &impl ImageDecoder) -> Result<(), DataError> {
+    if decoder.total_bytes() <= MAX_DECODED_BYTES {
+        return Ok(());
+    }
+    let (w, h) = decoder.dimensions();
+    Err(DataError::TooLarge {
+        path: source.name(),
+        detail: format!(
+            "the header declares a {h}x{w} (HxW) image of {} bytes; images above {} MiB are \
+             refused",
+            decoder.total_bytes(),
+            MAX_DECODED_BYTES >> 20
+        ),
+    })
+}
+
+/// One image file decoded as it is stored (8-bit images one byte per value), its header
+/// checked first as a folder load checks it: where a streamed set's reads and its cache
+/// ([`super::cache`]) start.
+pub(super) fn decode_stored(path: &Path) -> Result<DynamicImage, DataError> {
+    let source = ImageSource::File(path);
+    let reader = source.reader()?;
+    let guessed = reader.format();
+    let decoder = reader
+        .into_decoder()
+        .map_err(|e| image_error(&source, guessed, e))?;
+    check_declared_size(&source, &decoder)?;
+    DynamicImage::from_decoder(decoder).map_err(|e| image_error(&source, guessed, e))
+}
+
+/// One decoded image as planar values, by the rules [`decode_all`] applies to a set of one:
+/// `opts.channels` if forced, else one plane when the image is gray and RGB when not; resized
+/// to `opts.resize` when given (`name` for messages).
+pub(super) fn planes_of(
+    img: &DynamicImage,
+    opts: &LoadOptions,
+    name: &str,
+) -> Result<(ImageShape, Vec<f32>), DataError> {
+    let (channels, planar) = match opts.channels {
+        Some(c) => (c, to_planar(img, c)),
+        None => match gray_plane(img) {
+            Some(g) => (1, g),
+            None => (3, to_planar(img, 3)),
+        },
+    };
+    let native = ImageShape {
+        channels,
+        height: img.height() as usize,
+        width: img.width() as usize,
+    };
+    let (height, width) = opts.resize.unwrap_or((native.height, native.width));
+    if (native.height, native.width) == (height, width) {
+        return Ok((native, planar));
+    }
+    let mut pixels = Vec::with_capacity(channels * height * width);
+    resize_image_into(&planar, native, height, width, &mut pixels, name)?;
+    let shape = ImageShape {
+        channels,
+        height,
+        width,
+    };
+    Ok((shape, pixels))
+}
+
 /// Header pass (sizes only, nothing decoded) then decode pass; returns the common shape and
 /// all pixels. Without a forced channel count, images are kept as one plane while every image
 /// so far is gray (by colour type or by content: R = G = B everywhere, which also catches
@@ -331,17 +396,7 @@ fn decode_all(
             .into_decoder()
             .map_err(|e| image_error(source, guessed, e))?;
         let (w, h) = decoder.dimensions();
-        if decoder.total_bytes() > MAX_DECODED_BYTES {
-            return Err(DataError::TooLarge {
-                path: source.name(),
-                detail: format!(
-                    "the header declares a {h}x{w} (HxW) image of {} bytes; images above {} MiB \
-                     are refused",
-                    decoder.total_bytes(),
-                    MAX_DECODED_BYTES >> 20
-                ),
-            });
-        }
+        check_declared_size(source, &decoder)?;
         match first {
             None => first = Some((w, h)),
             Some((fw, fh)) if opts.resize.is_none() && (fw, fh) != (w, h) => {

@@ -7,6 +7,7 @@
 //! them live in `transform`, and the error type in `error`; `decode` reads files already in memory.
 
 pub mod augment;
+mod cache;
 mod cifar;
 pub mod decode;
 mod error;
@@ -32,6 +33,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 pub use augment::Augment;
+pub use cache::CacheUse;
 pub use error::DataError;
 pub use files::{FileSet, decode_workers};
 pub use fingerprint::Fingerprint;

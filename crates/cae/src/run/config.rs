@@ -77,6 +77,10 @@ pub struct DataConfig {
     /// instead of stopping the run (`--skip-bad`; only with `stream`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub skip_bad: bool,
+    /// MiB of decoded training images a streamed run keeps between epochs (`--cache-mb`; only
+    /// with `stream`); the values trained on are the same with or without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_mb: Option<u64>,
 }
 
 impl Default for DataConfig {
@@ -94,12 +98,16 @@ impl Default for DataConfig {
             fingerprint: None,
             stream: false,
             skip_bad: false,
+            cache_mb: None,
         }
     }
 }
 
 /// Why `skip_bad` needs `stream`.
 const SKIP_BAD_WITHOUT_STREAM: &str = "--skip-bad leaves out files that go bad while a --stream run reads them; a run without --stream decodes every file before training starts, where a bad one is reported at once: add --stream, or remove the file";
+
+/// Why `cache_mb` needs `stream`.
+const CACHE_WITHOUT_STREAM: &str = "--cache-mb keeps decoded images between the epochs of a --stream run; a run without --stream holds every image in memory already: add --stream, or drop --cache-mb";
 
 impl DataConfig {
     /// The loader options these settings stand for.
@@ -110,6 +118,9 @@ impl DataConfig {
         };
         if self.skip_bad && !self.stream {
             return Err(ConfigError::Conflict(SKIP_BAD_WITHOUT_STREAM.to_string()));
+        }
+        if self.cache_mb.is_some() && !self.stream {
+            return Err(ConfigError::Conflict(CACHE_WITHOUT_STREAM.to_string()));
         }
         if !(0.0..1.0).contains(&self.val_fraction) {
             return Err(ConfigError::range(

@@ -74,6 +74,14 @@ impl TrainImages {
         }
     }
 
+    /// How full a streamed set's decoded-image cache is (`--cache-mb`).
+    pub fn cache_usage(&self) -> Option<data::CacheUse> {
+        match self {
+            TrainImages::Memory(_) => None,
+            TrainImages::Files(files) => files.cache_usage(),
+        }
+    }
+
     /// The images at `indices`, in that order: copied, or decoded from their files.
     pub fn read(&self, indices: &[usize]) -> Result<ImageSet, DataError> {
         match self {
@@ -308,6 +316,9 @@ pub fn stream_fit_data(
     all: FileSet,
     config: &RunConfig,
 ) -> Result<FitData<TrainImages>, PartitionError> {
+    // After the fingerprint pass (which reads every file once): the cache is filled by the
+    // reads of training, which the partitions share.
+    let all = all.with_cache(config.data.cache_mb.unwrap_or(0));
     let (train, val, monitors) = fit_partitions(all, config)?;
     let workers = decode_workers();
     let mut loaded = Vec::with_capacity(monitors.len());

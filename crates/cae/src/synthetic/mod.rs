@@ -3,13 +3,14 @@
 //! predict where. Real defects are never needed; the model learns "what does not belong here"
 //! from normal images alone.
 //!
-//! Three kinds, each painted through a mask that is also the training target:
+//! Four kinds, each painted through a mask that is also the training target:
 //!
 //! | kind | region | change |
 //! | --- | --- | --- |
 //! | `dark` | thresholded Perlin noise (blobs of several scales) | darkened by 20–80 % (inactive areas, stains) |
 //! | `texture` | thresholded Perlin noise | blended with foreign texture: another training image turned and shifted, or a generated noise texture |
 //! | `crack` | 1–3 thin random-walk lines | darkened by 30–90 % (cracks, scratches, broken fingers) |
+//! | `line` | 1–4 straight segments along an image axis, 0.4–1.5 px wide | darkened by 20–80 % of their coverage (finger interruptions, scratches along a machining direction) |
 //!
 //! They are deliberately unlike `cae data make-defects` (`crate::anomaly::defects`), which paints
 //! the test defects of the texture benchmarks and the validation defects of segmentation runs: a
@@ -19,6 +20,7 @@
 //! gives the same corruption after a resume.
 
 mod crack;
+mod line;
 mod perlin;
 
 use crate::data::ImageSet;
@@ -35,12 +37,14 @@ pub enum SyntheticKind {
     Dark,
     Texture,
     Crack,
+    Line,
 }
 
-const NAMES: [(&str, SyntheticKind); 3] = [
+const NAMES: [(&str, SyntheticKind); 4] = [
     ("dark", SyntheticKind::Dark),
     ("texture", SyntheticKind::Texture),
     ("crack", SyntheticKind::Crack),
+    ("line", SyntheticKind::Line),
 ];
 
 impl SyntheticKind {
@@ -54,7 +58,7 @@ impl SyntheticKind {
 
 /// Which synthetic anomalies a segmentation run trains on and how often an image gets one.
 ///
-/// Written `dark,texture,crack` (any subset, any order), optionally followed by `@P` for the
+/// Written `dark,texture,crack,line` (any subset, any order), optionally followed by `@P` for the
 /// share of training images that are corrupted (default 0.5, as DRAEM); stored in run configs as
 /// that text.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,7 +75,7 @@ pub const DEFAULT_PROBABILITY: f64 = 0.5;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SyntheticError {
     #[error(
-        "synthetic anomalies {text}: unknown kind {kind}; use any of dark, texture, crack (e.g. dark,texture,crack@0.5)", kind = quote(.kind), text = quote(.text))]
+        "synthetic anomalies {text}: unknown kind {kind}; use any of dark, texture, crack, line (e.g. dark,texture,crack@0.5)", kind = quote(.kind), text = quote(.text))]
     Unknown { text: String, kind: String },
     #[error(
         "synthetic anomalies {text}: the probability after '@' must be a number in (0, 1], got {value}", text = quote(.text), value = quote(.value))]
@@ -189,6 +193,12 @@ impl SyntheticSpec {
                 let target = lines.iter().map(|&v| f32::from(v > 0.3)).collect();
                 (lines, target)
             }
+            SyntheticKind::Line => {
+                let lines = line::draw(h, w, rng);
+                // Thinner than a pixel, a line is a faint row: mark every pixel it visibly covers.
+                let target = lines.iter().map(|&v| f32::from(v > 0.15)).collect();
+                (lines, target)
+            }
             SyntheticKind::Dark | SyntheticKind::Texture => blob(h, w, rng),
         };
         if target.iter().sum::<f32>() < 4.0 {
@@ -196,9 +206,9 @@ impl SyntheticSpec {
         }
         let plane = h * w;
         match kind {
-            SyntheticKind::Dark | SyntheticKind::Crack => {
+            SyntheticKind::Dark | SyntheticKind::Crack | SyntheticKind::Line => {
                 let depth = match kind {
-                    SyntheticKind::Dark => rng.random_range(0.2..0.8),
+                    SyntheticKind::Dark | SyntheticKind::Line => rng.random_range(0.2..0.8),
                     _ => rng.random_range(0.3..0.9),
                 };
                 for ch in 0..c {

@@ -48,7 +48,7 @@ fn unknown_kind_empty_list_and_bad_probability_are_refused() {
 
 #[test]
 fn the_mask_marks_exactly_where_the_image_changed() {
-    for kind in ["dark", "texture", "crack"] {
+    for kind in ["dark", "texture", "crack", "line"] {
         let spec: SyntheticSpec = format!("{kind}@1").parse().unwrap();
         let mut hits = 0;
         for seed in 0..20 {
@@ -99,4 +99,42 @@ fn probability_sets_the_share_of_corrupted_images_and_seeds_repeat() {
         .count();
     assert!((70..=130).contains(&corrupted), "{corrupted} of 200");
     assert_eq!(corrupt_with(&spec, 9), corrupt_with(&spec, 9));
+}
+
+#[test]
+fn lines_run_straight_along_an_axis() {
+    let spec: SyntheticSpec = "line@1".parse().unwrap();
+    let (h, w) = (48usize, 48usize);
+    let marked = |mask: &[f32], y: isize, x: isize| {
+        y >= 0
+            && x >= 0
+            && (y as usize) < h
+            && (x as usize) < w
+            && mask[y as usize * w + x as usize] == 1.0
+    };
+    // The run of marked pixels through (y, x) along (dy, dx), both ways.
+    let run = |mask: &[f32], y: usize, x: usize, (dy, dx): (isize, isize)| {
+        let mut n = 1;
+        for sign in [1, -1] {
+            let (mut yy, mut xx) = (y as isize + sign * dy, x as isize + sign * dx);
+            while marked(mask, yy, xx) {
+                n += 1;
+                yy += sign * dy;
+                xx += sign * dx;
+            }
+        }
+        n
+    };
+    for seed in 0..20 {
+        let (_, _, mask) = corrupt_with(&spec, seed);
+        for y in 0..h {
+            for x in 0..w {
+                if mask[y * w + x] == 1.0 {
+                    let longest = run(&mask, y, x, (0, 1)).max(run(&mask, y, x, (1, 0)));
+                    // Segments are at least a tenth of the side long.
+                    assert!(longest >= 4, "seed {seed} at {y},{x}: runs of {longest}");
+                }
+            }
+        }
+    }
 }

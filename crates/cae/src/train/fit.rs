@@ -214,6 +214,7 @@ pub fn fit_from(
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut epoch = progress.epoch;
     let mut warned_collapse = false;
+    let mut warned_cache = false;
     while stop == StopReason::Completed && epoch < t.epochs {
         epoch += 1;
         let started = Instant::now();
@@ -370,6 +371,12 @@ pub fn fit_from(
         if !skipped.is_empty() {
             observer.warn(&skipped_message(epoch, &skipped));
         }
+        if !warned_cache {
+            warned_cache = true;
+            if let Some(message) = train.cache_usage().and_then(cache_message) {
+                observer.warn(&message);
+            }
+        }
         let record = EpochRecord {
             val_auroc,
             monitors: monitored_mse,
@@ -492,6 +499,31 @@ fn mean_loss_of(
 
 /// [`mean_loss`] over `set`, a streamed one decoded [`VAL_CHUNK_BATCHES`] batches at a time;
 /// the sum runs over the same batches in the same order, so it equals the in-memory figure.
+/// After the first epoch: the warning that `--cache-mb` was too small to keep every image
+/// read, with the budget that would have been enough; `None` when everything fitted.
+fn cache_message(used: crate::data::CacheUse) -> Option<String> {
+    if used.refused == 0 {
+        return None;
+    }
+    let mib = |bytes: f64| (bytes / f64::from(1 << 20)).ceil() as u64;
+    let per_image = used.bytes as f64 / used.images.max(1) as f64;
+    let needed = if used.images == 0 {
+        String::from("more than that")
+    } else {
+        format!(
+            "about {}",
+            mib(per_image * (used.images + used.refused) as f64 * 1.05)
+        )
+    };
+    Some(format!(
+        "--cache-mb {} keeps {} of the images read ({} MiB); the other {} are decoded from their files every epoch: --cache-mb {needed} would keep them all",
+        mib(used.budget as f64),
+        used.images,
+        mib(used.bytes as f64),
+        used.refused,
+    ))
+}
+
 /// With `skip_bad`, files that cannot be read are left out of the mean, and their errors
 /// returned; without, the first is the error.
 fn streamed_mean_loss(

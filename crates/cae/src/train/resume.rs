@@ -24,6 +24,8 @@ pub struct ResumeChanges {
     pub device: Option<DeviceKind>,
     /// Leave out streamed files that cannot be read from now on (`--skip-bad`).
     pub skip_bad: bool,
+    /// A new decoded-image budget for a streamed run (`--cache-mb`).
+    pub cache_mb: Option<u64>,
 }
 
 /// Continues the run in `dir` from its checkpoint with `changes` applied (and recorded in its
@@ -51,6 +53,7 @@ pub fn train_resume(
         config.train.device = d;
     }
     config.data.skip_bad |= changes.skip_bad;
+    config.data.cache_mb = changes.cache_mb.or(config.data.cache_mb);
     config
         .data
         .load_options(config.train.seed)
