@@ -7,10 +7,13 @@ use super::act::Act;
 use super::conv::{self, ConvShape, Wanted};
 use super::conv_transpose::{self, ConvTShape};
 use super::flex::{self, conv_shape, conv_transpose_shape, dense, values};
+use super::norm::{self, NormShape};
 use super::phases::{self, Phases};
 use super::pool::{self, PoolShape};
-use super::{Bias, ConvKernels, activate, interleaved_dims, phases_of};
-use burn::backend::Flex;
+use super::{
+    Bias, ConvKernels, activate, batch_norm_train_with, channel_affine_with, interleaved_dims,
+    phases_of,
+};
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -19,6 +22,7 @@ use burn::backend::autodiff::ops::{Backward, Init, Ops, OpsKind, OpsPrep};
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
+use burn::backend::{AutodiffBackend, Flex};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
 use std::sync::Arc;
 
@@ -159,7 +163,101 @@ impl Backward<Flex, 1> for PhasesBackward {
     }
 }
 
+/// Batch normalisation's backward step: parents `[x, gamma, beta]`.
+#[derive(Debug)]
+struct NormBackward;
+
+/// Saved for the backward pass of a batch normalisation.
+#[derive(Debug, Clone)]
+struct NormState {
+    x: FlexTensor,
+    gamma: FlexTensor,
+    /// The output, when the activation's gradient needs it.
+    y: Option<FlexTensor>,
+    mean: FlexTensor,
+    inv_std: Arc<Vec<f32>>,
+    shape: NormShape,
+    act: Act,
+}
+
+impl Backward<Flex, 3> for NormBackward {
+    type State = NormState;
+
+    fn backward(self, ops: Ops<NormState, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let mut dy = dense(grads.consume::<Flex>(&ops.node));
+        let s = ops.state;
+        let saved = norm::Saved {
+            x: values(&s.x),
+            y: s.y.as_ref().map(values),
+            mean: values(&s.mean),
+            inv_std: &s.inv_std,
+            gamma: values(&s.gamma),
+            act: s.act,
+        };
+        let (dgamma, dbeta) = norm::backward(&saved, flex::values_mut(&mut dy), &s.shape);
+        let channels = [s.shape.channels];
+        let [x, gamma, beta] = &ops.parents;
+        for (parent, g) in [
+            (x, dy),
+            (gamma, flex::tensor(dgamma, &channels)),
+            (beta, flex::tensor(dbeta, &channels)),
+        ] {
+            if let Some(node) = parent {
+                grads.register::<Flex>(node.id, g);
+            }
+        }
+    }
+}
+
 impl<C: CheckpointStrategy> ConvKernels for Autodiff<Flex, C> {
+    fn cae_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+        act: Act,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let Some(shape) = flex::norm_shape(x.primitive(), gamma.primitive(), beta.primitive())
+        else {
+            return batch_norm_train_with::<Self>(x, gamma, beta, epsilon, act);
+        };
+        let (x, xn) = x.into_parts();
+        let (gamma, gn) = gamma.into_parts();
+        let (beta, bn) = beta.into_parts();
+        let (x, gamma, beta) = (dense(x), dense(gamma), dense(beta));
+        let f = flex::batch_norm_forward(&x, &gamma, &beta, epsilon, &shape, act);
+        let y = match NormBackward
+            .prepare::<C>([xn, gn, bn])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let state = NormState {
+                    x,
+                    gamma,
+                    y: act.needs_output().then(|| f.y.clone()),
+                    mean: f.mean.clone(),
+                    inv_std: Arc::new(f.inv_std),
+                    shape,
+                    act,
+                };
+                prep.finish(state, f.y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(f.y),
+        };
+        (y, Self::from_inner(f.mean), Self::from_inner(f.var))
+    }
+
+    fn cae_channel_affine(
+        x: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+        act: Act,
+    ) -> FloatTensor<Self> {
+        // Inference only reaches the kernels off autodiff devices; differentiable Burn ops here.
+        channel_affine_with::<Self>(x, scale, shift, act)
+    }
+
     fn cae_interleave_phases(z: FloatTensor<Self>, half: [usize; 2]) -> FloatTensor<Self> {
         let (z, node) = z.into_parts();
         let z = dense(z);

@@ -6,6 +6,7 @@ use super::act::Act;
 use super::conv::{ConvShape, Grads};
 use super::conv_transpose::ConvTShape;
 use super::im2col::Geom;
+use super::norm::{self, NormShape};
 use super::pool::PoolShape;
 use burn::backend::flex::FlexTensor;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
@@ -179,4 +180,46 @@ pub(crate) fn conv_transpose_forward(
 pub(crate) fn max_pool_forward(x: &FlexTensor, dims: [usize; 4], s: &PoolShape) -> FlexTensor {
     let (y, _) = super::pool::forward(values(x), s, false);
     tensor(y, &[dims[0], dims[1], s.out[0], s.out[1]])
+}
+
+/// The layout of `x` for batch normalisation with per-channel `a` and `b` (gamma and beta, or
+/// scale and shift) when the kernels handle it: all f32, x of rank ≥ 2, `a` and `b` `[c]`.
+pub(crate) fn norm_shape(x: &FlexTensor, a: &FlexTensor, b: &FlexTensor) -> Option<NormShape> {
+    let all_f32 = [x, a, b].iter().all(|t| t.dtype() == DType::F32);
+    let s = NormShape::of(x.layout().shape())?;
+    let per_channel = |t: &FlexTensor| **t.layout().shape() == [s.channels];
+    (all_f32 && per_channel(a) && per_channel(b)).then_some(s)
+}
+
+/// A training-mode batch normalisation's results.
+pub(crate) struct NormForward {
+    /// `act(batch_norm(x))`.
+    pub y: FlexTensor,
+    /// The batch mean and biased variance, `[c]`.
+    pub mean: FlexTensor,
+    pub var: FlexTensor,
+    /// `1 / sqrt(var + epsilon)`, for the backward pass.
+    pub inv_std: Vec<f32>,
+}
+
+/// Normalises dense `x` over its batch's statistics (see [`norm_shape`]).
+pub(crate) fn batch_norm_forward(
+    x: &FlexTensor,
+    gamma: &FlexTensor,
+    beta: &FlexTensor,
+    epsilon: f64,
+    s: &NormShape,
+    act: Act,
+) -> NormForward {
+    let xs = values(x);
+    let (mean, var) = norm::batch_stats(xs, s);
+    let inv_std = norm::inv_std(&var, epsilon);
+    let (scale, shift) = norm::scale_shift(&mean, &inv_std, values(gamma), values(beta));
+    let y = norm::affine(xs, s, &scale, &shift, act);
+    NormForward {
+        y: tensor(y, x.layout().shape()),
+        mean: tensor(mean, &[s.channels]),
+        var: tensor(var, &[s.channels]),
+        inv_std,
+    }
 }

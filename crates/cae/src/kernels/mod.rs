@@ -25,6 +25,7 @@ mod flex;
 mod im2col;
 mod matmul;
 mod memory;
+mod norm;
 mod phases;
 mod pool;
 #[cfg(test)]
@@ -38,7 +39,10 @@ pub use memory::keep_freed_memory;
 
 use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, DispatchDevice, ExtensionType, Flex, backend_extension};
+use burn::backend::{
+    Backend, Dispatch, DispatchDevice, ExtensionType, Flex, TensorMetadata, backend_extension,
+};
+use burn::nn::BatchNorm;
 use burn::nn::PaddingConfig2d;
 use burn::nn::activation::Activation;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
@@ -97,6 +101,26 @@ pub trait ConvKernels: Backend {
     /// The phase interleave of [`upsample_conv`]: `z [n, 4·cout, h + 1, w + 1]` (f32) →
     /// `[n, cout, 2h, 2w]`, `half = [h, w]` (see [`phases`]).
     fn cae_interleave_phases(z: FloatTensor<Self>, half: [usize; 2]) -> FloatTensor<Self>;
+
+    /// `act(batch_norm(x))` over the batch's own statistics, as Burn's `batch_norm_train`
+    /// followed by `act` ([`norm`]): x `[n, c, ...]`, gamma and beta `[c]`. Returns the output,
+    /// the batch mean and the biased batch variance (`[c]` each, for the running statistics).
+    fn cae_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+        act: Act,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// `act(x · scale[c] + shift[c])` for x `[n, c, ...]`: batch normalisation with fixed
+    /// statistics folded into one scale and shift per channel (inference).
+    fn cae_channel_affine(
+        x: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+        act: Act,
+    ) -> FloatTensor<Self>;
 }
 
 /// `act(t)` with the backend's own ops (for the shapes the kernels leave to Burn).
@@ -106,6 +130,35 @@ fn activate<B: Backend>(t: FloatTensor<B>, act: Act) -> FloatTensor<B> {
         Act::Relu => B::relu(t),
         Act::Sigmoid => B::sigmoid(t),
     }
+}
+
+/// [`ConvKernels::cae_batch_norm_train`] with the backend's own ops.
+fn batch_norm_train_with<B: Backend>(
+    x: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    beta: FloatTensor<B>,
+    epsilon: f64,
+    act: Act,
+) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+    let r = B::batch_norm_train(x, gamma, beta, epsilon);
+    (activate::<B>(r.output, act), r.mean, r.variance)
+}
+
+/// [`ConvKernels::cae_channel_affine`] with the backend's own ops.
+fn channel_affine_with<B: Backend>(
+    x: FloatTensor<B>,
+    scale: FloatTensor<B>,
+    shift: FloatTensor<B>,
+    act: Act,
+) -> FloatTensor<B> {
+    let mut per_channel = vec![1; x.shape().num_dims()];
+    if let Some(c) = per_channel.get_mut(1) {
+        *c = scale.shape().num_elements();
+    }
+    let per_channel = burn::tensor::Shape::from(per_channel);
+    let scale = B::float_reshape(scale, per_channel.clone());
+    let shift = B::float_reshape(shift, per_channel);
+    activate::<B>(B::float_add(B::float_mul(x, scale), shift), act)
 }
 
 impl ConvKernels for Flex {
@@ -147,6 +200,45 @@ impl ConvKernels for Flex {
             phases::interleave(flex::values(&z), &p),
             &interleaved_dims(&p),
         )
+    }
+
+    fn cae_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+        act: Act,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        match flex::norm_shape(&x, &gamma, &beta) {
+            Some(s) => {
+                let (x, gamma, beta) = (flex::dense(x), flex::dense(gamma), flex::dense(beta));
+                let f = flex::batch_norm_forward(&x, &gamma, &beta, epsilon, &s, act);
+                (f.y, f.mean, f.var)
+            }
+            None => batch_norm_train_with::<Flex>(x, gamma, beta, epsilon, act),
+        }
+    }
+
+    fn cae_channel_affine(
+        x: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+        act: Act,
+    ) -> FloatTensor<Self> {
+        match flex::norm_shape(&x, &scale, &shift) {
+            Some(s) => {
+                let (x, scale, shift) = (flex::dense(x), flex::dense(scale), flex::dense(shift));
+                let y = norm::affine(
+                    flex::values(&x),
+                    &s,
+                    flex::values(&scale),
+                    flex::values(&shift),
+                    act,
+                );
+                flex::tensor(y, x.layout().shape())
+            }
+            None => channel_affine_with::<Flex>(x, scale, shift, act),
+        }
     }
 
     fn cae_max_pool2d(x: FloatTensor<Self>, o: MaxPoolOptions<2>) -> FloatTensor<Self> {
@@ -197,7 +289,7 @@ fn is_flex(device: &Device) -> bool {
 }
 
 /// `act(t)` with Burn's tensor API.
-fn activate_tensor(t: Tensor<4>, act: Act) -> Tensor<4> {
+fn activate_tensor<const D: usize>(t: Tensor<D>, act: Act) -> Tensor<D> {
     match act {
         Act::Identity => t,
         Act::Relu => burn::tensor::activation::relu(t),
@@ -321,4 +413,49 @@ pub fn max_pool2d_module(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
         .with_dilation(pool.dilation)
         .with_ceil_mode(pool.ceil_mode);
     max_pool2d(x, options)
+}
+
+/// `act(bn.forward(x))` through the fused kernels ([`norm`]) on Flex: in training (an autodiff
+/// device and a layer not frozen) over the batch's statistics, updating the running ones as
+/// Burn's module does; otherwise with the running statistics folded into one scale and shift
+/// per channel. A frozen layer on an autodiff device, other devices and other dtypes take
+/// Burn's module.
+pub fn batch_norm_module<const D: usize>(bn: &BatchNorm, act: Act, x: Tensor<D>) -> Tensor<D> {
+    let device = x.device();
+    let training = bn.training.is_enabled();
+    if !runs_on(&device) || x.dtype() != DType::F32 || (device.is_autodiff() && !training) {
+        return activate_tensor(bn.forward(x), act);
+    }
+    if device.is_autodiff() {
+        let (y, mean, var) = <Dispatch as ConvKernels>::cae_batch_norm_train(
+            x.into_dispatch(),
+            bn.gamma.val().into_dispatch(),
+            bn.beta.val().into_dispatch(),
+            bn.epsilon,
+            act,
+        );
+        let (mean, var) = (
+            Tensor::<1>::from_dispatch(mean),
+            Tensor::<1>::from_dispatch(var),
+        );
+        let m = bn.momentum;
+        let running = |state: &burn::module::RunningState<Tensor<1>>, batch: Tensor<1>| {
+            let old = state.value_sync().to_device(&device);
+            let new = old.mul_scalar(1.0 - m).add(batch.detach().mul_scalar(m));
+            state.update(new.detach());
+        };
+        running(&bn.running_mean, mean);
+        running(&bn.running_var, var);
+        return Tensor::from_dispatch(y);
+    }
+    let mean = bn.running_mean.value().to_device(&device);
+    let var = bn.running_var.value().to_device(&device);
+    let scale = bn.gamma.val().div(var.add_scalar(bn.epsilon).sqrt());
+    let shift = bn.beta.val().sub(mean.mul(scale.clone()));
+    Tensor::from_dispatch(<Dispatch as ConvKernels>::cae_channel_affine(
+        x.into_dispatch(),
+        scale.into_dispatch(),
+        shift.into_dispatch(),
+        act,
+    ))
 }

@@ -494,3 +494,86 @@ fn values_mut_changes_only_its_own_tensor_when_the_storage_is_shared() {
     values_mut(&mut b)[0] = -1.0;
     assert_eq!((values(&b)[0], values(&b).as_ptr()), (-1.0, before));
 }
+
+/// A batch norm layer of `c` channels with random gamma and beta, on `device`.
+fn batch_norm_layer(rng: &mut ChaCha8Rng, c: usize, device: &Device) -> burn::nn::BatchNorm {
+    use burn::module::Param;
+    let mut bn = burn::nn::BatchNormConfig::new(c).init(device);
+    bn.gamma = Param::from_tensor(tensor(&random(rng, c), [c], device));
+    bn.beta = Param::from_tensor(tensor(&random(rng, c), [c], device));
+    bn
+}
+
+/// Output, input/gamma/beta gradients of `sum(act(bn(x)) ⊙ r)` and the running statistics
+/// after the step, through the fused kernels or Burn's module and activation.
+fn batch_norm_run<const D: usize>(dims: [usize; D], act: Act, ours: bool) -> [Vec<f32>; 6] {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let device = Device::flex().autodiff();
+    let bn = batch_norm_layer(&mut rng, dims[1], &device);
+    let n = dims.iter().product();
+    // A mean and spread far from 0 and 1, as real activations have.
+    let xs: Vec<f32> = random(&mut rng, n).iter().map(|v| 3.0 + 2.5 * v).collect();
+    let x = tensor(&xs, dims, &device).require_grad();
+    let r = tensor(&random(&mut rng, n), dims, &device);
+    let y = if ours {
+        super::batch_norm_module(&bn, act, x.clone())
+    } else {
+        super::activate_tensor(bn.forward(x.clone()), act)
+    };
+    let grads = (y.clone() * r).sum().backward();
+    let grad = |t: &Tensor<1>| values(t.grad(&grads).expect("a gradient"));
+    [
+        values(y),
+        values(x.grad(&grads).expect("dx")),
+        grad(&bn.gamma.val()),
+        grad(&bn.beta.val()),
+        values(bn.running_mean.value()),
+        values(bn.running_var.value()),
+    ]
+}
+
+#[test]
+fn batch_norm_matches_burn_in_training() {
+    let names = ["y", "dx", "dgamma", "dbeta", "running mean", "running var"];
+    for act in [Act::Identity, Act::Relu, Act::Sigmoid] {
+        let (ours, burn) = (
+            batch_norm_run([3, 4, 5, 7], act, true),
+            batch_norm_run([3, 4, 5, 7], act, false),
+        );
+        for (name, (a, b)) in names.iter().zip(ours.iter().zip(&burn)) {
+            let e = rel_err(a, b);
+            assert!(e <= TOLERANCE, "{name} ({act:?}): relative error {e:e}");
+        }
+        // A dense layer's batch norm: `[n, features]`.
+        let (ours, burn) = (
+            batch_norm_run([6, 5], act, true),
+            batch_norm_run([6, 5], act, false),
+        );
+        for (name, (a, b)) in names.iter().zip(ours.iter().zip(&burn)) {
+            let e = rel_err(a, b);
+            assert!(
+                e <= TOLERANCE,
+                "{name} ({act:?}, rank 2): relative error {e:e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn batch_norm_matches_burn_in_inference() {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let device = Device::flex();
+    let bn = batch_norm_layer(&mut rng, 3, &device);
+    bn.running_mean
+        .update(tensor(&random(&mut rng, 3), [3], &device));
+    bn.running_var
+        .update(tensor(&[0.5, 2.0, 0.01], [3], &device));
+    let dims = [2, 3, 4, 6];
+    let x = tensor(&random(&mut rng, 144), dims, &device);
+    for act in [Act::Identity, Act::Relu, Act::Sigmoid] {
+        let ours = values(super::batch_norm_module(&bn, act, x.clone()));
+        let burn = values(super::activate_tensor(bn.forward(x.clone()), act));
+        let e = rel_err(&ours, &burn);
+        assert!(e <= TOLERANCE, "{act:?}: relative error {e:e}");
+    }
+}

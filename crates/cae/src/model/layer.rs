@@ -377,10 +377,7 @@ impl Layer {
             Layer::MaxPool(p) => Flow::Volume(kernels::max_pool2d_module(p, x.into_volume())),
             Layer::AvgPool(p) => Flow::Volume(p.forward(x.into_volume())),
             Layer::Upsample(u) => Flow::Volume(kernels::upsample_module(u, x.into_volume())),
-            Layer::BatchNorm(bn) => match x {
-                Flow::Volume(t) => Flow::Volume(bn.forward(t)),
-                Flow::Vector(t) => Flow::Vector(bn.forward(t)),
-            },
+            Layer::BatchNorm(bn) => batch_norm(bn, kernels::Act::Identity, x),
             Layer::Dropout(d) => match x {
                 Flow::Volume(t) => Flow::Volume(d.forward(t)),
                 Flow::Vector(t) => Flow::Vector(d.forward(t)),
@@ -400,10 +397,16 @@ impl Layer {
         }
     }
 
-    /// Runs this layer and, when it is a ×2 nearest upsample that the next layer's 3×3 `same`
+    /// Runs this layer and, when it is a batch normalisation followed by an activation the
+    /// kernels fuse ([`kernels::batch_norm_module`]), or a ×2 nearest upsample that the next layer's 3×3 `same`
     /// convolution can absorb ([`kernels::upsample_conv`]), that one too: returns the output
     /// and how many layers ran. The result is the two layers' to float rounding.
     pub fn forward_fused(&self, next: Option<&Layer>, x: Flow) -> (Flow, usize) {
+        if let (Layer::BatchNorm(bn), Some(Layer::Activation(a))) = (self, next)
+            && let Some(act) = kernels::fusable(a)
+        {
+            return (batch_norm(bn, act, x), 2);
+        }
         if let (Layer::Upsample(up), Some(Layer::Conv(b))) = (self, next)
             && kernels::upsample_conv::fusable(up, &b.conv)
             && let Flow::Volume(v) = &x
@@ -430,5 +433,13 @@ impl Layer {
             Layer::Dense(b) => b.penalty.of(b.linear.weight.val()),
             _ => None,
         }
+    }
+}
+
+/// `act(bn(x))` on a volume or a vector, through the fused kernels where they run.
+fn batch_norm(bn: &BatchNorm, act: kernels::Act, x: Flow) -> Flow {
+    match x {
+        Flow::Volume(t) => Flow::Volume(kernels::batch_norm_module(bn, act, t)),
+        Flow::Vector(t) => Flow::Vector(kernels::batch_norm_module(bn, act, t)),
     }
 }
