@@ -48,6 +48,11 @@ pub struct TrainArgs {
     /// on --resume.
     #[arg(long, value_name = "MB")]
     pub cache_mb: Option<u64>,
+    /// Seed of the training/validation/test split alone (default: --seed): runs of different
+    /// --seed with one --split-seed hold out the same images, as an ensemble's members or a
+    /// comparison of seeds needs.
+    #[arg(long, value_name = "SEED")]
+    pub split_seed: Option<u64>,
     /// Share of images held out for validation, 0 disables [default: 0.1].
     #[arg(long)]
     pub val_fraction: Option<f64>,

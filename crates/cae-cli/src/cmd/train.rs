@@ -129,6 +129,7 @@ fn apply_flags(
     data.stream |= a.stream;
     data.skip_bad |= a.skip_bad;
     data.cache_mb = a.cache_mb.or(data.cache_mb);
+    data.split_seed = a.split_seed.or(data.split_seed);
     a.one_class.apply(data);
     train.epochs = a.epochs.unwrap_or(train.epochs);
     train.batch_size = a.batch_size.unwrap_or(train.batch_size);
@@ -182,6 +183,7 @@ fn resume_changes(a: &TrainArgs, dir: &Path) -> anyhow::Result<ResumeChanges> {
         ("--classes", data.classes != d.classes),
         ("--limit", data.limit != d.limit),
         ("--val-fraction", data.val_fraction != d.val_fraction),
+        ("--split-seed", data.split_seed != d.split_seed),
         ("--normal-class", data.normal_class != d.normal_class),
         ("--test-fraction", data.test_fraction != d.test_fraction),
         ("--batch-size", train.batch_size != t.batch_size),

@@ -29,8 +29,9 @@ use rand_chacha::ChaCha8Rng;
 /// end keeps it informative, as real defects range from stark to barely visible.
 pub const PAINT_STRENGTH: std::ops::RangeInclusive<f32> = 0.05..=1.0;
 
-/// Mixed into the run's seed for the painting stream (the same salt as denoising's fixed
-/// validation noise), so the painted set depends on the run's seed only.
+/// Mixed into the partition seed for the painting stream (the same salt as denoising's fixed
+/// validation noise), so the painted set depends on that seed only (the run's, or its
+/// `--split-seed`).
 pub const PAINT_SALT: u64 = 0x7661_6c00;
 
 /// Validation images with their painted defects.

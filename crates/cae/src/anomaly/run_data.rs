@@ -119,7 +119,12 @@ fn load_partition(
                         .into(),
             });
         }
-        let painted = PaintedValidation::new(&val, &train, config.train.synthetic.as_ref(), seed)
+        let painted = PaintedValidation::new(
+            &val,
+            &train,
+            config.train.synthetic.as_ref(),
+            config.data.partition_seed(seed),
+        )
             .ok_or_else(|| AnomalyError::NoPartition {
                 run: run_name.clone(),
                 reason: format!(

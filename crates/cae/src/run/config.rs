@@ -81,6 +81,11 @@ pub struct DataConfig {
     /// with `stream`); the values trained on are the same with or without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_mb: Option<u64>,
+    /// Seeds the training/validation (and test) split apart from the run's seed
+    /// (`--split-seed`), so runs of several seeds hold out the same images: what an ensemble,
+    /// or a comparison of seeds on one validation set, needs. Unset: the run's seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_seed: Option<u64>,
 }
 
 impl Default for DataConfig {
@@ -99,7 +104,15 @@ impl Default for DataConfig {
             stream: false,
             skip_bad: false,
             cache_mb: None,
+            split_seed: None,
         }
+    }
+}
+
+impl DataConfig {
+    /// The seed of the partitions: `split_seed`, else the run's `seed`.
+    pub fn partition_seed(&self, seed: u64) -> u64 {
+        self.split_seed.unwrap_or(seed)
     }
 }
 

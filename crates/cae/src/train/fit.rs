@@ -207,7 +207,9 @@ pub fn fit_from(
             let donors = train
                 .sample(PAINT_DONORS, skip_bad)
                 .map_err(read_failed())?;
-            Ok(PaintedValidation::new(val, &donors, Some(spec), t.seed))
+            // Seeded as the partitions are: runs of one --split-seed paint the same set.
+            let paint_seed = config.data.partition_seed(t.seed);
+            Ok(PaintedValidation::new(val, &donors, Some(spec), paint_seed))
         })
         .transpose()?
         .flatten();
