@@ -12,8 +12,9 @@
 #
 # Environment: CAE (binary, default target/release/cae), PYTHON (with pillow and numpy, default
 # .venv-bench/bin/python, else python3), WORK (keep crops and runs; default a temporary folder),
-# N (2000), EPOCHS (2), ROUNDS (2), MODES (memory,stream,cache), CACHE_MB (512: a quarter of
-# what 2,000 crops decode to, so the warning that says how much would hold them shows too).
+# N (2000), EPOCHS (2), ROUNDS (2), MODES (memory,stream,cache), CACHE_MB (512: more than the
+# 1,800 training crops of N=2000 take as u8, 338 MiB; a smaller budget shows the warning that
+# says how much would hold them).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
