@@ -8,12 +8,12 @@ mod threshold;
 
 use crate::args::{AnomalyArgs, AnomalyCommand, PartitionArg, Source};
 use cae::anomaly::fused::Fusion;
-use cae::anomaly::run_data::anomaly_data;
+use cae::anomaly::run_data::{anomaly_data, listed_source_images};
 use cae::anomaly::score::score_any_size;
 use cae::anomaly::{AnomalySet, ScoreKind, ScoredSet, Threshold, score_set};
 use cae::data::Shard;
 use cae::denoise::Denoiser;
-use cae::run::{LoadedRun, Partition};
+use cae::run::{DataRequest, LoadedRun, Partition};
 
 pub fn run(a: AnomalyArgs) -> anyhow::Result<()> {
     match a.command {
@@ -23,13 +23,39 @@ pub fn run(a: AnomalyArgs) -> anyhow::Result<()> {
     }
 }
 
+/// Images per block of `cae anomaly score`: its memory (pixels, maps, overlays) is this many
+/// images' whatever the folder's size, and a block is many model batches, so the blocks cost
+/// no speed.
+pub const SCORE_BLOCK: usize = 256;
+
 /// A loaded run and the images to work on.
 pub struct Context {
     pub run: LoadedRun,
+    /// The images (all of them, or the current block: [`Context::load_blocks`]).
     pub set: AnomalySet,
+    /// Position of `set`'s first image among all the images asked for.
+    pub offset: usize,
+    /// Where the next block comes from.
+    blocks: Blocks,
     /// A fused score's reference and norms, read from the run once (`cae predict` scores
     /// image after image with the same context).
     fusion: std::cell::OnceCell<Fusion>,
+}
+
+/// The blocks after the current one.
+enum Blocks {
+    /// `set` holds every image.
+    None,
+    /// An image folder, decoded a block at a time: what to ask of it, how many images it
+    /// lists in all.
+    Folder {
+        request: DataRequest,
+        partition: Partition,
+        total: usize,
+    },
+    /// A source that is read whole (one file, an MVTec layout, the run's partitions), handed
+    /// out a block at a time so that its maps stay a block's.
+    Loaded(AnomalySet),
 }
 
 impl Context {
@@ -48,18 +74,93 @@ impl Context {
         let run = source.run.load()?;
         let mut request = source.request(source.data.data.clone())?;
         request.shard = shard;
-        let partition = match source.partition {
-            Some(PartitionArg::Validation) => Partition::Validation,
-            Some(PartitionArg::Test) => Partition::Test,
-            Some(PartitionArg::Painted) => Partition::Painted,
-            None => partition,
-        };
+        let partition = Context::partition(source, partition);
         let set = anomaly_data(&run, &request, partition)?;
         Ok(Context {
             run,
             set,
+            offset: 0,
+            blocks: Blocks::None,
             fusion: std::cell::OnceCell::new(),
         })
+    }
+
+    /// [`Context::load_shard`], holding only the first [`SCORE_BLOCK`] images in `set`;
+    /// [`Context::next_block`] moves on. An image folder decodes each block's files as it
+    /// comes, so memory does not grow with the folder; other sources are read whole once.
+    pub fn load_blocks(
+        source: &Source,
+        partition: Partition,
+        shard: Option<Shard>,
+    ) -> anyhow::Result<Context> {
+        let run = source.run.load()?;
+        let mut request = source.request(source.data.data.clone())?;
+        request.shard = shard;
+        let partition = Context::partition(source, partition);
+        if let Some(total) = listed_source_images(&run, &request)? {
+            let first = DataRequest {
+                window: Some(0..SCORE_BLOCK),
+                ..request.clone()
+            };
+            let set = anomaly_data(&run, &first, partition)?;
+            return Ok(Context {
+                run,
+                set,
+                offset: 0,
+                blocks: Blocks::Folder {
+                    request,
+                    partition,
+                    total,
+                },
+                fusion: std::cell::OnceCell::new(),
+            });
+        }
+        let all = anomaly_data(&run, &request, partition)?;
+        let (set, blocks) = if all.images.len() > SCORE_BLOCK {
+            (all.block(0..SCORE_BLOCK), Blocks::Loaded(all))
+        } else {
+            (all, Blocks::None)
+        };
+        Ok(Context {
+            run,
+            set,
+            offset: 0,
+            blocks,
+            fusion: std::cell::OnceCell::new(),
+        })
+    }
+
+    /// Replaces `set` with the next block; false when the last one was scored.
+    pub fn next_block(&mut self) -> anyhow::Result<bool> {
+        let start = self.offset + self.set.images.len();
+        let range = start..start + SCORE_BLOCK;
+        let set = match &self.blocks {
+            Blocks::None => return Ok(false),
+            Blocks::Folder { total, .. } if start >= *total => return Ok(false),
+            Blocks::Loaded(all) if start >= all.images.len() => return Ok(false),
+            Blocks::Folder {
+                request, partition, ..
+            } => {
+                let next = DataRequest {
+                    window: Some(range),
+                    ..request.clone()
+                };
+                anomaly_data(&self.run, &next, *partition)?
+            }
+            Blocks::Loaded(all) => all.block(range),
+        };
+        self.offset = start;
+        self.set = set;
+        Ok(true)
+    }
+
+    fn partition(source: &Source, partition: Partition) -> Partition {
+        match source.partition {
+            Some(PartitionArg::Validation) => Partition::Validation,
+            Some(PartitionArg::Test) => Partition::Test,
+            Some(PartitionArg::Painted) => Partition::Painted,
+            None => partition,
+        }
     }
 
     /// Scores every image with `kind`; a `fused` kind takes its norms from `threshold` (fitted

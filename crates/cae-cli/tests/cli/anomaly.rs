@@ -540,6 +540,94 @@ fn shards_of_a_folder_a_container_and_an_mvtec_test_concatenate_to_the_unsharded
     );
 }
 
+/// Issue 15: `anomaly score` reads a folder a block of 256 images at a time, so its memory does
+/// not grow with the archive. Blocks must not show: 500 digits in `abnormal/` then `good/` (the
+/// first block holds no normal image at all) score as the single-block shards do, and the
+/// overlays, `scores.csv` and the contact sheet run on across the blocks.
+#[test]
+fn a_folder_scored_block_by_block_equals_its_single_block_shards() {
+    let d = Dir::new("anomaly-blocks");
+    one_class_run(&d, "run", "1");
+    ok(&run(
+        &d.path,
+        &["anomaly", "threshold", "run", "--percentile", "95"],
+    ));
+    ok(&run(
+        &d.path,
+        &[
+            "data",
+            "export-png",
+            &mnist_arg(),
+            "-o",
+            "flat",
+            "--limit",
+            "500",
+        ],
+    ));
+    for class in ["abnormal", "good"] {
+        std::fs::create_dir_all(d.join(&format!("cells/{class}"))).unwrap();
+    }
+    let mut good = 0;
+    for entry in std::fs::read_dir(d.join("flat")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let class = if name.ends_with("-1.png") {
+            good += 1;
+            "good"
+        } else {
+            "abnormal"
+        };
+        std::fs::rename(&path, d.join(&format!("cells/{class}/{name}"))).unwrap();
+    }
+    assert!(good > 0 && good < 244, "{good} digits 1");
+    let score = |extra: &[&str]| {
+        let mut args = vec!["anomaly", "score", "run", "--data", "cells", "--jsonl"];
+        args.extend_from_slice(extra);
+        ok(&run(&d.path, &args))
+    };
+    let whole = score(&[]);
+    assert_eq!(whole.lines().count(), 500);
+    let joined: String = ["0/3", "1/3", "2/3"]
+        .iter()
+        .map(|s| score(&["--shard", s]))
+        .collect();
+    assert_eq!(joined, whole);
+    ok(&run(
+        &d.path,
+        &[
+            "anomaly",
+            "score",
+            "run",
+            "--data",
+            "cells",
+            "-o",
+            "out",
+            "--max-overlays",
+            "300",
+            "--sheet",
+            "sheet.png",
+        ],
+    ));
+    let csv = std::fs::read_to_string(d.join("out/scores.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 501);
+    assert!(csv.lines().last().unwrap().starts_with("499,"), "{csv}");
+    let overlays = std::fs::read_dir(d.join("out"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension() == Some("png".as_ref()))
+        .count();
+    assert_eq!(overlays, 300);
+    // The sheet's four normal digits come from the second block: it has the twelve pictures of
+    // the last shard's sheet (one block, anomalous and normal digits both), not eight.
+    ok(&run(
+        &d.path,
+        &[
+            "anomaly", "score", "run", "--data", "cells", "--shard", "2/3", "--sheet", "last.png",
+        ],
+    ));
+    let dims = |f: &str| image::image_dimensions(d.join(f)).unwrap();
+    assert_eq!(dims("sheet.png"), dims("last.png"));
+}
+
 /// Issue 16: `cae anomaly` converted colour images to grey without a word while `cae eval` (and
 /// the server) refused them; now every command follows the run's `--channels` and names the
 /// flag when the images do not fit.

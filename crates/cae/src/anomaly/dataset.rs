@@ -46,14 +46,24 @@ impl AnomalySet {
         let Some(shard) = shard else {
             return self;
         };
-        let keep: Vec<usize> = shard.range(self.images.len()).collect();
+        let mut part = self.block(shard.range(self.images.len()));
+        part.source = format!("{} (shard {}/{})", self.source, shard.index, shard.count);
+        part
+    }
+
+    /// A copy of the images at `range` (clipped), with their truth and masks: one block of a
+    /// set scored a block at a time.
+    pub fn block(&self, range: std::ops::Range<usize>) -> AnomalySet {
+        let len = self.images.len();
+        let keep: Vec<usize> = (range.start.min(len)..range.end.min(len)).collect();
         AnomalySet {
             images: self.images.select(&keep),
             anomalous: keep.iter().map(|&i| self.anomalous[i]).collect(),
             masks: self
                 .masks
+                .as_ref()
                 .map(|m| keep.iter().map(|&i| m[i].clone()).collect()),
-            source: format!("{} (shard {}/{})", self.source, shard.index, shard.count),
+            source: self.source.clone(),
         }
     }
 

@@ -100,6 +100,9 @@ pub(super) fn list(root: &Path, opts: &LoadOptions) -> Result<Listing, DataError
             });
         }
     }
+    if let Some(window) = &opts.window {
+        files = files[super::clip(window, files.len())].to_vec();
+    }
     Ok(Listing {
         labels: labelled.then(|| files.iter().map(|(_, l)| *l).collect()),
         files: files.into_iter().map(|(p, _)| p).collect(),

@@ -396,6 +396,15 @@ pub struct LoadOptions {
     /// Keep only this block of the images (after `limit`); image folders drop the other files
     /// before decoding them.
     pub shard: Option<Shard>,
+    /// Of the images `shard` keeps, only these positions (clipped to what there is): the next
+    /// block of a command that scores a folder a block at a time (`cae anomaly score`), so
+    /// that its memory does not grow with the folder; image folders decode only its files.
+    pub window: Option<std::ops::Range<usize>>,
+}
+
+/// `range` clipped to `0..len`.
+fn clip(range: &std::ops::Range<usize>, len: usize) -> std::ops::Range<usize> {
+    range.start.min(len)..range.end.min(len)
 }
 
 /// One of `count` contiguous, nearly equal blocks of a sorted image list (`index` from 0), for
@@ -513,6 +522,7 @@ pub fn load(source: &str, opts: &LoadOptions) -> Result<ImageSet, DataError> {
         // before decoding them; the shard is not applied again.
         let after_folder = LoadOptions {
             shard: None,
+            window: None,
             ..opts.clone()
         };
         if meta.is_dir() && mvtec::is_layout(path) {
@@ -598,6 +608,27 @@ fn validate_options(opts: &LoadOptions) -> Result<(), DataError> {
     Ok(())
 }
 
+/// How many images [`load`] would give for `source` with `opts` (its `window` aside), when
+/// `source` is an image folder that decodes only the files asked for (flat or labelled by
+/// sub-folder): such a folder can be read a block at a time with [`LoadOptions::window`].
+/// `None` for every other source (one file, an MVTec layout's `test/`, CIFAR batches, the
+/// builtin sets), which is read whole.
+pub fn listed_images(source: &str, opts: &LoadOptions) -> Result<Option<usize>, DataError> {
+    let path = Path::new(source);
+    if source.starts_with("builtin:") || !path.is_dir() || mvtec::is_layout(path) {
+        return Ok(None);
+    }
+    if cifar::folder_batches(path)?.is_some() {
+        return Ok(None);
+    }
+    opts.check()?;
+    let whole = LoadOptions {
+        window: None,
+        ..opts.clone()
+    };
+    Ok(Some(folder::list(path, &whole)?.files.len()))
+}
+
 /// Applies classes, limit, channels and resize, in that order. Each step is a no-op when the
 /// set already satisfies it, so loaders may apply some of them early (the folder loader does).
 fn apply_options(mut set: ImageSet, opts: &LoadOptions) -> Result<ImageSet, DataError> {
@@ -612,6 +643,10 @@ fn apply_options(mut set: ImageSet, opts: &LoadOptions) -> Result<ImageSet, Data
     }
     if let Some(shard) = opts.shard {
         let keep: Vec<usize> = shard.range(set.len()).collect();
+        set = set.select(&keep);
+    }
+    if let Some(window) = &opts.window {
+        let keep: Vec<usize> = clip(window, set.len()).collect();
         set = set.select(&keep);
     }
     if let Some(c) = opts.channels {

@@ -209,6 +209,7 @@ fn options_apply_to_builtin_in_order() {
         normalize: None,
         seed: 9,
         shard: None,
+        window: None,
     };
     let set = load("builtin:shapes:100", &opts).unwrap();
     assert_eq!(set.len(), 5);

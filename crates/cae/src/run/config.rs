@@ -150,6 +150,7 @@ impl DataConfig {
             normalize: self.normalize,
             seed,
             shard: None,
+            window: None,
         })
     }
 }

@@ -81,6 +81,8 @@ pub struct DataRequest {
     pub limit: Option<usize>,
     /// Keep only this block of the images.
     pub shard: Option<Shard>,
+    /// Of the shard, only these positions ([`crate::data::LoadOptions::window`]).
+    pub window: Option<std::ops::Range<usize>>,
 }
 
 impl DataRequest {
@@ -110,6 +112,7 @@ impl DataRequest {
             normalize: config.data.normalize,
             seed: config.train.seed,
             shard: self.shard,
+            window: self.window.clone(),
         })
     }
 }

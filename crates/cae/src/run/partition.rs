@@ -241,8 +241,11 @@ pub fn resolve_normal_class<S: Partitionable>(
         .and_then(|n| n.iter().position(|c| c == class))
         .map(|i| i as u32);
     let label = by_name.or_else(|| class.trim().parse::<u32>().ok());
+    // A class the set names is valid without images of it here: one block of a folder scored
+    // a block at a time may hold none of them.
+    let named = |l: u32| set.class_list().is_some_and(|n| (l as usize) < n.len());
     match label {
-        Some(l) if labels.contains(&l) => Ok(l),
+        Some(l) if named(l) || labels.contains(&l) => Ok(l),
         _ => Err(PartitionError::UnknownClass {
             origin: source.to_string(),
             class: class.to_string(),

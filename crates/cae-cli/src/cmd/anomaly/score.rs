@@ -1,5 +1,7 @@
 //! `cae anomaly score RUN`: score, normalised score and predicted label per image (needs a
-//! fitted threshold); with `-o DIR`, `scores.csv` and one overlay PNG per image.
+//! fitted threshold); with `-o DIR`, `scores.csv` and one overlay PNG per image. The images
+//! are scored a block at a time (`super::SCORE_BLOCK`, folders decoded block by block), so an
+//! archive larger than memory is scored in the memory of one block.
 
 use super::Context;
 use crate::args::ScoreArgs;
@@ -67,57 +69,71 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<()> {
         .into());
     }
     let shard = a.shard.as_deref().map(Shard::parse).transpose()?;
-    let ctx = Context::load_shard(&a.source, Partition::Test, shard)?;
-    let scored = ctx.score(
-        kind,
-        Some(&threshold),
-        a.source.batch_size,
-        a.out.is_some() || a.sheet.is_some(),
-    )?;
-    let truth_known = ctx.set.masks.is_some() || ctx.set.images.labels.is_some();
-    let predictions: Vec<Prediction> = scored
-        .scores
-        .iter()
-        .zip(&scored.maps)
-        .map(|(&s, m)| predict(&threshold, s, m))
-        .collect();
-    let rows: Vec<Row> = predictions
-        .iter()
-        .enumerate()
-        .map(|(i, p)| Row {
-            path: ctx.set.images.origins[i].clone(),
-            score: p.score,
-            normalized: p.normalized,
-            anomalous: p.anomalous,
-            truth: truth_known.then(|| ctx.set.anomalous[i]),
-        })
-        .collect();
-    let pictures = Pictures {
-        ctx: &ctx,
-        scored: &scored,
-        predictions: &predictions,
-        rows: &rows,
-        threshold: &threshold,
-    };
+    // Block by block (`super::SCORE_BLOCK` images): an archive larger than memory is scored
+    // with the memory of one block; rows go out as each block is scored.
+    let mut ctx = Context::load_blocks(&a.source, Partition::Test, shard)?;
+    let mut rows: Vec<Row> = Vec::new();
+    let mut picks = SheetPicks::default();
+    let mut stdout = std::io::stdout().lock();
+    if !a.json && !a.jsonl {
+        writeln!(stdout, "path\tscore\tnormalized\tlabel")?;
+    }
+    loop {
+        let scored = ctx.score(
+            kind,
+            Some(&threshold),
+            a.source.batch_size,
+            a.out.is_some() || a.sheet.is_some(),
+        )?;
+        let truth_known = ctx.set.masks.is_some() || ctx.set.images.labels.is_some();
+        let predictions: Vec<Prediction> = scored
+            .scores
+            .iter()
+            .zip(&scored.maps)
+            .map(|(&s, m)| predict(&threshold, s, m))
+            .collect();
+        let block: Vec<Row> = predictions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Row {
+                path: ctx.set.images.origins[i].clone(),
+                score: p.score,
+                normalized: p.normalized,
+                anomalous: p.anomalous,
+                truth: truth_known.then(|| ctx.set.anomalous[i]),
+            })
+            .collect();
+        let pictures = Pictures {
+            ctx: &ctx,
+            scored: &scored,
+            predictions: &predictions,
+            rows: &block,
+            threshold: &threshold,
+        };
+        if let Some(dir) = &mut out {
+            write_overlays(dir, &pictures, a.max_overlays)?;
+        }
+        if sheet.is_some() {
+            picks.offer(&pictures);
+        }
+        if !a.json {
+            print_rows(&mut stdout, &block, a.jsonl)?;
+        }
+        rows.extend(block);
+        if !ctx.next_block()? {
+            break;
+        }
+    }
     if let Some(dir) = &mut out {
-        write_outputs(dir, &pictures, a.max_overlays)?;
+        write_scores(dir, &rows)?;
     }
     if let Some(sheet) = &sheet {
-        let chosen = sheet_images(&rows);
-        let overlays: Vec<(String, usize)> =
-            chosen.iter().map(|&i| (pictures.caption(i), i)).collect();
-        let parts: Vec<Overlay> = overlays
-            .iter()
-            .map(|(caption, i)| pictures.overlay(*i, caption))
-            .collect();
-        let png = overlay_sheet(&parts, pictures.scale(), 2)?;
+        let parts: Vec<Overlay> = picks.chosen().map(OwnedOverlay::view).collect();
+        let png = overlay_sheet(&parts, picks.scale, 2)?;
         sheet.write(&png)?;
     }
     let flagged = rows.iter().filter(|r| r.anomalous).count();
     if a.jsonl {
-        for r in &rows {
-            print_json(r)?;
-        }
         return Ok(());
     }
     if a.json {
@@ -127,16 +143,6 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<()> {
             "images": rows,
             "flagged": flagged,
         }));
-    }
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "path\tscore\tnormalized\tlabel")?;
-    for r in &rows {
-        let label = if r.anomalous { "anomalous" } else { "normal" };
-        writeln!(
-            out,
-            "{}\t{:.6}\t{:.4}\t{label}",
-            r.path, r.score, r.normalized
-        )?;
     }
     eprintln!(
         "{} images, {flagged} labelled anomalous (score {} > {:.6}){}",
@@ -156,7 +162,25 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What the overlay pictures are drawn from.
+/// One block's rows on stdout: JSON lines, or the tab-separated table (its header printed once
+/// before the first block).
+fn print_rows(out: &mut impl Write, rows: &[Row], jsonl: bool) -> anyhow::Result<()> {
+    for r in rows {
+        if jsonl {
+            writeln!(out, "{}", serde_json::to_string(r)?)?;
+        } else {
+            let label = if r.anomalous { "anomalous" } else { "normal" };
+            writeln!(
+                out,
+                "{}\t{:.6}\t{:.4}\t{label}",
+                r.path, r.score, r.normalized
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// What the overlay pictures of one block are drawn from.
 struct Pictures<'a> {
     ctx: &'a super::Context,
     scored: &'a cae::anomaly::ScoredSet,
@@ -205,29 +229,82 @@ impl Pictures<'_> {
     }
 }
 
-/// The images of a contact sheet: up to 8 truly anomalous, then up to 4 truly normal, in
-/// order; the first 12 when the truth is unknown.
-fn sheet_images(rows: &[Row]) -> Vec<usize> {
-    let of = |want: bool, n: usize| -> Vec<usize> {
-        (0..rows.len())
-            .filter(|&i| rows[i].truth == Some(want))
-            .take(n)
-            .collect()
-    };
-    let mut chosen = of(true, 8);
-    chosen.extend(of(false, 4));
-    if chosen.is_empty() {
-        chosen = (0..rows.len().min(12)).collect();
-    }
-    chosen
+/// An overlay's data copied out of its block, for the contact sheet drawn after the last one.
+struct OwnedOverlay {
+    original: Vec<f32>,
+    reconstruction: Vec<f32>,
+    shape: (usize, usize, usize),
+    map: Vec<f32>,
+    map_top: f32,
+    predicted: Option<Vec<u8>>,
+    truth: Option<Vec<u8>>,
+    caption: String,
+    segmentation: bool,
 }
 
-fn write_outputs(
-    dir: &mut OutputDir,
-    pictures: &Pictures<'_>,
-    max_overlays: usize,
-) -> anyhow::Result<()> {
-    let rows = pictures.rows;
+impl OwnedOverlay {
+    fn of(o: &Overlay<'_>) -> OwnedOverlay {
+        OwnedOverlay {
+            original: o.original.to_vec(),
+            reconstruction: o.reconstruction.to_vec(),
+            shape: o.shape,
+            map: o.map.to_vec(),
+            map_top: o.map_top,
+            predicted: o.predicted.map(<[u8]>::to_vec),
+            truth: o.truth.map(<[u8]>::to_vec),
+            caption: o.caption.to_string(),
+            segmentation: o.segmentation,
+        }
+    }
+
+    fn view(&self) -> Overlay<'_> {
+        Overlay {
+            original: &self.original,
+            reconstruction: &self.reconstruction,
+            shape: self.shape,
+            map: &self.map,
+            map_top: self.map_top,
+            predicted: self.predicted.as_deref(),
+            truth: self.truth.as_deref(),
+            caption: &self.caption,
+            segmentation: self.segmentation,
+        }
+    }
+}
+
+/// The images of a contact sheet, gathered block by block: up to 8 truly anomalous, then up
+/// to 4 truly normal, in order; the first 12 when the truth is unknown.
+#[derive(Default)]
+struct SheetPicks {
+    anomalous: Vec<OwnedOverlay>,
+    normal: Vec<OwnedOverlay>,
+    /// Without truth: the first images.
+    first: Vec<OwnedOverlay>,
+    scale: u32,
+}
+
+impl SheetPicks {
+    fn offer(&mut self, pictures: &Pictures<'_>) {
+        self.scale = pictures.scale();
+        for (i, row) in pictures.rows.iter().enumerate() {
+            let list = match row.truth {
+                Some(true) if self.anomalous.len() < 8 => &mut self.anomalous,
+                Some(false) if self.normal.len() < 4 => &mut self.normal,
+                None if self.first.len() < 12 => &mut self.first,
+                _ => continue,
+            };
+            let caption = pictures.caption(i);
+            list.push(OwnedOverlay::of(&pictures.overlay(i, &caption)));
+        }
+    }
+
+    fn chosen(&self) -> impl Iterator<Item = &OwnedOverlay> {
+        self.anomalous.iter().chain(&self.normal).chain(&self.first)
+    }
+}
+
+/// `scores.csv`: every image's row, numbered over all blocks.
+fn write_scores(dir: &mut OutputDir, rows: &[Row]) -> anyhow::Result<()> {
     let mut csv = String::from("index,path,score,normalized,label,truth\n");
     for (i, r) in rows.iter().enumerate() {
         let truth = r
@@ -242,11 +319,25 @@ fn write_outputs(
         ));
     }
     dir.write("scores.csv", csv.as_bytes())?;
-    let n = max_overlays.min(pictures.predictions.len());
-    for (i, row) in rows.iter().enumerate().take(n) {
+    Ok(())
+}
+
+/// One overlay PNG per image of the block among the first `max_overlays` of all, named by the
+/// image's index over all blocks.
+fn write_overlays(
+    dir: &mut OutputDir,
+    pictures: &Pictures<'_>,
+    max_overlays: usize,
+) -> anyhow::Result<()> {
+    let offset = pictures.ctx.offset;
+    for (i, row) in pictures.rows.iter().enumerate() {
+        let index = offset + i;
+        if index >= max_overlays {
+            break;
+        }
         let caption = pictures.caption(i);
         let png = anomaly_overlay(&pictures.overlay(i, &caption), pictures.scale())?;
-        let name = format!("{i:04}-{}.png", file_stem(&row.path));
+        let name = format!("{index:04}-{}.png", file_stem(&row.path));
         dir.write(name, &png)?;
     }
     Ok(())
