@@ -8,7 +8,7 @@ mod threshold;
 
 use crate::args::{AnomalyArgs, AnomalyCommand, PartitionArg, Source};
 use cae::anomaly::fused::Fusion;
-use cae::anomaly::run_data::{anomaly_data, listed_source_images};
+use cae::anomaly::run_data::anomaly_data;
 use cae::anomaly::score::score_any_size;
 use cae::anomaly::{AnomalySet, ScoreKind, ScoredSet, Threshold, score_set};
 use cae::data::Shard;
@@ -97,7 +97,7 @@ impl Context {
         let mut request = source.request(source.data.data.clone())?;
         request.shard = shard;
         let partition = Context::partition(source, partition);
-        if let Some(total) = listed_source_images(&run, &request)? {
+        if let Some(total) = run.listed(&request)? {
             let first = DataRequest {
                 window: Some(0..SCORE_BLOCK),
                 ..request.clone()

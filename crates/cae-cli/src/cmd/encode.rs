@@ -7,6 +7,52 @@ use crate::args::EncodeArgs;
 use cae::features::encode;
 use cae::features::npy_write::{f32_npy, i64_npy};
 use cae::output::{OutputFile, Overwrite};
+use cae::run::{DataRequest, LoadedRun};
+
+/// Images decoded at a time from an image folder: the codes of every image are kept (they are
+/// the output), the pixels only a block's.
+const ENCODE_BLOCK: usize = 256;
+
+/// The codes of every image, in order.
+struct Codes {
+    values: Vec<f32>,
+    images: usize,
+    dim: usize,
+    labels: Option<Vec<u32>>,
+}
+
+/// Encodes `request`'s images, an image folder [`ENCODE_BLOCK`] images at a time (the same
+/// codes as read whole: each image is encoded on its own), any other source whole.
+fn encode_blocks(
+    run: &LoadedRun,
+    request: &DataRequest,
+    batch_size: usize,
+) -> anyhow::Result<Codes> {
+    let total = run.listed(request)?;
+    let mut codes = Codes {
+        values: Vec::new(),
+        images: 0,
+        dim: 0,
+        labels: None,
+    };
+    loop {
+        let block = total.map(|_| codes.images..codes.images + ENCODE_BLOCK);
+        let set = run.data(&DataRequest {
+            window: block,
+            ..request.clone()
+        })?;
+        let (values, dim) = encode(&run.model, &set, batch_size, &run.device)?;
+        codes.values.extend(values);
+        codes.images += set.len();
+        codes.dim = dim;
+        if let Some(labels) = set.labels {
+            codes.labels.get_or_insert_with(Vec::new).extend(labels);
+        }
+        if total.is_none_or(|t| codes.images >= t) {
+            return Ok(codes);
+        }
+    }
+}
 
 pub fn run(a: EncodeArgs) -> anyhow::Result<()> {
     let overwrite = Overwrite::from_force(a.force);
@@ -22,11 +68,11 @@ pub fn run(a: EncodeArgs) -> anyhow::Result<()> {
         overwrite,
     )?;
     let run = a.run.load()?;
-    let set = run.data(&a.data.required()?)?;
-    let (codes, dim) = encode(&run.model, &set, a.batch_size, &run.device)?;
-    let bytes = f32_npy(&codes, &[set.len(), dim])?;
+    let codes = encode_blocks(&run, &a.data.required()?, a.batch_size)?;
+    let (n, dim) = (codes.images, codes.dim);
+    let bytes = f32_npy(&codes.values, &[n, dim])?;
     output.write(&bytes)?;
-    let labels = match &set.labels {
+    let labels = match &codes.labels {
         Some(labels) => {
             let values: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
             labels_out.write(&i64_npy(&values))?;
@@ -36,13 +82,13 @@ pub fn run(a: EncodeArgs) -> anyhow::Result<()> {
     };
     if a.json {
         return print_json(&serde_json::json!({
-            "output": a.output, "labels": labels, "images": set.len(), "dim": dim,
+            "output": a.output, "labels": labels, "images": n, "dim": dim,
         }));
     }
     println!(
         "wrote {} ({} codes of {dim} values){}",
         a.output.display(),
-        set.len(),
+        n,
         labels
             .map(|p| format!(" and {}", p.display()))
             .unwrap_or_else(|| " (the data has no labels)".into())

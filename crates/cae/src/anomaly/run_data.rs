@@ -46,20 +46,6 @@ pub fn anomaly_data(
     set.non_empty(hint)
 }
 
-/// How many images `request.source` lists when it is an image folder that can be read a block
-/// at a time (`request.window`, `crate::data::listed_images`); `None` for every other source
-/// and for the run's own partitions, which are read whole.
-pub fn listed_source_images(
-    run: &LoadedRun,
-    request: &DataRequest,
-) -> Result<Option<usize>, AnomalyError> {
-    let Some(source) = &request.source else {
-        return Ok(None);
-    };
-    let options = request.options(&run.config, run.config.data.channels)?;
-    Ok(data::listed_images(source, &options)?)
-}
-
 fn load_source(
     source: &str,
     config: &RunConfig,

@@ -177,4 +177,16 @@ impl LoadedRun {
         }
         Ok(set)
     }
+
+    /// How many images `request.source` lists when it is an image folder that can be read a
+    /// block at a time (`request.window`, [`data::listed_images`]), so that a command's memory
+    /// is one block's whatever the folder's size; `None` for every other source (and none),
+    /// which is read whole.
+    pub fn listed(&self, request: &DataRequest) -> Result<Option<usize>, RunDataError> {
+        let Some(source) = &request.source else {
+            return Ok(None);
+        };
+        let options = request.options(&self.config, self.config.data.channels)?;
+        Ok(data::listed_images(source, &options)?)
+    }
 }
