@@ -112,8 +112,21 @@ pub fn evaluate(
 ) -> Result<QualitySummary, InferError> {
     let s = set.shape;
     let mut acc = QualityAccumulator::new((s.channels, s.height, s.width));
-    for_each_reconstruction(model, set, batch_size, device, |_, x, y| acc.add(x, y))?;
+    accumulate_quality(model, set, batch_size, device, &mut acc)?;
     Ok(acc.summary())
+}
+
+/// Adds the quality of the model's reconstructions of `set` to `acc`: one running mean over
+/// several sets (the blocks of a folder read a block at a time) gives what [`evaluate`] of
+/// their union gives.
+pub fn accumulate_quality(
+    model: &Autoencoder,
+    set: &ImageSet,
+    batch_size: usize,
+    device: &Device,
+    acc: &mut QualityAccumulator,
+) -> Result<(), InferError> {
+    for_each_reconstruction(model, set, batch_size, device, |_, x, y| acc.add(x, y))
 }
 
 /// Images as owned CHW vectors, one per image.

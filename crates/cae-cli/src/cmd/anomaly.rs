@@ -6,6 +6,7 @@ mod eval;
 mod score;
 mod threshold;
 
+use super::BLOCK;
 use crate::args::{AnomalyArgs, AnomalyCommand, PartitionArg, Source};
 use cae::anomaly::fused::Fusion;
 use cae::anomaly::run_data::anomaly_data;
@@ -22,11 +23,6 @@ pub fn run(a: AnomalyArgs) -> anyhow::Result<()> {
         AnomalyCommand::Eval(e) => eval::run(e),
     }
 }
-
-/// Images per block of `cae anomaly score`: its memory (pixels, maps, overlays) is this many
-/// images' whatever the folder's size, and a block is many model batches, so the blocks cost
-/// no speed.
-pub const SCORE_BLOCK: usize = 256;
 
 /// A loaded run and the images to work on.
 pub struct Context {
@@ -85,7 +81,7 @@ impl Context {
         })
     }
 
-    /// [`Context::load_shard`], holding only the first [`SCORE_BLOCK`] images in `set`;
+    /// [`Context::load_shard`], holding only the first [`BLOCK`] images in `set`;
     /// [`Context::next_block`] moves on. An image folder decodes each block's files as it
     /// comes, so memory does not grow with the folder; other sources are read whole once.
     pub fn load_blocks(
@@ -99,7 +95,7 @@ impl Context {
         let partition = Context::partition(source, partition);
         if let Some(total) = run.listed(&request)? {
             let first = DataRequest {
-                window: Some(0..SCORE_BLOCK),
+                window: Some(0..BLOCK),
                 ..request.clone()
             };
             let set = anomaly_data(&run, &first, partition)?;
@@ -116,8 +112,8 @@ impl Context {
             });
         }
         let all = anomaly_data(&run, &request, partition)?;
-        let (set, blocks) = if all.images.len() > SCORE_BLOCK {
-            (all.block(0..SCORE_BLOCK), Blocks::Loaded(all))
+        let (set, blocks) = if all.images.len() > BLOCK {
+            (all.block(0..BLOCK), Blocks::Loaded(all))
         } else {
             (all, Blocks::None)
         };
@@ -133,7 +129,7 @@ impl Context {
     /// Replaces `set` with the next block; false when the last one was scored.
     pub fn next_block(&mut self) -> anyhow::Result<bool> {
         let start = self.offset + self.set.images.len();
-        let range = start..start + SCORE_BLOCK;
+        let range = start..start + BLOCK;
         let set = match &self.blocks {
             Blocks::None => return Ok(false),
             Blocks::Folder { total, .. } if start >= *total => return Ok(false),

@@ -2,16 +2,13 @@
 //! labels (int64) in `<stem>_labels.npy` beside it when the data has labels — the pair numpy,
 //! scikit-learn and this tool's own `.npy` loader read.
 
+use super::BLOCK;
 use super::print_json;
 use crate::args::EncodeArgs;
 use cae::features::encode;
 use cae::features::npy_write::{f32_npy, i64_npy};
 use cae::output::{OutputFile, Overwrite};
 use cae::run::{DataRequest, LoadedRun};
-
-/// Images decoded at a time from an image folder: the codes of every image are kept (they are
-/// the output), the pixels only a block's.
-const ENCODE_BLOCK: usize = 256;
 
 /// The codes of every image, in order.
 struct Codes {
@@ -21,26 +18,20 @@ struct Codes {
     labels: Option<Vec<u32>>,
 }
 
-/// Encodes `request`'s images, an image folder [`ENCODE_BLOCK`] images at a time (the same
-/// codes as read whole: each image is encoded on its own), any other source whole.
+/// Encodes `request`'s images, an image folder [`BLOCK`] images at a time (the same codes as
+/// read whole: each image is encoded on its own; the codes, the output, are all kept).
 fn encode_blocks(
     run: &LoadedRun,
     request: &DataRequest,
     batch_size: usize,
 ) -> anyhow::Result<Codes> {
-    let total = run.listed(request)?;
     let mut codes = Codes {
         values: Vec::new(),
         images: 0,
         dim: 0,
         labels: None,
     };
-    loop {
-        let block = total.map(|_| codes.images..codes.images + ENCODE_BLOCK);
-        let set = run.data(&DataRequest {
-            window: block,
-            ..request.clone()
-        })?;
+    run.data_blocks(request, BLOCK, |set| -> anyhow::Result<()> {
         let (values, dim) = encode(&run.model, &set, batch_size, &run.device)?;
         codes.values.extend(values);
         codes.images += set.len();
@@ -48,10 +39,9 @@ fn encode_blocks(
         if let Some(labels) = set.labels {
             codes.labels.get_or_insert_with(Vec::new).extend(labels);
         }
-        if total.is_none_or(|t| codes.images >= t) {
-            return Ok(codes);
-        }
-    }
+        Ok(())
+    })?;
+    Ok(codes)
 }
 
 pub fn run(a: EncodeArgs) -> anyhow::Result<()> {

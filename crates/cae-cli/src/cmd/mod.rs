@@ -60,6 +60,11 @@ pub(crate) fn file_name_part(text: &str) -> String {
 }
 
 /// Prints a value as one JSON object on stdout.
+/// Images read at a time from an image folder by the commands that go through a data set
+/// (`anomaly score`, `encode`, `eval`): their memory is this many images' whatever the folder's
+/// size, and a block is many model batches, so the blocks cost no speed.
+pub const BLOCK: usize = 256;
+
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();

@@ -1,5 +1,6 @@
 //! Codes, probes, filters and stacked pretraining end to end: `cae encode` writes .npy files
-//! with the right header and shape, `cae probe` reports real accuracies for codes and pixels,
+//! with the right header and shape (the same codes, and `cae eval` the same figures, for a
+//! folder read a block at a time), `cae probe` reports real accuracies for codes and pixels,
 //! `cae filters` draws mosaics and activation maps (and refuses a model without a first conv),
 //! `cae train --stacked` pretrains stage by stage and `probe --finetune` compares inits.
 
@@ -104,6 +105,11 @@ fn encode_probe_and_filters_on_a_trained_run() {
     ));
     assert_eq!(v["images"].as_u64(), Some(500));
     assert_eq!(npy(d.join("png-codes.npy")), npy(d.join("codes.npy")));
+    // So is `cae eval`'s running mean over the blocks.
+    let eval = |data: &str| json(&run(&d.path, &["eval", "run", "--data", data, "--json"]));
+    let (blocks, whole) = (eval("pngs"), eval(&mnist_arg()));
+    assert_eq!(blocks["images"].as_u64(), Some(500));
+    assert_eq!(blocks, whole);
 
     // probe: both classifiers learn digits from 400 labels; fewer labels, lower accuracy
     let v = json(&run(

@@ -189,4 +189,26 @@ impl LoadedRun {
         let options = request.options(&self.config, self.config.data.channels)?;
         Ok(data::listed_images(source, &options)?)
     }
+
+    /// [`LoadedRun::data`] a block at a time: an image folder's images `block` at a time, in
+    /// order, so that memory is one block's whatever the folder's size; any other source
+    /// whole, in one call.
+    pub fn data_blocks<E: From<RunDataError>>(
+        &self,
+        request: &DataRequest,
+        block: usize,
+        mut each: impl FnMut(ImageSet) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let Some(total) = self.listed(request)? else {
+            return each(self.data(request)?);
+        };
+        let block = block.max(1);
+        for start in (0..total).step_by(block) {
+            each(self.data(&DataRequest {
+                window: Some(start..start + block),
+                ..request.clone()
+            })?)?;
+        }
+        Ok(())
+    }
 }

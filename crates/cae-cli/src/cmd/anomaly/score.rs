@@ -1,6 +1,6 @@
 //! `cae anomaly score RUN`: score, normalised score and predicted label per image (needs a
 //! fitted threshold); with `-o DIR`, `scores.csv` and one overlay PNG per image. The images
-//! are scored a block at a time (`super::SCORE_BLOCK`, folders decoded block by block), so an
+//! are scored a block at a time (`crate::cmd::BLOCK`, folders decoded block by block), so an
 //! archive larger than memory is scored in the memory of one block.
 
 use super::Context;
@@ -69,7 +69,7 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<()> {
         .into());
     }
     let shard = a.shard.as_deref().map(Shard::parse).transpose()?;
-    // Block by block (`super::SCORE_BLOCK` images): an archive larger than memory is scored
+    // Block by block (`crate::cmd::BLOCK` images): an archive larger than memory is scored
     // with the memory of one block; rows go out as each block is scored.
     let mut ctx = Context::load_blocks(&a.source, Partition::Test, shard)?;
     let mut rows: Vec<Row> = Vec::new();
