@@ -67,18 +67,9 @@ impl Context {
         partition: Partition,
         shard: Option<Shard>,
     ) -> anyhow::Result<Context> {
-        let run = source.run.load()?;
-        let mut request = source.request(source.data.data.clone())?;
-        request.shard = shard;
-        let partition = Context::partition(source, partition);
+        let (run, request, partition) = Context::open(source, partition, shard)?;
         let set = anomaly_data(&run, &request, partition)?;
-        Ok(Context {
-            run,
-            set,
-            offset: 0,
-            blocks: Blocks::None,
-            fusion: std::cell::OnceCell::new(),
-        })
+        Ok(Context::new(run, set, Blocks::None))
     }
 
     /// [`Context::load_shard`], holding only the first [`BLOCK`] images in `set`;
@@ -89,27 +80,19 @@ impl Context {
         partition: Partition,
         shard: Option<Shard>,
     ) -> anyhow::Result<Context> {
-        let run = source.run.load()?;
-        let mut request = source.request(source.data.data.clone())?;
-        request.shard = shard;
-        let partition = Context::partition(source, partition);
+        let (run, request, partition) = Context::open(source, partition, shard)?;
         if let Some(total) = run.listed(&request)? {
             let first = DataRequest {
                 window: Some(0..BLOCK),
                 ..request.clone()
             };
             let set = anomaly_data(&run, &first, partition)?;
-            return Ok(Context {
-                run,
-                set,
-                offset: 0,
-                blocks: Blocks::Folder {
-                    request,
-                    partition,
-                    total,
-                },
-                fusion: std::cell::OnceCell::new(),
-            });
+            let blocks = Blocks::Folder {
+                request,
+                partition,
+                total,
+            };
+            return Ok(Context::new(run, set, blocks));
         }
         let all = anomaly_data(&run, &request, partition)?;
         let (set, blocks) = if all.images.len() > BLOCK {
@@ -117,13 +100,29 @@ impl Context {
         } else {
             (all, Blocks::None)
         };
-        Ok(Context {
+        Ok(Context::new(run, set, blocks))
+    }
+
+    /// The run, what is asked of its data and the partition the flags name.
+    fn open(
+        source: &Source,
+        partition: Partition,
+        shard: Option<Shard>,
+    ) -> anyhow::Result<(LoadedRun, DataRequest, Partition)> {
+        let run = source.run.load()?;
+        let mut request = source.request(source.data.data.clone())?;
+        request.shard = shard;
+        Ok((run, request, Context::partition(source, partition)))
+    }
+
+    fn new(run: LoadedRun, set: AnomalySet, blocks: Blocks) -> Context {
+        Context {
             run,
             set,
             offset: 0,
             blocks,
             fusion: std::cell::OnceCell::new(),
-        })
+        }
     }
 
     /// Replaces `set` with the next block; false when the last one was scored.

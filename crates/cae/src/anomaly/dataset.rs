@@ -54,8 +54,7 @@ impl AnomalySet {
     /// A copy of the images at `range` (clipped), with their truth and masks: one block of a
     /// set scored a block at a time.
     pub fn block(&self, range: std::ops::Range<usize>) -> AnomalySet {
-        let len = self.images.len();
-        let keep: Vec<usize> = (range.start.min(len)..range.end.min(len)).collect();
+        let keep: Vec<usize> = crate::data::clip(&range, self.images.len()).collect();
         AnomalySet {
             images: self.images.select(&keep),
             anomalous: keep.iter().map(|&i| self.anomalous[i]).collect(),

@@ -403,7 +403,7 @@ pub struct LoadOptions {
 }
 
 /// `range` clipped to `0..len`.
-fn clip(range: &std::ops::Range<usize>, len: usize) -> std::ops::Range<usize> {
+pub(crate) fn clip(range: &std::ops::Range<usize>, len: usize) -> std::ops::Range<usize> {
     range.start.min(len)..range.end.min(len)
 }
 
